@@ -1,0 +1,859 @@
+/*
+ * WebSocket glue over wslay (see ws.h for the caller's loop).
+ *
+ * One struct ws is one non-blocking connection. Two transports sit under the
+ * same wslay callbacks: a plain fd (the server side, an upgraded MHD socket)
+ * and a libcurl CONNECT_ONLY handle (the client side, so that https:// gets
+ * curl's TLS). libcurl 7.88 has no WebSocket support of its own, so the
+ * client sends the HTTP/1.1 upgrade request by hand and checks the answer.
+ *
+ * Buffering, and why. wslay reads through a 4 KiB frame buffer and a client
+ * masks its output through a 4 KiB scratch buffer, so left alone it makes one
+ * syscall per 4 KiB in both directions. We put our own buffers under it:
+ *
+ *   rbuf  recv() fills it with one large read (it grows from 16 KiB to
+ *         256 KiB while reads keep filling it); wslay's recv callback is
+ *         served from memory.
+ *   wbuf  small writes (frame headers, masked 4 KiB pieces, keystrokes) are
+ *         gathered and flushed with one send(); a large unmasked payload on
+ *         the server side is sent straight from wslay's buffer when nothing
+ *         is gathered ahead of it, so bulk data is not copied twice.
+ *
+ * Reads always go on until EAGAIN (or until the caller pauses reading): with
+ * TLS, decrypted bytes can sit in OpenSSL's buffer while the fd does not poll
+ * readable, so "read once per POLLIN" would stall. Pausing keeps the unread
+ * bytes where they are (rbuf, curl, the kernel); resuming marks the
+ * connection so that the next ws_pump() reads even without POLLIN.
+ *
+ * wslay sends control frames (pong, close) ahead of queued data messages.
+ * ws_close() therefore waits until the data queued before it has gone out,
+ * so a close never overtakes the last bytes of a stream.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <wslay/wslay.h>
+
+#include "err.h"
+#include "util.h"
+#include "ws.h"
+#include "xmalloc.h"
+
+#define WS_BUF_MIN (16u * 1024)   /* first size of rbuf and wbuf */
+#define WS_BUF_MAX (256u * 1024)  /* they grow to this under bulk traffic */
+#define WS_DIRECT_MIN (8u * 1024) /* payloads this large skip wbuf when it is empty */
+#define WS_HDR_MAX (16u * 1024)   /* HTTP response head limit (client handshake) */
+#define WS_ERR_BODY_MAX 4096      /* error body we read to find the server's message */
+#define WS_MASK_POOL 256          /* random bytes fetched at once for frame masks */
+
+struct ws {
+    wslay_event_context_ptr ctx;
+    int fd;
+    CURL *curl; /* client side only */
+    ws_msg_fn on_msg;
+    void *ud;
+
+    uint8_t *rbuf; /* received, not yet given to wslay: [roff, rlen) */
+    size_t rcap, roff, rlen;
+    uint8_t *wbuf; /* accepted from wslay, not yet on the wire: [woff, wlen) */
+    size_t wcap, woff, wlen;
+
+    unsigned read_paused : 1;
+    unsigned kick : 1;      /* read on the next pump even without POLLIN */
+    unsigned wblocked : 1;  /* the last write hit EAGAIN: wait for POLLOUT */
+    unsigned dead : 1;      /* transport gone (EOF or error) */
+    unsigned close_pending : 1;
+    unsigned eof : 1;
+
+    uint16_t peer_code;
+    uint16_t close_code; /* for a deferred ws_close() */
+    char close_reason[124];
+    size_t close_reason_len;
+    int64_t last_rx_ms;
+
+    uint8_t mask_pool[WS_MASK_POOL];
+    size_t mask_off;
+};
+
+/* ---------------------------------------------------------------- transport */
+
+/* Reads into buf. Returns bytes read (> 0), 0 on EAGAIN, -1 on EOF or error. */
+static ssize_t
+io_read(struct ws *w, void *buf, size_t len)
+{
+    if (w->curl) {
+        size_t n = 0;
+        CURLcode rc = curl_easy_recv(w->curl, buf, len, &n);
+
+        if (rc == CURLE_AGAIN)
+            return 0;
+        if (rc != CURLE_OK || n == 0) {
+            w->eof = rc == CURLE_OK;
+            return -1;
+        }
+        return (ssize_t)n;
+    }
+    for (;;) {
+        ssize_t n = recv(w->fd, buf, len, 0);
+
+        if (n > 0)
+            return n;
+        if (n == 0) {
+            w->eof = 1;
+            return -1;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        return -1;
+    }
+}
+
+/* Writes from buf. Returns bytes written (> 0), 0 on EAGAIN, -1 on error. */
+static ssize_t
+io_write(struct ws *w, const void *buf, size_t len, int more)
+{
+    if (w->curl) {
+        size_t n = 0;
+        CURLcode rc = curl_easy_send(w->curl, buf, len, &n);
+
+        if (rc == CURLE_AGAIN)
+            return 0;
+        if (rc != CURLE_OK)
+            return -1;
+        return (ssize_t)n;
+    }
+    for (;;) {
+        ssize_t n = send(w->fd, buf, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        return -1;
+    }
+}
+
+/* Writes out wbuf. Returns 0 (all or part written, wblocked set on EAGAIN) or -1. */
+static int
+wbuf_flush(struct ws *w)
+{
+    while (w->woff < w->wlen) {
+        ssize_t n = io_write(w, w->wbuf + w->woff, w->wlen - w->woff, 0);
+
+        if (n < 0)
+            return -1;
+        if (n == 0) {
+            w->wblocked = 1;
+            return 0;
+        }
+        w->woff += (size_t)n;
+    }
+    w->woff = w->wlen = 0;
+    return 0;
+}
+
+/* Copies as much of data as fits into wbuf (growing it up to WS_BUF_MAX). */
+static size_t
+wbuf_add(struct ws *w, const uint8_t *data, size_t len)
+{
+    size_t room;
+
+    if (w->woff > 0 && w->woff == w->wlen)
+        w->woff = w->wlen = 0;
+    if (w->wlen + len > w->wcap && w->wcap < WS_BUF_MAX) {
+        size_t cap = w->wcap ? w->wcap : WS_BUF_MIN;
+
+        while (cap < w->wlen + len && cap < WS_BUF_MAX)
+            cap *= 2;
+        w->wbuf = xrealloc(w->wbuf, cap);
+        w->wcap = cap;
+    }
+    if (w->wlen + len > w->wcap && w->woff > 0) {
+        memmove(w->wbuf, w->wbuf + w->woff, w->wlen - w->woff);
+        w->wlen -= w->woff;
+        w->woff = 0;
+    }
+    room = w->wcap - w->wlen;
+    if (len > room)
+        len = room;
+    memcpy(w->wbuf + w->wlen, data, len);
+    w->wlen += len;
+    return len;
+}
+
+/* ---------------------------------------------------------- wslay callbacks */
+
+static ssize_t
+recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud)
+{
+    struct ws *w = ud;
+    size_t avail = w->rlen - w->roff;
+
+    (void)flags;
+    if (w->read_paused) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    if (avail == 0) {
+        ssize_t n = io_read(w, w->rbuf, w->rcap);
+
+        if (n <= 0) {
+            if (n < 0)
+                w->dead = 1;
+            wslay_event_set_error(ctx, n == 0 ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
+            return -1;
+        }
+        w->roff = 0;
+        w->rlen = (size_t)n;
+        /* A full read means more is waiting: read bigger next time. */
+        if ((size_t)n == w->rcap && w->rcap < WS_BUF_MAX) {
+            w->rcap *= 2;
+            w->rbuf = xrealloc(w->rbuf, w->rcap);
+        }
+        avail = w->rlen;
+    }
+    if (len > avail)
+        len = avail;
+    memcpy(buf, w->rbuf + w->roff, len);
+    w->roff += len;
+    return (ssize_t)len;
+}
+
+static ssize_t
+send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *ud)
+{
+    struct ws *w = ud;
+    size_t took;
+
+    /* Keep order: whatever is gathered goes first. */
+    if (w->wlen > w->woff && (len >= WS_DIRECT_MIN || w->wlen + len > WS_BUF_MAX)) {
+        if (wbuf_flush(w) != 0)
+            goto fail;
+    }
+    if (w->wlen == w->woff && len >= WS_DIRECT_MIN && !w->curl) {
+        ssize_t n = io_write(w, data, len, flags & WSLAY_MSG_MORE);
+
+        if (n < 0)
+            goto fail;
+        if (n == 0) {
+            w->wblocked = 1;
+            goto block;
+        }
+        return n;
+    }
+    took = wbuf_add(w, data, len);
+    if (took == 0) {
+        if (wbuf_flush(w) != 0)
+            goto fail;
+        took = wbuf_add(w, data, len);
+        if (took == 0)
+            goto block;
+    }
+    return (ssize_t)took;
+block:
+    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    return -1;
+fail:
+    w->dead = 1;
+    wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+}
+
+static int
+genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *ud)
+{
+    struct ws *w = ud;
+
+    (void)ctx;
+    if (len > WS_MASK_POOL)
+        return RAND_bytes(buf, (int)len) == 1 ? 0 : -1;
+    if (w->mask_off + len > WS_MASK_POOL) {
+        if (RAND_bytes(w->mask_pool, WS_MASK_POOL) != 1)
+            return -1;
+        w->mask_off = 0;
+    }
+    memcpy(buf, w->mask_pool + w->mask_off, len);
+    w->mask_off += len;
+    return 0;
+}
+
+static void
+frame_start_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_frame_recv_start_arg *arg,
+               void *ud)
+{
+    struct ws *w = ud;
+
+    (void)ctx;
+    (void)arg;
+    w->last_rx_ms = time_mono_ms();
+}
+
+static void
+msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg, void *ud)
+{
+    struct ws *w = ud;
+
+    (void)ctx;
+    if (arg->opcode == WSLAY_CONNECTION_CLOSE) {
+        w->peer_code = arg->status_code ? arg->status_code : WSLAY_CODE_NO_STATUS_RCVD;
+        return;
+    }
+    if (wslay_is_ctrl_frame(arg->opcode))
+        return;
+    if (w->on_msg)
+        w->on_msg(w, arg->opcode, arg->msg, arg->msg_length, w->ud);
+}
+
+/* ------------------------------------------------------------------ common */
+
+static struct ws *
+ws_alloc(int fd, CURL *curl, const void *pre, size_t pre_len, size_t max_msg, ws_msg_fn on_msg,
+         void *ud)
+{
+    struct wslay_event_callbacks cb = {
+        .recv_callback = recv_cb,
+        .send_callback = send_cb,
+        .genmask_callback = genmask_cb,
+        .on_frame_recv_start_callback = frame_start_cb,
+        .on_msg_recv_callback = msg_cb,
+    };
+    struct ws *w = xcalloc(1, sizeof(*w));
+    int rc;
+
+    w->fd = fd;
+    w->curl = curl;
+    w->on_msg = on_msg;
+    w->ud = ud;
+    w->rcap = WS_BUF_MIN;
+    while (w->rcap < pre_len)
+        w->rcap *= 2;
+    w->rbuf = xmalloc(w->rcap);
+    if (pre_len > 0) {
+        memcpy(w->rbuf, pre, pre_len);
+        w->rlen = pre_len;
+        w->kick = 1;
+    }
+    w->mask_off = WS_MASK_POOL;
+    w->last_rx_ms = time_mono_ms();
+    if (curl)
+        rc = wslay_event_context_client_init(&w->ctx, &cb, w);
+    else
+        rc = wslay_event_context_server_init(&w->ctx, &cb, w);
+    if (rc != 0) {
+        fprintf(stderr, "wslay: out of memory\n");
+        abort();
+    }
+    wslay_event_config_set_max_recv_msg_length(w->ctx, max_msg ? max_msg : WS_DEFAULT_MAX_MSG);
+    return w;
+}
+
+struct ws *
+ws_server_new(int fd, const char *pre, size_t pre_len, size_t max_msg, ws_msg_fn on_msg, void *ud)
+{
+    return ws_alloc(fd, NULL, pre, pre_len, max_msg, on_msg, ud);
+}
+
+int
+ws_fd(const struct ws *w)
+{
+    return w->fd;
+}
+
+short
+ws_poll_events(const struct ws *w)
+{
+    short ev = 0;
+
+    if (w->dead)
+        return 0;
+    if (!w->read_paused && wslay_event_want_read(w->ctx))
+        ev |= POLLIN;
+    if (w->wlen > w->woff || wslay_event_want_write(w->ctx))
+        ev |= POLLOUT;
+    return ev;
+}
+
+int
+ws_alive(const struct ws *w)
+{
+    if (w->dead)
+        return 0;
+    return wslay_event_want_read(w->ctx) || wslay_event_want_write(w->ctx) ||
+           w->wlen > w->woff || w->close_pending;
+}
+
+/* Queues a deferred close once no data message is left ahead of it. */
+static void
+close_if_drained(struct ws *w)
+{
+    if (!w->close_pending || wslay_event_get_queued_msg_count(w->ctx) > 0)
+        return;
+    w->close_pending = 0;
+    (void)wslay_event_queue_close(w->ctx, w->close_code, (const uint8_t *)w->close_reason,
+                                  w->close_code ? w->close_reason_len : 0);
+}
+
+int
+ws_pump(struct ws *w, short revents)
+{
+    if (w->dead)
+        return ERR_SYSTEM;
+    if (revents & POLLOUT)
+        w->wblocked = 0;
+    if (!w->read_paused && ((revents & (POLLIN | POLLHUP | POLLERR)) || w->kick) &&
+        wslay_event_want_read(w->ctx)) {
+        w->kick = 0;
+        if (wslay_event_recv(w->ctx) != 0 || w->dead) {
+            w->dead = 1;
+            return ERR_SYSTEM;
+        }
+    }
+    if (w->wblocked)
+        return 0;
+    if (w->wlen > w->woff && wbuf_flush(w) != 0)
+        goto dead;
+    for (;;) {
+        close_if_drained(w);
+        if (w->wblocked || !wslay_event_want_write(w->ctx))
+            break;
+        if (wslay_event_send(w->ctx) != 0 || w->dead)
+            goto dead;
+        if (w->wlen > w->woff && wbuf_flush(w) != 0)
+            goto dead;
+        /* Loop only while a deferred close may just have become due. */
+        if (!w->close_pending || w->wblocked)
+            break;
+    }
+    return 0;
+dead:
+    w->dead = 1;
+    return ERR_SYSTEM;
+}
+
+int
+ws_send(struct ws *w, int opcode, const void *data, size_t len)
+{
+    struct wslay_event_msg m = {(uint8_t)opcode, data, len};
+
+    if (w->dead || w->close_pending)
+        return ERR_CONFLICT;
+    if (wslay_event_queue_msg(w->ctx, &m) != 0)
+        return ERR_CONFLICT;
+    return 0;
+}
+
+int
+ws_send_text(struct ws *w, const char *s)
+{
+    return ws_send(w, WS_OP_TEXT, s, strlen(s));
+}
+
+int
+ws_ping(struct ws *w)
+{
+    struct wslay_event_msg m = {WSLAY_PING, (const uint8_t *)"airlock", 7};
+
+    if (w->dead || w->close_pending)
+        return ERR_CONFLICT;
+    return wslay_event_queue_msg(w->ctx, &m) == 0 ? 0 : ERR_CONFLICT;
+}
+
+void
+ws_close(struct ws *w, uint16_t code, const char *reason)
+{
+    size_t n = reason ? strlen(reason) : 0;
+
+    if (w->dead || w->close_pending || !wslay_event_get_write_enabled(w->ctx))
+        return;
+    if (n > sizeof(w->close_reason) - 1)
+        n = sizeof(w->close_reason) - 1;
+    /* Cut at a UTF-8 character boundary: peers reject a broken reason. */
+    while (n > 0 && reason && n < strlen(reason) && ((unsigned char)reason[n] & 0xC0) == 0x80)
+        n--;
+    if (n > 0)
+        memcpy(w->close_reason, reason, n);
+    w->close_reason[n] = '\0';
+    w->close_reason_len = n;
+    w->close_code = code;
+    w->close_pending = 1;
+    close_if_drained(w);
+}
+
+size_t
+ws_queued(const struct ws *w)
+{
+    return wslay_event_get_queued_msg_length(w->ctx) + (w->wlen - w->woff);
+}
+
+int64_t
+ws_last_rx_ms(const struct ws *w)
+{
+    return w->last_rx_ms;
+}
+
+uint16_t
+ws_peer_close_code(const struct ws *w)
+{
+    return w->peer_code;
+}
+
+void
+ws_set_read_paused(struct ws *w, int paused)
+{
+    if (w->read_paused && !paused)
+        w->kick = 1;
+    w->read_paused = paused ? 1 : 0;
+}
+
+void
+ws_free(struct ws *w)
+{
+    if (w == NULL)
+        return;
+    wslay_event_context_free(w->ctx);
+    if (w->curl)
+        curl_easy_cleanup(w->curl);
+    free(w->rbuf);
+    free(w->wbuf);
+    free(w);
+}
+
+void
+ws_accept_key(const char *key, char out[29])
+{
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    unsigned char sha[SHA_DIGEST_LENGTH];
+    char buf[128];
+    int n = snprintf(buf, sizeof(buf), "%s%s", key, guid);
+
+    if (n < 0 || (size_t)n >= sizeof(buf))
+        n = 0; /* an absurd key: the accept value will simply not match */
+    SHA1((const unsigned char *)buf, (size_t)n, sha);
+    EVP_EncodeBlock((unsigned char *)out, sha, SHA_DIGEST_LENGTH);
+}
+
+/* ------------------------------------------------------------ client side */
+
+/* Waits until the curl socket is ready for events or the deadline passes. */
+static int
+wait_fd(int fd, short events, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = deadline - time_mono_ms();
+        struct pollfd p = {fd, events, 0};
+        int n;
+
+        if (left <= 0)
+            return -1;
+        n = poll(&p, 1, left > 1000 ? 1000 : (int)left);
+        if (n > 0)
+            return 0;
+        if (n < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+static int
+send_all(CURL *c, int fd, const char *buf, size_t len, int64_t deadline)
+{
+    while (len > 0) {
+        size_t n = 0;
+        CURLcode rc = curl_easy_send(c, buf, len, &n);
+
+        if (rc == CURLE_AGAIN) {
+            if (wait_fd(fd, POLLOUT, deadline) != 0)
+                return -1;
+            continue;
+        }
+        if (rc != CURLE_OK)
+            return -1;
+        buf += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* Finds header name (case-insensitive) in an HTTP head; copies its value into out. */
+static int
+head_value(const char *head, const char *name, char *out, size_t out_len)
+{
+    size_t nlen = strlen(name);
+    const char *p = strstr(head, "\r\n");
+
+    while (p != NULL && p[2] != '\0' && p[2] != '\r') {
+        const char *line = p + 2, *end = strstr(line, "\r\n");
+
+        if (end == NULL)
+            break;
+        if ((size_t)(end - line) > nlen && strncasecmp(line, name, nlen) == 0 &&
+            line[nlen] == ':') {
+            const char *v = line + nlen + 1;
+            size_t vlen;
+
+            while (v < end && (*v == ' ' || *v == '\t'))
+                v++;
+            vlen = (size_t)(end - v);
+            while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+                vlen--;
+            if (vlen >= out_len)
+                vlen = out_len - 1;
+            memcpy(out, v, vlen);
+            out[vlen] = '\0';
+            return 0;
+        }
+        p = end;
+    }
+    return -1;
+}
+
+static int
+status_to_err(long status)
+{
+    switch (status) {
+    case 400:
+        return ERR_INVALID;
+    case 401:
+        return ERR_AUTH;
+    case 403:
+        return ERR_FORBIDDEN;
+    case 404:
+        return ERR_NOT_FOUND;
+    case 409:
+        return ERR_CONFLICT;
+    case 429:
+        return ERR_TOO_MANY;
+    default:
+        return status >= 500 ? ERR_UNAVAILABLE : ERR_INVALID;
+    }
+}
+
+/*
+ * Puts the server's message for a refused upgrade into err: the "error" field
+ * of a JSON envelope when the body is one, else the status line's reason.
+ */
+static void
+refusal_message(const char *status_line, const char *body, size_t body_len, char *err,
+                size_t err_len)
+{
+    json_t *j = json_loadb(body, body_len, 0, NULL);
+    const char *msg = json_string_value(json_object_get(j, "error"));
+    const char *reason = strchr(status_line, ' ');
+
+    if (msg != NULL)
+        snprintf(err, err_len, "%s", msg);
+    else
+        snprintf(err, err_len, "server answered %.*s", (int)strcspn(reason ? reason + 1 : "?", "\r"),
+                 reason ? reason + 1 : "?");
+    json_decref(j);
+}
+
+/* Reads what is left of a refused response's body (bounded, best effort). */
+static size_t
+read_body(CURL *c, int fd, char *head, char *body_start, size_t have, char *body, size_t body_max,
+          int64_t deadline)
+{
+    char lenbuf[32];
+    size_t want = body_max, got;
+
+    if (head_value(head, "Content-Length", lenbuf, sizeof(lenbuf)) == 0) {
+        unsigned long v = strtoul(lenbuf, NULL, 10);
+
+        if (v < want)
+            want = v;
+    }
+    got = have < want ? have : want;
+    memcpy(body, body_start, got);
+    while (got < want) {
+        size_t n = 0;
+        CURLcode rc = curl_easy_recv(c, body + got, want - got, &n);
+
+        if (rc == CURLE_AGAIN) {
+            if (wait_fd(fd, POLLIN, deadline) != 0)
+                break;
+            continue;
+        }
+        if (rc != CURLE_OK || n == 0)
+            break;
+        got += n;
+    }
+    return got;
+}
+
+/* Builds the upgrade request for url into a new string; 0 or ERR_INVALID. */
+static int
+build_request(const char *url, const char *bearer, const char *key, char **http_url, char **req)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL;
+    int r = ERR_INVALID;
+
+    *http_url = NULL;
+    *req = NULL;
+    if (strncasecmp(url, "ws://", 5) == 0)
+        *http_url = xasprintf("http://%s", url + 5);
+    else if (strncasecmp(url, "wss://", 6) == 0)
+        *http_url = xasprintf("https://%s", url + 6);
+    else
+        *http_url = xstrdup(url);
+    if (curl_url_set(u, CURLUPART_URL, *http_url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
+        goto out;
+    (void)curl_url_get(u, CURLUPART_PORT, &port, 0);
+    (void)curl_url_get(u, CURLUPART_QUERY, &query, 0);
+    *req = xasprintf("GET %s%s%s HTTP/1.1\r\n"
+                     "Host: %s%s%s\r\n"
+                     "User-Agent: airlock\r\n"
+                     "Upgrade: websocket\r\n"
+                     "Connection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: %s\r\n"
+                     "Sec-WebSocket-Version: 13\r\n"
+                     "%s%s%s"
+                     "\r\n",
+                     path, query ? "?" : "", query ? query : "", host, port ? ":" : "",
+                     port ? port : "", key, bearer ? "Authorization: Bearer " : "",
+                     bearer ? bearer : "", bearer ? "\r\n" : "");
+    r = 0;
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_free(query);
+    curl_url_cleanup(u);
+    return r;
+}
+
+int
+ws_client_connect(const char *url, const char *bearer, const char *ca_file, int timeout_ms,
+                  size_t max_msg, ws_msg_fn on_msg, void *ud, struct ws **wp, char *err,
+                  size_t err_len)
+{
+    int64_t deadline = time_mono_ms() + (timeout_ms > 0 ? timeout_ms : 30000);
+    unsigned char nonce[16];
+    char key[32], want_accept[29], got_accept[64], *http_url = NULL, *req = NULL;
+    char *head = xmalloc(WS_HDR_MAX + 1), *end = NULL;
+    size_t have = 0;
+    curl_socket_t sock = CURL_SOCKET_BAD;
+    CURL *c = NULL;
+    CURLcode rc;
+    long status = 0;
+    int r = ERR_INVALID, one = 1;
+
+    *wp = NULL;
+    if (err_len > 0)
+        err[0] = '\0';
+    if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
+        snprintf(err, err_len, "no randomness for the WebSocket key");
+        r = ERR_INTERNAL;
+        goto out;
+    }
+    EVP_EncodeBlock((unsigned char *)key, nonce, sizeof(nonce));
+    ws_accept_key(key, want_accept);
+    if (build_request(url, bearer, key, &http_url, &req) != 0) {
+        snprintf(err, err_len, "invalid URL %s", url);
+        goto out;
+    }
+    if ((c = curl_easy_init()) == NULL) {
+        snprintf(err, err_len, "curl_easy_init failed");
+        r = ERR_INTERNAL;
+        goto out;
+    }
+    curl_easy_setopt(c, CURLOPT_URL, http_url);
+    curl_easy_setopt(c, CURLOPT_CONNECT_ONLY, 1L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(c, CURLOPT_HTTPPROXYTUNNEL, 1L); /* through a proxy: CONNECT, then raw */
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout_ms > 0 ? timeout_ms : 30000));
+    if (ca_file != NULL)
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
+    if ((rc = curl_easy_perform(c)) != CURLE_OK) {
+        snprintf(err, err_len, "cannot connect to %s: %s", http_url, curl_easy_strerror(rc));
+        r = ERR_UNAVAILABLE;
+        goto out;
+    }
+    if (curl_easy_getinfo(c, CURLINFO_ACTIVESOCKET, &sock) != CURLE_OK || sock == CURL_SOCKET_BAD) {
+        snprintf(err, err_len, "no socket from libcurl");
+        r = ERR_UNAVAILABLE;
+        goto out;
+    }
+    (void)setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (send_all(c, sock, req, strlen(req), deadline) != 0) {
+        snprintf(err, err_len, "%s: sending the upgrade request failed", http_url);
+        r = ERR_UNAVAILABLE;
+        goto out;
+    }
+    while ((end = memmem(head, have, "\r\n\r\n", 4)) == NULL) {
+        size_t n = 0;
+
+        if (have == WS_HDR_MAX) {
+            snprintf(err, err_len, "%s: response head too large", http_url);
+            goto out;
+        }
+        rc = curl_easy_recv(c, head + have, WS_HDR_MAX - have, &n);
+        if (rc == CURLE_AGAIN) {
+            if (wait_fd(sock, POLLIN, deadline) != 0) {
+                snprintf(err, err_len, "%s: no answer to the upgrade request", http_url);
+                r = ERR_UNAVAILABLE;
+                goto out;
+            }
+            continue;
+        }
+        if (rc != CURLE_OK || n == 0) {
+            snprintf(err, err_len, "%s: connection closed during the upgrade", http_url);
+            r = ERR_UNAVAILABLE;
+            goto out;
+        }
+        have += n;
+    }
+    end[2] = '\0'; /* head now ends with its last header line's CRLF */
+    if (strncmp(head, "HTTP/1.", 7) != 0 || strlen(head) < 12) {
+        snprintf(err, err_len, "%s: not an HTTP response", http_url);
+        goto out;
+    }
+    status = strtol(head + 9, NULL, 10);
+    if (status != 101) {
+        char body[WS_ERR_BODY_MAX];
+        size_t blen = read_body(c, sock, head, end + 4, have - (size_t)(end + 4 - head), body,
+                                sizeof(body), deadline);
+
+        refusal_message(head, body, blen, err, err_len);
+        r = status_to_err(status);
+        goto out;
+    }
+    if (head_value(head, "Sec-WebSocket-Accept", got_accept, sizeof(got_accept)) != 0 ||
+        strcmp(got_accept, want_accept) != 0) {
+        snprintf(err, err_len, "%s: bad Sec-WebSocket-Accept in the upgrade answer", http_url);
+        goto out;
+    }
+    *wp = ws_alloc(sock, c, end + 4, have - (size_t)(end + 4 - head), max_msg, on_msg, ud);
+    c = NULL;
+    r = 0;
+out:
+    curl_easy_cleanup(c);
+    if (req != NULL) {
+        explicit_bzero(req, strlen(req)); /* it carries the bearer */
+        free(req);
+    }
+    free(http_url);
+    free(head);
+    return r;
+}

@@ -1,0 +1,373 @@
+/* Helpers shared by the api_*.c handlers: errors, strict bodies, JSON views. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/sha.h>
+
+#include "api.h"
+#include "control.h"
+#include "duration.h"
+#include "err.h"
+#include "log.h"
+#include "util.h"
+#include "xmalloc.h"
+
+int
+api_fail(struct api_reply *rep, int r, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg = NULL;
+
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    va_end(ap);
+    free(rep->error);
+    rep->error = msg;
+    return r;
+}
+
+int
+api_status_for(int r)
+{
+    switch (r) {
+    case 0:
+        return 200;
+    case ERR_INVALID:
+        return 400;
+    case ERR_AUTH:
+        return 401;
+    case ERR_FORBIDDEN:
+        return 403;
+    case ERR_NOT_FOUND:
+        return 404;
+    case ERR_CONFLICT:
+        return 409;
+    case ERR_TOO_LARGE:
+        return 413;
+    case ERR_TOO_MANY:
+        return 429;
+    case ERR_UNAVAILABLE:
+        return 503;
+    default:
+        return 500;
+    }
+}
+
+static const char *const type_names[] = {"a string", "an integer", "a boolean",
+                                         "an array of strings", "an object"};
+
+static int
+field_ok(const struct field *f, const json_t *v, struct api_reply *rep)
+{
+    size_t max = f->max_len ? f->max_len : API_MAX_STRING, i;
+
+    switch (f->type) {
+    case F_STRING:
+        if (!json_is_string(v))
+            break;
+        if (json_string_length(v) > max)
+            return api_fail(rep, ERR_INVALID, "field '%s' is longer than %zu characters",
+                            f->name, max);
+        if (strlen(json_string_value(v)) != json_string_length(v))
+            return api_fail(rep, ERR_INVALID, "field '%s' contains a NUL character", f->name);
+        return 0;
+    case F_INT:
+        if (json_is_integer(v))
+            return 0;
+        break;
+    case F_BOOL:
+        if (json_is_boolean(v))
+            return 0;
+        break;
+    case F_OBJECT:
+        if (json_is_object(v))
+            return 0;
+        break;
+    case F_STRARRAY:
+        if (!json_is_array(v))
+            break;
+        if (json_array_size(v) > API_MAX_LIST)
+            return api_fail(rep, ERR_INVALID, "field '%s' has more than %d entries", f->name,
+                            API_MAX_LIST);
+        for (i = 0; i < json_array_size(v); i++) {
+            const json_t *e = json_array_get(v, i);
+
+            if (!json_is_string(e) || json_string_length(e) == 0)
+                return api_fail(rep, ERR_INVALID, "field '%s[%zu]' must be a non-empty string",
+                                f->name, i);
+            if (json_string_length(e) > max)
+                return api_fail(rep, ERR_INVALID, "field '%s[%zu]' is longer than %zu characters",
+                                f->name, i, max);
+        }
+        return 0;
+    }
+    return api_fail(rep, ERR_INVALID, "field '%s' must be %s", f->name, type_names[f->type]);
+}
+
+int
+api_body_check(struct api_req *req, struct api_reply *rep, const struct field *fields,
+               size_t n_fields)
+{
+    const char *key;
+    json_t *v;
+    size_t i;
+    int r;
+
+    if (req->body == NULL) {
+        for (i = 0; i < n_fields; i++)
+            if (fields[i].required)
+                return api_fail(rep, ERR_INVALID, "request body is required (field '%s')",
+                                fields[i].name);
+        return 0;
+    }
+    if (!json_is_object(req->body))
+        return api_fail(rep, ERR_INVALID, "request body must be a JSON object");
+    json_object_foreach(req->body, key, v) {
+        for (i = 0; i < n_fields; i++)
+            if (strcmp(fields[i].name, key) == 0)
+                break;
+        if (i == n_fields)
+            return api_fail(rep, ERR_INVALID, "unknown field '%s'", key);
+        if (json_is_null(v) && !fields[i].required)
+            continue;
+        if ((r = field_ok(&fields[i], v, rep)) != 0)
+            return r;
+    }
+    for (i = 0; i < n_fields; i++)
+        if (fields[i].required && json_object_get(req->body, fields[i].name) == NULL)
+            return api_fail(rep, ERR_INVALID, "field '%s' is required", fields[i].name);
+    return 0;
+}
+
+const char *
+api_str(const struct api_req *req, const char *name)
+{
+    return req->body ? json_string_value(json_object_get(req->body, name)) : NULL;
+}
+
+static json_t *
+time_json(int64_t t)
+{
+    char buf[21];
+
+    if (t == 0)
+        return json_null();
+    time_fmt(t, buf);
+    return json_string(buf);
+}
+
+json_t *
+api_fingerprints(const json_t *host_keys)
+{
+    json_t *a = json_array();
+    size_t i;
+
+    for (i = 0; i < json_array_size(host_keys); i++) {
+        const char *line = json_string_value(json_array_get(host_keys, i));
+        const char *sp = line ? strchr(line, ' ') : NULL;
+        unsigned char md[SHA256_DIGEST_LENGTH];
+        unsigned char *blob = NULL;
+        size_t blen = 0, n;
+        char *b64, *fp;
+
+        if (sp == NULL)
+            continue;
+        n = strcspn(sp + 1, " ");
+        b64 = xstrndup(sp + 1, n);
+        /* standard base64 -> base64url alphabet for our decoder */
+        for (char *p = b64; *p; p++)
+            *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
+        if (b64url_decode(b64, strlen(b64), &blob, &blen) == 0) {
+            char *enc;
+            size_t el;
+
+            SHA256(blob, blen, md);
+            enc = b64_encode(md, sizeof(md));
+            el = strlen(enc);
+            while (el > 0 && enc[el - 1] == '=')
+                enc[--el] = '\0';
+            fp = xasprintf("SHA256:%s", enc);
+            json_array_append_new(a, json_string(fp));
+            free(fp);
+            free(enc);
+        }
+        free(blob);
+        free(b64);
+    }
+    return a;
+}
+
+int
+api_check_pubkey(const char *line)
+{
+    static const char *const types[] = {"ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+                                        "ecdsa-sha2-nistp521", "ssh-rsa",
+                                        "sk-ssh-ed25519@openssh.com"};
+    const char *sp = strchr(line, ' ');
+    unsigned char *blob = NULL;
+    size_t blen = 0, tl, i, n;
+    char *b64;
+    int r = ERR_INVALID;
+
+    if (sp == NULL || strpbrk(line, "\r\n") != NULL)
+        return ERR_INVALID;
+    tl = (size_t)(sp - line);
+    for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        if (strlen(types[i]) == tl && strncmp(line, types[i], tl) == 0)
+            break;
+    if (i == sizeof(types) / sizeof(types[0]))
+        return ERR_INVALID;
+    n = strcspn(sp + 1, " ");
+    if (n < 16)
+        return ERR_INVALID;
+    b64 = xstrndup(sp + 1, n);
+    for (char *p = b64; *p; p++)
+        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
+    /* The blob starts with a uint32 length and the key type again. */
+    if (b64url_decode(b64, strlen(b64), &blob, &blen) == 0 && blen > 4 + tl &&
+        ((size_t)blob[0] << 24 | (size_t)blob[1] << 16 | (size_t)blob[2] << 8 | blob[3]) == tl &&
+        memcmp(blob + 4, line, tl) == 0)
+        r = 0;
+    free(blob);
+    free(b64);
+    return r;
+}
+
+static json_t *
+participants_json(const struct sess *s)
+{
+    json_t *a = json_array();
+    size_t i;
+
+    for (i = 0; i < s->n_parts; i++) {
+        const struct sess_participant *p = &s->parts[i];
+
+        json_array_append_new(a, json_pack("{s:s, s:s?, s:s?, s:s, s:o, s:o}", "user", p->user,
+                                           "email", p->email, "displayName", p->display_name,
+                                           "role", policy_role_name(p->role), "joinedAt",
+                                           time_json(p->joined_at), "leftAt",
+                                           time_json(p->left_at)));
+    }
+    return a;
+}
+
+static json_t *
+approval_json(const struct sess *s)
+{
+    int approved = s->decision && strcmp(s->decision, "approve") == 0;
+    int rejected = s->decision && strcmp(s->decision, "reject") == 0;
+
+    return json_pack("{s:b, s:s?, s:o, s:s?, s:o, s:s?}", "required", s->approval_required,
+                     "approvedBy", approved ? s->decided_by : NULL, "approvedAt",
+                     time_json(approved ? s->decided_at : 0), "rejectedBy",
+                     rejected ? s->decided_by : NULL, "rejectedAt",
+                     time_json(rejected ? s->decided_at : 0), "reason", s->decision_reason);
+}
+
+json_t *
+api_session_json(struct app *app, const struct sess *s, const struct principal *p)
+{
+    struct policy_participant parts[s->n_parts + 1];
+    struct policy_invite invs[s->n_invited + 1];
+    struct policy_session v;
+    struct agent_rec *agent = NULL;
+    enum policy_role granted;
+    const char *why;
+    json_t *invited = json_array(), *fps, *host_keys;
+    char dur[32];
+    int64_t new_exp;
+    size_t i;
+    int online;
+
+    sess_policy_view(s, &v, parts, invs);
+    for (i = 0; i < s->n_invited; i++)
+        json_array_append_new(invited, json_string(s->invited[i].who));
+    duration_format(s->requested_duration_s, dur, sizeof(dur));
+    (void)store_agent_get(app->store, s->agent, &agent);
+    online = agent ? agent->online : 0;
+    host_keys = agent ? agent->host_keys : NULL;
+    fps = api_fingerprints(host_keys);
+    {
+        json_t *j = json_pack(
+            "{s:s, s:o, s:{s:s, s:s, s:s, s:s?, s:s?, s:s, s:s?, s:o},"
+            " s:{s:s, s:s?, s:o, s:o, s:i, s:i, s:o, s:o,"
+            " s:{s:b, s:s, s:i}, s:{s:b, s:b, s:b, s:b}, s:{s:b, s:o}},"
+            " s:b, s:b, s:b, s:b, s:b}",
+            "name", s->name, "createdAt", time_json(s->created_at), "spec", "template",
+            s->template_name, "agent", s->agent, "requestedBy", s->requested_by,
+            "requestedByEmail", s->requested_by_email, "requestedByDisplayName",
+            s->requested_by_name, "requestedDuration", dur, "reason", s->reason,
+            "invitedParticipants", invited, "status", "state", session_state_name(s->state),
+            "message", s->message, "startsAt", time_json(s->starts_at), "expiresAt",
+            time_json(s->expires_at), "renewalCount", s->renewal_count, "maxRenewals",
+            s->tmpl.allow_renewal ? s->tmpl.max_renewals : 0, "approval", approval_json(s),
+            "participants", participants_json(s), "terminalSharing", "enabled",
+            s->tmpl.sharing_enabled, "provider", "tmux", "maxParticipants",
+            s->tmpl.max_participants, "allowedOperations", "shell", s->tmpl.op_shell, "exec",
+            s->tmpl.op_exec, "sftp", s->tmpl.op_sftp, "portForward", s->tmpl.op_port_forward,
+            "agent", "online", online, "hostKeyFingerprints", fps, "canApprove",
+            p && policy_check_decide(&v, p, &why) == 0, "canReject",
+            p && policy_check_decide(&v, p, &why) == 0, "canJoin",
+            p && !session_state_ended(s->state) &&
+                policy_check_join(&v, p, ROLE_NONE, &granted, &why) == 0,
+            "canRenew",
+            p && policy_check_renew(&v, p, 1, &new_exp, &why) == 0, "canTerminate",
+            p && policy_check_terminate(&v, p, 0, &why) == 0);
+
+        agent_rec_free(agent);
+        return j;
+    }
+}
+
+json_t *
+api_agent_json(struct app *app, const struct agent_rec *a, int with_sessions)
+{
+    json_t *sessions = json_array();
+    char reg[21], seen[21];
+
+    time_fmt(a->registered_at, reg);
+    time_fmt(a->last_seen_at ? a->last_seen_at : a->registered_at, seen);
+    if (with_sessions) {
+        struct sess **list = NULL;
+        size_t n = 0, i;
+
+        if (store_sess_by_agent(app->store, a->name, 0, &list, &n) == 0)
+            for (i = 0; i < n; i++)
+                json_array_append_new(sessions, json_string(list[i]->name));
+        sess_list_free(list, n);
+    }
+    return json_pack("{s:s, s:O, s:b, s:s?, s:O, s:o, s:s, s:s, s:s, s:o}", "name", a->name,
+                     "labels", a->labels, "online", a->online, "version", a->version, "hostKeys",
+                     a->host_keys, "hostKeyFingerprints", api_fingerprints(a->host_keys),
+                     "registeredBy", a->registered_by, "registeredAt", reg, "lastSeenAt", seen,
+                     "sessions", sessions);
+}
+
+int
+api_load_visible(struct api_req *req, struct api_reply *rep, const char *name, struct sess **sp)
+{
+    struct sess *s = NULL;
+    int r;
+
+    *sp = NULL;
+    if ((r = store_sess_get(req->app->store, name, &s)) == ERR_NOT_FOUND)
+        return api_fail(rep, r, "session '%s' not found", name);
+    if (r != 0)
+        return api_fail(rep, r, "cannot load session");
+    {
+        struct policy_participant parts[s->n_parts + 1];
+        struct policy_invite invs[s->n_invited + 1];
+        struct policy_session v;
+
+        sess_policy_view(s, &v, parts, invs);
+        if (!policy_can_see(&v, &req->p)) {
+            sess_free(s);
+            return api_fail(rep, ERR_NOT_FOUND, "session '%s' not found", name);
+        }
+    }
+    *sp = s;
+    return 0;
+}

@@ -1,0 +1,118 @@
+/*
+ * The API layer: the shared application context, the request and reply a
+ * handler sees, and the helpers every api_*.c uses. Handlers return 0 or an
+ * ERR_* code; api_status_for() maps codes to HTTP statuses in one place.
+ */
+#ifndef AIRLOCK_API_H
+#define AIRLOCK_API_H
+#include <pthread.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "auth.h"
+#include "config.h"
+#include "policy.h"
+#include "store.h"
+#include "upgrade.h"
+
+#define AIRLOCK_VERSION "0.1.0"
+#define API_MAX_BODY (64 * 1024)
+#define API_MAX_STRING 4096      /* any string field, unless the field says less */
+#define API_MAX_LIST 100         /* any array field */
+
+struct relay;
+struct control;
+
+struct app {
+    struct config *cfg;
+    struct auth *auth;
+    struct store *store;
+    struct relay *relay;
+    struct control *control;
+    pthread_mutex_t lock;        /* serialises every use of store */
+    int64_t started_at;
+};
+
+#define ROUTE_AUTH 0x01          /* needs a person's bearer token */
+#define ROUTE_AGENT_OK 0x02      /* ... or an agent-issuer token */
+#define ROUTE_WS 0x04            /* WebSocket upgrade: authenticates itself */
+
+struct api_req {
+    struct app *app;
+    void *conn;                  /* struct MHD_Connection */
+    const char *method;
+    char *params[3];             /* decoded path segments matched by ':' */
+    json_t *body;                /* parsed body, NULL when empty */
+    int authed;
+    struct identity id;
+    struct principal p;          /* points into id */
+    int64_t now;
+};
+
+struct api_reply {
+    int status;                  /* 0: derived from the handler's return */
+    json_t *json;                /* response body (stolen) */
+    char *error;                 /* message for an error reply */
+    json_t *details;
+    upgrade_fn upgrade;          /* set: answer 101 and run upgrade(u, upgrade_arg) */
+    void *upgrade_arg;
+    void (*upgrade_arg_free)(void *);
+};
+
+typedef int (*api_handler_fn)(struct api_req *req, struct api_reply *rep);
+
+/* Sets rep->error from fmt and returns r, so handlers can `return api_fail(...)`. */
+int api_fail(struct api_reply *rep, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int api_status_for(int r);
+
+/* Strict body schema: unknown fields, wrong types and over-long strings are 400. */
+enum field_type { F_STRING, F_INT, F_BOOL, F_STRARRAY, F_OBJECT };
+struct field {
+    const char *name;
+    enum field_type type;
+    int required;
+    size_t max_len;              /* strings and string items; 0: API_MAX_STRING */
+};
+int api_body_check(struct api_req *req, struct api_reply *rep, const struct field *fields,
+                   size_t n_fields);
+const char *api_str(const struct api_req *req, const char *name);
+/* A query argument, percent-decoded (new string) or NULL. */
+char *api_query(const struct api_req *req, const char *name);
+
+/* Session and agent JSON for the caller p (can* flags depend on p). New reference. */
+json_t *api_session_json(struct app *app, const struct sess *s, const struct principal *p);
+json_t *api_agent_json(struct app *app, const struct agent_rec *a, int with_sessions);
+/* "SHA256:..." fingerprints (JSON array) of "type base64 [comment]" public keys. */
+json_t *api_fingerprints(const json_t *host_keys);
+/* Validates an OpenSSH public key line; returns 0 or ERR_INVALID. */
+int api_check_pubkey(const char *line);
+
+/* Loads session name visible to req->p (404 otherwise). Caller holds app->lock. */
+int api_load_visible(struct api_req *req, struct api_reply *rep, const char *name, struct sess **sp);
+
+/* Handlers (one file per resource). */
+int api_config_get(struct api_req *req, struct api_reply *rep);
+int api_me_get(struct api_req *req, struct api_reply *rep);
+int api_dev_token(struct api_req *req, struct api_reply *rep);
+int api_templates_list(struct api_req *req, struct api_reply *rep);
+int api_templates_get(struct api_req *req, struct api_reply *rep);
+int api_sessions_list(struct api_req *req, struct api_reply *rep);
+int api_sessions_create(struct api_req *req, struct api_reply *rep);
+int api_sessions_get(struct api_req *req, struct api_reply *rep);
+int api_sessions_approve(struct api_req *req, struct api_reply *rep);
+int api_sessions_reject(struct api_req *req, struct api_reply *rep);
+int api_sessions_join(struct api_req *req, struct api_reply *rep);
+int api_sessions_leave(struct api_req *req, struct api_reply *rep);
+int api_sessions_renew(struct api_req *req, struct api_reply *rep);
+int api_sessions_terminate(struct api_req *req, struct api_reply *rep);
+int api_sessions_invite(struct api_req *req, struct api_reply *rep);
+int api_sessions_events(struct api_req *req, struct api_reply *rep);
+int api_sessions_connect(struct api_req *req, struct api_reply *rep);
+int api_agents_list(struct api_req *req, struct api_reply *rep);
+int api_agents_register(struct api_req *req, struct api_reply *rep);
+int api_agents_get(struct api_req *req, struct api_reply *rep);
+int api_agents_control(struct api_req *req, struct api_reply *rep);
+int api_agents_tunnel(struct api_req *req, struct api_reply *rep);
+
+#endif

@@ -1,0 +1,738 @@
+/*
+ * /api/v1/debug-sessions: create, list, get, and the actions on one session.
+ * Every action runs through mutate(): lock, BEGIN IMMEDIATE, load the
+ * session (404 unless visible), the action's checks and writes, COMMIT, then
+ * the post-commit effects (tell the agent, close relayed connections).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "control.h"
+#include "core.h"
+#include "duration.h"
+#include "err.h"
+#include "log.h"
+#include "relay.h"
+#include "tmpl.h"
+#include "util.h"
+#include "xmalloc.h"
+
+#define TICKET_TTL_S (24 * 3600)
+
+typedef int (*action_fn)(struct api_req *req, struct api_reply *rep, struct sess *s,
+                         struct core_after *after);
+
+static int
+mutate(struct api_req *req, struct api_reply *rep, action_fn fn)
+{
+    struct app *app = req->app;
+    struct core_after after = {0};
+    struct sess *s = NULL;
+    int r;
+
+    pthread_mutex_lock(&app->lock);
+    if ((r = store_begin(app->store)) != 0) {
+        pthread_mutex_unlock(&app->lock);
+        return api_fail(rep, r, "database busy");
+    }
+    if ((r = api_load_visible(req, rep, req->params[0], &s)) != 0 ||
+        (r = fn(req, rep, s, &after)) != 0 || (r = store_commit(app->store)) != 0) {
+        store_rollback(app->store);
+        pthread_mutex_unlock(&app->lock);
+        sess_free(s);
+        for (size_t i = 0; i < after.n_notify; i++)
+            free(after.notify_agents[i]);
+        free(after.close_session);
+        free(after.close_user);
+        if (r == ERR_CONFLICT && rep->error == NULL)
+            return api_fail(rep, r, "the session changed concurrently; retry");
+        return r;
+    }
+    sess_free(s);
+    s = NULL;
+    if (store_sess_get(app->store, req->params[0], &s) == 0 && rep->json == NULL)
+        rep->json = api_session_json(app, s, &req->p);
+    pthread_mutex_unlock(&app->lock);
+    sess_free(s);
+    core_after_run(app, &after);
+    return 0;
+}
+
+static void
+fill_view(const struct sess *s, struct policy_session *v, struct policy_participant *parts,
+          struct policy_invite *invs)
+{
+    sess_policy_view(s, v, parts, invs);
+}
+
+#define VIEW(s)                                                                                    \
+    struct policy_participant parts_[(s)->n_parts + 1];                                            \
+    struct policy_invite invs_[(s)->n_invited + 1];                                                \
+    struct policy_session v;                                                                       \
+    fill_view((s), &v, parts_, invs_)
+
+/* ---------------------------------------------------------------- create */
+
+static char *
+new_session_name(void)
+{
+    static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
+    unsigned char rb[10];
+    char name[14] = "ds-";
+    int i;
+
+    random_bytes(rb, sizeof(rb));
+    for (i = 0; i < 10; i++)
+        name[3 + i] = b32[rb[i] & 31];
+    name[13] = '\0';
+    return xstrdup(name);
+}
+
+static int
+check_reason(const struct tmpl_cfg *t, const char *reason, struct api_reply *rep)
+{
+    size_t len = reason ? strlen(reason) : 0;
+
+    if (t->reason_mandatory && len == 0)
+        return api_fail(rep, ERR_INVALID, "field 'reason' is required by template '%s'", t->name);
+    if (len > 0 && (int)len < t->reason_min_len)
+        return api_fail(rep, ERR_INVALID, "field 'reason' must be at least %d characters",
+                        t->reason_min_len);
+    if (t->reason_max_len > 0 && (int)len > t->reason_max_len)
+        return api_fail(rep, ERR_INVALID, "field 'reason' must be at most %d characters",
+                        t->reason_max_len);
+    return 0;
+}
+
+/* Resolves requestedDuration (may be NULL) against t. */
+static int
+check_duration(const struct tmpl_cfg *t, const char *field, const char *text, int64_t *secs,
+               struct api_reply *rep)
+{
+    char max[32];
+
+    if (text == NULL) {
+        *secs = t->default_duration_s;
+        return 0;
+    }
+    if (duration_parse(text, secs) != 0)
+        return api_fail(rep, ERR_INVALID,
+                        "field '%s': '%s' is not a duration (use forms like 90s, 30m, 1h30m, 2d)",
+                        field, text);
+    duration_format(t->max_duration_s, max, sizeof(max));
+    if (*secs > t->max_duration_s)
+        return api_fail(rep, ERR_INVALID, "field '%s' is above the template's maxDuration (%s)",
+                        field, max);
+    if (t->min_duration_s > 0 && *secs < t->min_duration_s)
+        return api_fail(rep, ERR_INVALID, "field '%s' is below the template's minDuration", field);
+    return 0;
+}
+
+/*
+ * Builds and inserts a new session (shared by POST /debug-sessions and agent
+ * registration). requester is the person the session belongs to; groups
+ * may be NULL. Caller holds the lock inside a transaction.
+ */
+int api_session_new(struct app *app, const struct tmpl_cfg *t, const char *agent,
+                    const struct principal *requester, const char *display_name,
+                    const json_t *spec, int64_t now, struct api_reply *rep, char **name_out,
+                    struct core_after *after);
+
+int
+api_session_new(struct app *app, const struct tmpl_cfg *t, const char *agent,
+                const struct principal *requester, const char *display_name, const json_t *spec,
+                int64_t now, struct api_reply *rep, char **name_out, struct core_after *after)
+{
+    const char *reason = json_string_value(json_object_get(spec, "reason"));
+    const json_t *inv = json_object_get(spec, "invitedParticipants");
+    struct sess *s = xcalloc(1, sizeof(*s));
+    size_t i;
+    int r;
+
+    *name_out = NULL;
+    if ((r = check_duration(t, "requestedDuration",
+                            json_string_value(json_object_get(spec, "requestedDuration")),
+                            &s->requested_duration_s, rep)) != 0 ||
+        (r = check_reason(t, reason, rep)) != 0)
+        goto out;
+    s->name = new_session_name();
+    s->template_name = xstrdup(t->name);
+    s->agent = xstrdup(agent);
+    s->requested_by = xstrdup(requester->user);
+    s->requested_by_email = requester->email ? xstrdup(requester->email) : NULL;
+    s->requested_by_name = display_name ? xstrdup(display_name) : NULL;
+    s->requester_groups = json_array();
+    for (i = 0; i < requester->n_groups; i++)
+        json_array_append_new(s->requester_groups, json_string(requester->groups[i]));
+    s->reason = reason && *reason ? xstrdup(reason) : NULL;
+    s->n_invited = 0;
+    s->invited = xcalloc(json_array_size(inv) + 1, sizeof(*s->invited));
+    for (i = 0; i < json_array_size(inv); i++) {
+        const char *who = json_string_value(json_array_get(inv, i));
+        size_t k;
+
+        for (k = 0; k < s->n_invited; k++)
+            if (str_ieq(s->invited[k].who, who))
+                break;
+        if (k < s->n_invited || policy_names(who, requester))
+            continue;
+        s->invited[s->n_invited].who = xstrdup(who);
+        s->invited[s->n_invited++].role = ROLE_PARTICIPANT;
+    }
+    s->state = SESSION_PENDING;
+    s->created_at = now;
+    s->approval_required = policy_approval_required(t, requester->groups ? requester : NULL, agent);
+    /* an agent's own request has no groups, but its owner may still match autoApproveFor users */
+    if (requester->groups == NULL && s->approval_required &&
+        policy_subjects_match(&t->auto_approve, requester))
+        s->approval_required = 0;
+    s->tmpl_json = tmpl_to_json(t);
+    if ((r = tmpl_from_json(s->tmpl_json, &s->tmpl)) != 0)
+        goto out;
+    s->version = 1;
+    if ((r = store_sess_insert(app->store, s)) != 0) {
+        api_fail(rep, r, "cannot store the session");
+        goto out;
+    }
+    {
+        json_t *d = json_pack("{s:s, s:s}", "template", t->name, "agent", agent);
+
+        r = core_event(app, s->name, requester->user, "created", d, now);
+        json_decref(d);
+        if (r != 0)
+            goto out;
+    }
+    if (s->approval_required)
+        r = core_transition(app, s, SEV_NEED_APPROVAL, requester->user, "waiting for approval",
+                            NULL, now, after);
+    else
+        r = core_try_activate(app, s, now, after);
+    if (r != 0)
+        goto out;
+    for (i = 0; i < s->n_invited; i++) {
+        json_t *d = json_pack("{s:s, s:s}", "user", s->invited[i].who, "role", "participant");
+
+        r = core_event(app, s->name, requester->user, "invited", d, now);
+        json_decref(d);
+        if (r != 0)
+            goto out;
+    }
+    *name_out = xstrdup(s->name);
+out:
+    sess_free(s);
+    return r;
+}
+
+int
+api_sessions_create(struct api_req *req, struct api_reply *rep)
+{
+    static const struct field fields[] = {
+        {"template", F_STRING, 1, 64},      {"agent", F_STRING, 1, 255},
+        {"requestedDuration", F_STRING, 0, 32}, {"reason", F_STRING, 0, 65536},
+        {"invitedParticipants", F_STRARRAY, 0, 254},
+    };
+    struct app *app = req->app;
+    const struct tmpl_cfg *t;
+    struct agent_rec *a = NULL;
+    struct core_after after = {0};
+    struct sess *s = NULL;
+    char *name = NULL;
+    int r;
+
+    if ((r = api_body_check(req, rep, fields, sizeof(fields) / sizeof(fields[0]))) != 0)
+        return r;
+    if ((t = config_template(app->cfg, api_str(req, "template"))) == NULL)
+        return api_fail(rep, ERR_INVALID, "unknown template '%s'", api_str(req, "template"));
+    pthread_mutex_lock(&app->lock);
+    if ((r = store_begin(app->store)) != 0)
+        goto unlock;
+    if ((r = store_agent_get(app->store, api_str(req, "agent"), &a)) != 0) {
+        if (r == ERR_NOT_FOUND)
+            r = api_fail(rep, ERR_INVALID, "unknown agent '%s'", api_str(req, "agent"));
+        goto fail;
+    }
+    if (!policy_template_usable(t, &req->p)) {
+        r = api_fail(rep, ERR_FORBIDDEN, "you may not use template '%s'", t->name);
+        goto fail;
+    }
+    if (!policy_template_allows_agent(t, a->name)) {
+        r = api_fail(rep, ERR_FORBIDDEN, "template '%s' does not allow agent '%s'", t->name,
+                     a->name);
+        goto fail;
+    }
+    if ((r = api_session_new(app, t, a->name, &req->p, req->id.display_name, req->body, req->now,
+                             rep, &name, &after)) != 0)
+        goto fail;
+    if ((r = store_commit(app->store)) != 0)
+        goto unlock;
+    if (store_sess_get(app->store, name, &s) == 0)
+        rep->json = api_session_json(app, s, &req->p);
+    rep->status = 201;
+    goto unlock;
+fail:
+    store_rollback(app->store);
+unlock:
+    pthread_mutex_unlock(&app->lock);
+    agent_rec_free(a);
+    sess_free(s);
+    free(name);
+    if (r == 0)
+        core_after_run(app, &after);
+    else
+        for (size_t i = 0; i < after.n_notify; i++)
+            free(after.notify_agents[i]);
+    return r;
+}
+
+/* ---------------------------------------------------------------- list, get */
+
+static int
+parse_list_query(struct api_req *req, struct api_reply *rep, struct sess_filter *f, char **agent,
+                 char **user, char **cursor_name)
+{
+    char *state = api_query(req, "state"), *mine = api_query(req, "mine");
+    char *limit = api_query(req, "limit"), *cursor = api_query(req, "cursor");
+    uint64_t n;
+    int r = 0;
+
+    *agent = api_query(req, "agent");
+    *user = api_query(req, "user");
+    f->agent = *agent;
+    f->user = *user;
+    f->limit = 50;
+    if (state != NULL && *state) {
+        char *save = NULL, *tok, *dup = xstrdup(state);
+
+        for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            enum session_state s;
+
+            if (session_state_parse(tok, &s) != 0) {
+                r = api_fail(rep, ERR_INVALID, "query 'state': unknown state '%s'", tok);
+                break;
+            }
+            f->state_mask |= 1u << s;
+        }
+        free(dup);
+    }
+    if (r == 0 && mine != NULL) {
+        if (strcmp(mine, "true") == 0)
+            f->mine = 1;
+        else if (strcmp(mine, "false") != 0)
+            r = api_fail(rep, ERR_INVALID, "query 'mine' must be true or false");
+    }
+    if (r == 0 && limit != NULL) {
+        if (parse_uint(limit, 500, &n) != 0 || n == 0)
+            r = api_fail(rep, ERR_INVALID, "query 'limit' must be an integer from 1 to 500");
+        else
+            f->limit = (int)n;
+    }
+    if (r == 0 && cursor != NULL && *cursor) {
+        unsigned char *raw = NULL;
+        size_t rl = 0;
+        char *colon;
+        uint64_t t;
+
+        if (b64url_decode(cursor, strlen(cursor), &raw, &rl) != 0 ||
+            (colon = strchr((char *)raw, ':')) == NULL) {
+            r = api_fail(rep, ERR_INVALID, "query 'cursor' is not a cursor from this API");
+        } else {
+            *colon = '\0';
+            if (parse_uint((char *)raw, INT64_MAX, &t) != 0)
+                r = api_fail(rep, ERR_INVALID, "query 'cursor' is not a cursor from this API");
+            f->cursor_created = (int64_t)t;
+            *cursor_name = xstrdup(colon + 1);
+            f->cursor_name = *cursor_name;
+        }
+        free(raw);
+    }
+    free(state);
+    free(mine);
+    free(limit);
+    free(cursor);
+    return r;
+}
+
+int
+api_sessions_list(struct api_req *req, struct api_reply *rep)
+{
+    struct app *app = req->app;
+    struct sess_filter f;
+    struct sess **list = NULL;
+    char *agent = NULL, *user = NULL, *cursor_name = NULL;
+    char *approver_of[app->cfg->n_templates + 1];
+    size_t n = 0, i;
+    int64_t total = 0;
+    json_t *arr;
+    int r;
+
+    memset(&f, 0, sizeof(f));
+    if ((r = parse_list_query(req, rep, &f, &agent, &user, &cursor_name)) != 0)
+        goto out;
+    f.admin = req->p.admin;
+    f.me_user = req->p.user;
+    f.me_email = req->p.email;
+    for (i = 0; i < app->cfg->n_templates; i++)
+        if (policy_is_approver(&app->cfg->templates[i], &req->p))
+            approver_of[f.n_approver_templates++] = app->cfg->templates[i].name;
+    f.approver_templates = approver_of;
+    pthread_mutex_lock(&app->lock);
+    r = store_sess_list(app->store, &f, &list, &n, &total);
+    if (r == 0) {
+        arr = json_array();
+        for (i = 0; i < n; i++)
+            json_array_append_new(arr, api_session_json(app, list[i], &req->p));
+        rep->json = json_pack("{s:o, s:I, s:n}", "sessions", arr, "total", (json_int_t)total,
+                              "nextCursor");
+        if (n == (size_t)f.limit && total > 0) {
+            char *raw = xasprintf("%lld:%s", (long long)list[n - 1]->created_at, list[n - 1]->name);
+            char *enc = b64url_encode((unsigned char *)raw, strlen(raw));
+
+            /* only when more rows follow this page */
+            struct sess_filter g = f;
+            struct sess **more = NULL;
+            size_t nm = 0;
+            int64_t t2;
+
+            g.cursor_created = list[n - 1]->created_at;
+            g.cursor_name = list[n - 1]->name;
+            g.limit = 1;
+            if (store_sess_list(app->store, &g, &more, &nm, &t2) == 0 && nm > 0)
+                json_object_set_new(rep->json, "nextCursor", json_string(enc));
+            sess_list_free(more, nm);
+            free(raw);
+            free(enc);
+        }
+    } else {
+        api_fail(rep, r, "cannot list sessions");
+    }
+    pthread_mutex_unlock(&app->lock);
+out:
+    sess_list_free(list, n);
+    free(agent);
+    free(user);
+    free(cursor_name);
+    return r;
+}
+
+int
+api_sessions_get(struct api_req *req, struct api_reply *rep)
+{
+    struct sess *s = NULL;
+    int r;
+
+    pthread_mutex_lock(&req->app->lock);
+    if ((r = api_load_visible(req, rep, req->params[0], &s)) == 0)
+        rep->json = api_session_json(req->app, s, &req->p);
+    pthread_mutex_unlock(&req->app->lock);
+    sess_free(s);
+    return r;
+}
+
+int
+api_sessions_events(struct api_req *req, struct api_reply *rep)
+{
+    struct sess *s = NULL;
+    int r;
+
+    pthread_mutex_lock(&req->app->lock);
+    if ((r = api_load_visible(req, rep, req->params[0], &s)) == 0 &&
+        (r = store_events_json(req->app->store, s->name, &rep->json)) != 0)
+        api_fail(rep, r, "cannot read events");
+    pthread_mutex_unlock(&req->app->lock);
+    sess_free(s);
+    return r;
+}
+
+/* ---------------------------------------------------------------- decisions */
+
+static const struct field reason_fields[] = {{"reason", F_STRING, 0, 1000}};
+
+static int
+decide(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_after *after,
+       int approve)
+{
+    const char *reason = api_str(req, "reason"), *why = NULL;
+    json_t *data;
+    int r;
+    VIEW(s);
+
+    if ((r = policy_check_decide(&v, &req->p, &why)) != 0)
+        return api_fail(rep, r, "%s", why);
+    if (!approve && s->tmpl.reject_reason_mandatory && (reason == NULL || *reason == '\0'))
+        return api_fail(rep, ERR_INVALID, "field 'reason' is required to reject (template '%s')",
+                        s->template_name);
+    if ((r = store_approval_insert(req->app->store, s->name, approve ? "approve" : "reject",
+                                   req->p.user, req->now, reason)) != 0)
+        return api_fail(rep, r == ERR_CONFLICT ? ERR_CONFLICT : r,
+                        "a decision has already been recorded");
+    free(s->decision);
+    s->decision = xstrdup(approve ? "approve" : "reject");
+    data = json_pack("{s:s?}", "reason", reason);
+    if (approve) {
+        r = core_transition(req->app, s, SEV_APPROVE, req->p.user, NULL, data, req->now, after);
+        if (r == 0)
+            r = core_try_activate(req->app, s, req->now, after);
+    } else {
+        char *msg = xasprintf("rejected by %s%s%s", req->p.user, reason ? ": " : "",
+                              reason ? reason : "");
+
+        r = core_transition(req->app, s, SEV_REJECT, req->p.user, msg, data, req->now, after);
+        free(msg);
+    }
+    json_decref(data);
+    return r;
+}
+
+static int
+do_approve(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_after *after)
+{
+    return decide(req, rep, s, after, 1);
+}
+
+static int
+do_reject(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_after *after)
+{
+    return decide(req, rep, s, after, 0);
+}
+
+int
+api_sessions_approve(struct api_req *req, struct api_reply *rep)
+{
+    int r = api_body_check(req, rep, reason_fields, 1);
+
+    return r ? r : mutate(req, rep, do_approve);
+}
+
+int
+api_sessions_reject(struct api_req *req, struct api_reply *rep)
+{
+    int r = api_body_check(req, rep, reason_fields, 1);
+
+    return r ? r : mutate(req, rep, do_reject);
+}
+
+/* ---------------------------------------------------------------- join, leave */
+
+static json_t *
+attach_json(struct app *app, const struct sess *s, const char *ticket, int64_t ticket_exp)
+{
+    struct agent_rec *a = NULL;
+    const char *key = NULL;
+    json_t *fps, *j;
+    char *kh, *cmd, *url, exp[21];
+
+    (void)store_agent_get(app->store, s->agent, &a);
+    if (a != NULL)
+        key = json_string_value(json_array_get(a->host_keys, 0));
+    fps = api_fingerprints(a ? a->host_keys : NULL);
+    kh = key ? xasprintf("%s %s", s->name, key) : xstrdup("");
+    cmd = xasprintf("ssh -o ProxyCommand='airlock --server %s proxy %%n --ticket %s'"
+                    " -o UserKnownHostsFile=~/.config/airlock/known_hosts"
+                    " -o StrictHostKeyChecking=yes %s",
+                    app->cfg->public_url, ticket, s->name);
+    url = xasprintf("%s/api/v1/debug-sessions/%s/connect", app->cfg->public_url, s->name);
+    time_fmt(ticket_exp, exp);
+    j = json_pack("{s:s, s:s, s:o, s:s, s:s, s:s}", "command", cmd, "knownHostsLine", kh,
+                  "hostKeyFingerprints", fps, "connectUrl", url, "ticket", ticket,
+                  "ticketExpiresAt", exp);
+    free(kh);
+    free(cmd);
+    free(url);
+    agent_rec_free(a);
+    return j;
+}
+
+static int
+do_join(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_after *after)
+{
+    const char *key = api_str(req, "sshPublicKey"), *role_s = api_str(req, "role"), *why = NULL;
+    enum policy_role want = ROLE_NONE, granted;
+    struct sess_participant p;
+    char *ticket, hash[65];
+    json_t *data;
+    int64_t exp;
+    int r;
+    VIEW(s);
+
+    if (role_s != NULL && (policy_role_parse(role_s, &want) != 0 || want == ROLE_OWNER))
+        return api_fail(rep, ERR_INVALID, "field 'role' must be 'participant' or 'viewer'");
+    if (api_check_pubkey(key) != 0)
+        return api_fail(rep, ERR_INVALID,
+                        "field 'sshPublicKey' is not an OpenSSH public key line (type base64 [comment])");
+    if ((r = policy_check_join(&v, &req->p, want, &granted, &why)) != 0)
+        return api_fail(rep, r, "%s", why);
+    memset(&p, 0, sizeof(p));
+    p.user = (char *)req->p.user;
+    p.email = (char *)req->p.email;
+    p.display_name = req->id.display_name;
+    p.role = granted;
+    p.joined_at = req->now;
+    p.ssh_public_key = (char *)key;
+    if ((r = store_participant_upsert(req->app->store, s->name, &p)) != 0)
+        return r;
+    ticket = random_token(32);
+    sha256_hex(ticket, strlen(ticket), hash);
+    exp = req->now + TICKET_TTL_S;
+    if ((r = store_tickets_delete(req->app->store, s->name, req->p.user)) == 0)
+        r = store_ticket_insert(req->app->store, hash, s->name, req->p.user, exp);
+    data = json_pack("{s:s, s:s}", "user", req->p.user, "role", policy_role_name(granted));
+    if (r == 0)
+        r = core_event(req->app, s->name, req->p.user, "joined", data, req->now);
+    json_decref(data);
+    if (r == 0) {
+        struct sess *fresh = NULL;
+
+        core_after_notify(after, s->agent);
+        if ((r = store_sess_get(req->app->store, s->name, &fresh)) == 0)
+            rep->json = json_pack("{s:o, s:s, s:o}", "session",
+                                  api_session_json(req->app, fresh, &req->p), "role",
+                                  policy_role_name(granted), "attach",
+                                  attach_json(req->app, fresh, ticket, exp));
+        sess_free(fresh);
+    }
+    explicit_bzero(ticket, strlen(ticket));
+    free(ticket);
+    return r;
+}
+
+int
+api_sessions_join(struct api_req *req, struct api_reply *rep)
+{
+    static const struct field fields[] = {{"sshPublicKey", F_STRING, 1, 16384},
+                                          {"role", F_STRING, 0, 32}};
+    int r = api_body_check(req, rep, fields, 2);
+
+    return r ? r : mutate(req, rep, do_join);
+}
+
+static int
+do_leave(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_after *after)
+{
+    const char *why = NULL;
+    size_t i;
+    int r;
+    VIEW(s);
+
+    if ((r = policy_check_leave(&v, &req->p, &why)) != 0)
+        return api_fail(rep, r, "%s", why);
+    for (i = 0; i < s->n_parts; i++) {
+        if (s->parts[i].left_at != 0 ||
+            !policy_same_person(&req->p, s->parts[i].user, s->parts[i].email))
+            continue;
+        if ((r = store_participant_leave(req->app->store, s->name, s->parts[i].user, req->now)) != 0 ||
+            (r = store_tickets_delete(req->app->store, s->name, s->parts[i].user)) != 0 ||
+            (r = core_event(req->app, s->name, req->p.user, "left", NULL, req->now)) != 0)
+            return r;
+        free(after->close_session);
+        free(after->close_user);
+        after->close_session = xstrdup(s->name);
+        after->close_user = xstrdup(s->parts[i].user);
+        after->close_reason = "you left the session";
+    }
+    core_after_notify(after, s->agent);
+    return 0;
+}
+
+int
+api_sessions_leave(struct api_req *req, struct api_reply *rep)
+{
+    int r = api_body_check(req, rep, NULL, 0);
+
+    return r ? r : mutate(req, rep, do_leave);
+}
+
+/* ---------------------------------------------------------------- renew, terminate, invite */
+
+static int
+do_renew(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_after *after)
+{
+    const char *why = NULL;
+    int64_t extend;
+    int r;
+
+    if ((r = check_duration(&s->tmpl, "extendBy", api_str(req, "extendBy"), &extend, rep)) != 0)
+        return r;
+    if ((r = core_renew(req->app, s, &req->p, extend, req->now, after, &why)) != 0)
+        return why ? api_fail(rep, r, "%s", why) : r;
+    return 0;
+}
+
+int
+api_sessions_renew(struct api_req *req, struct api_reply *rep)
+{
+    static const struct field fields[] = {{"extendBy", F_STRING, 1, 32}};
+    int r = api_body_check(req, rep, fields, 1);
+
+    return r ? r : mutate(req, rep, do_renew);
+}
+
+static int
+do_terminate(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_after *after)
+{
+    const char *why = NULL;
+    int r;
+
+    if ((r = core_terminate(req->app, s, &req->p, 0, api_str(req, "reason"), req->now, after,
+                            &why)) != 0)
+        return why ? api_fail(rep, r, "%s", why) : r;
+    return 0;
+}
+
+int
+api_sessions_terminate(struct api_req *req, struct api_reply *rep)
+{
+    int r = api_body_check(req, rep, reason_fields, 1);
+
+    return r ? r : mutate(req, rep, do_terminate);
+}
+
+static int
+do_invite(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_after *after)
+{
+    const json_t *users = json_object_get(req->body, "users");
+    const char *role_s = api_str(req, "role"), *why = NULL;
+    enum policy_role role = ROLE_PARTICIPANT;
+    size_t i, k;
+    int r;
+    VIEW(s);
+
+    if (role_s != NULL && (policy_role_parse(role_s, &role) != 0 || role == ROLE_OWNER))
+        return api_fail(rep, ERR_INVALID, "field 'role' must be 'participant' or 'viewer'");
+    if ((r = policy_check_invite(&v, &req->p, &why)) != 0)
+        return api_fail(rep, r, "%s", why);
+    s->invited = xrealloc(s->invited, (s->n_invited + json_array_size(users) + 1) *
+                                          sizeof(*s->invited));
+    for (i = 0; i < json_array_size(users); i++) {
+        const char *who = json_string_value(json_array_get(users, i));
+        json_t *data;
+
+        for (k = 0; k < s->n_invited; k++)
+            if (str_ieq(s->invited[k].who, who))
+                break;
+        if (k < s->n_invited) {
+            s->invited[k].role = role; /* re-inviting changes the role */
+        } else {
+            s->invited[s->n_invited].who = xstrdup(who);
+            s->invited[s->n_invited++].role = role;
+        }
+        data = json_pack("{s:s, s:s}", "user", who, "role", policy_role_name(role));
+        r = core_event(req->app, s->name, req->p.user, "invited", data, req->now);
+        json_decref(data);
+        if (r != 0)
+            return r;
+    }
+    core_after_notify(after, s->agent);
+    return store_sess_update(req->app->store, s);
+}
+
+int
+api_sessions_invite(struct api_req *req, struct api_reply *rep)
+{
+    static const struct field fields[] = {{"users", F_STRARRAY, 1, 254}, {"role", F_STRING, 0, 32}};
+    int r = api_body_check(req, rep, fields, 2);
+
+    if (r == 0 && json_array_size(json_object_get(req->body, "users")) == 0)
+        r = api_fail(rep, ERR_INVALID, "field 'users' must name at least one user");
+    return r ? r : mutate(req, rep, do_invite);
+}

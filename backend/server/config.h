@@ -1,0 +1,122 @@
+/*
+ * Server configuration: one YAML file (DESIGN.md section 3), then flags and
+ * AIRLOCK_* variables on top. config_load() validates everything (unknown
+ * keys, bad durations, non-https issuers off loopback) and reports the file,
+ * line and key at fault.
+ */
+#ifndef AIRLOCK_CONFIG_H
+#define AIRLOCK_CONFIG_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* A list of strings (groups, users, agent globs, event names). */
+struct strlist {
+    char **v;
+    size_t n;
+};
+
+/* Who a rule applies to: exact or glob entries. */
+struct subjects {
+    struct strlist groups; /* case-insensitive, globs allowed */
+    struct strlist users;  /* usernames or emails, case-insensitive, globs allowed */
+    struct strlist agents; /* agent-name globs, case-sensitive */
+};
+
+struct claim_rule {
+    char *claim;            /* claim name */
+    struct strlist globs;   /* the claim's value must match one (case-sensitive) */
+};
+
+enum issuer_kind { ISSUER_USER, ISSUER_AGENT };
+
+struct issuer_cfg {
+    char *name;
+    char *issuer;           /* exact "iss"; https:// unless loopback */
+    char *audience;         /* required in "aud" */
+    enum issuer_kind kind;
+    char *username_claim;   /* default "preferred_username" (falls back to "sub") */
+    char *email_claim;      /* default "email" */
+    char *name_claim;       /* default "name" */
+    char *groups_claim;     /* default "groups" */
+    char *ui_client_id;     /* SPA client id, optional */
+    char *agent_name;       /* kind agent: template like "gh/{repository}/{run_id}-{run_attempt}" */
+    char *owner_claim;      /* kind agent: claim naming the person who owns the session */
+    struct claim_rule *require;
+    size_t n_require;
+};
+
+struct tmpl_cfg {
+    char *name;
+    char *display_name;
+    char *description;
+    struct subjects allowed;
+    struct subjects approvers;      /* groups + users that may approve */
+    struct subjects auto_approve;   /* approvers.autoApproveFor: groups + agents (+ users) */
+    int64_t max_duration_s;         /* default 4h */
+    int64_t default_duration_s;     /* default min(1h, max) */
+    int64_t min_duration_s;         /* 0 = none */
+    int allow_renewal;              /* default 1 */
+    int max_renewals;               /* default 3; 0 = none */
+    int sharing_enabled;            /* default 1 */
+    int max_participants;           /* default 5 */
+    int read_only_participants;     /* default 0 */
+    int op_shell, op_exec, op_sftp, op_port_forward; /* defaults 1,1,1,0 */
+    int reason_mandatory;           /* default 0 */
+    int reason_min_len;             /* default 0 */
+    int reason_max_len;             /* default 1000 */
+    int reject_reason_mandatory;    /* approvalReason.mandatoryForRejection, default 0 */
+};
+
+struct webhook_cfg {
+    char *url;
+    struct strlist events;          /* empty = all */
+};
+
+struct config {
+    char *listen;                   /* "127.0.0.1:8080" */
+    char *public_url;               /* default "http://<listen>" */
+    char *data_dir;                 /* default "var" */
+    char *ui_dir;                   /* static SPA files; default "frontend/dist" */
+    int64_t approval_timeout_s;     /* default 24h */
+    int64_t agent_grace_s;          /* default 5m */
+    int64_t retention_s;            /* default 168h */
+    int dev;                        /* auth.dev or --dev */
+    int dev_allow_remote;           /* --dev-allow-remote */
+    int log_json;                   /* --log-format json */
+    char *tls_cert, *tls_key;       /* optional built-in TLS (PEM file paths) */
+    struct issuer_cfg *issuers;
+    size_t n_issuers;
+    struct subjects admins;         /* groups/users */
+    struct subjects agent_registrars;
+    struct tmpl_cfg *templates;
+    size_t n_templates;
+    struct webhook_cfg *webhooks;
+    size_t n_webhooks;
+};
+
+/*
+ * Fills *cfg with defaults, then reads path (if not NULL). On failure writes
+ * "FILE:LINE: key 'x': problem" into err and returns ERR_INVALID (or
+ * ERR_SYSTEM when the file cannot be read). cfg must be freed with
+ * config_free() either way.
+ */
+int config_load(struct config *cfg, const char *path, char *err, size_t err_len);
+/* Sets the defaults config_load starts from. */
+void config_defaults(struct config *cfg);
+/* Checks cross-field rules after flags were applied (dev on loopback, ...). */
+int config_validate(const struct config *cfg, char *err, size_t err_len);
+/* Frees everything cfg owns and zeroes it. NULL is a no-op. */
+void config_free(struct config *cfg);
+/* Template by name, or NULL. Borrowed. */
+const struct tmpl_cfg *config_template(const struct config *cfg, const char *name);
+/* 1 if the host part of url (or a "host:port" listen address) is loopback. */
+int config_is_loopback(const char *url_or_addr);
+/*
+ * Fills the values that depend on other settings, once flags and AIRLOCK_*
+ * variables were applied and before config_validate(): public_url defaults
+ * to "http://<listen>" ("https://" when tls.cert is set), and trailing
+ * slashes are removed from it.
+ */
+void config_finish(struct config *cfg);
+
+#endif

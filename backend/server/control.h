@@ -1,0 +1,31 @@
+/*
+ * The agent control channel (DESIGN.md 8.2), server side. One thread per
+ * connected agent runs a WebSocket loop. The channel is level-triggered: on
+ * connect and whenever control_notify() is called for the agent, the thread
+ * rebuilds the whole desired state of each session bound to the agent and
+ * sends it. Requests from the agent (extend, resume) go through core.c with
+ * the same policy as the REST API.
+ */
+#ifndef AIRLOCK_CONTROL_H
+#define AIRLOCK_CONTROL_H
+
+#include "api.h"
+
+#define CONTROL_PING_MS 15000
+#define CONTROL_DEAD_MS 45000
+#define CONTROL_MAX_MSG (64 * 1024)
+
+struct control *control_new(struct app *app);
+/* Closes every channel (1001 "server shutting down") and joins the threads. */
+void control_free(struct control *c);
+/* Runs agent's channel on u in the calling (upgrade) thread until it ends. */
+void control_run(struct control *c, const char *agent, struct upgraded *u);
+/* Marks agent's desired state dirty: it will be resent promptly. */
+void control_notify(struct control *c, const char *agent);
+/* Asks agent to dial back for conn. ERR_UNAVAILABLE if the agent is not connected. */
+int control_send_open(struct control *c, const char *agent, const char *conn, const char *session);
+int control_is_connected(struct control *c, const char *agent);
+/* Number of connected agents. */
+int control_count(struct control *c);
+
+#endif

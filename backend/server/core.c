@@ -1,0 +1,240 @@
+/*
+ * Session transitions and their side effects. The pure state machine
+ * (session.c) says whether a transition is allowed; this file applies it:
+ * timestamps, the audit event, webhooks into the outbox (same transaction),
+ * and the list of things to do once the transaction has committed.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "control.h"
+#include "core.h"
+#include "duration.h"
+#include "err.h"
+#include "log.h"
+#include "relay.h"
+#include "util.h"
+#include "xmalloc.h"
+
+void
+core_after_notify(struct core_after *after, const char *agent)
+{
+    size_t i;
+
+    for (i = 0; i < after->n_notify; i++)
+        if (strcmp(after->notify_agents[i], agent) == 0)
+            return;
+    if (after->n_notify < CORE_MAX_AFTER)
+        after->notify_agents[after->n_notify++] = xstrdup(agent);
+}
+
+void
+core_after_run(struct app *app, struct core_after *after)
+{
+    size_t i;
+
+    if (after->close_session != NULL)
+        relay_close(app->relay, after->close_session, after->close_user,
+                    after->close_reason ? after->close_reason : "session ended");
+    for (i = 0; i < after->n_notify; i++) {
+        control_notify(app->control, after->notify_agents[i]);
+        free(after->notify_agents[i]);
+    }
+    free(after->close_session);
+    free(after->close_user);
+    memset(after, 0, sizeof(*after));
+}
+
+static int
+webhook_wants(const struct webhook_cfg *w, const char *type)
+{
+    size_t i;
+
+    if (w->events.n == 0)
+        return 1;
+    for (i = 0; i < w->events.n; i++)
+        if (strcmp(w->events.v[i], type) == 0)
+            return 1;
+    return 0;
+}
+
+int
+core_event(struct app *app, const char *session, const char *actor, const char *type, json_t *data,
+           int64_t now)
+{
+    int64_t id = 0;
+    size_t i;
+    int r;
+
+    if ((r = store_event_add(app->store, session, now, actor, type, data, &id)) != 0)
+        return r;
+    for (i = 0; i < app->cfg->n_webhooks; i++) {
+        const struct webhook_cfg *w = &app->cfg->webhooks[i];
+        char ts[21], *body;
+        json_t *j;
+
+        if (!webhook_wants(w, type))
+            continue;
+        time_fmt(now, ts);
+        j = json_pack("{s:s, s:s?, s:s, s:s, s:O?}", "type", type, "session", session, "actor",
+                      actor, "at", ts, "data", data);
+        body = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        r = store_outbox_add(app->store, id, w->url, body, now);
+        free(body);
+        if (r != 0)
+            return r;
+    }
+    return 0;
+}
+
+int
+core_transition(struct app *app, struct sess *s, enum session_event ev, const char *actor,
+                const char *message, json_t *data, int64_t now, struct core_after *after)
+{
+    enum session_state next;
+    int r;
+
+    if ((r = session_next(s->state, ev, &next)) != 0)
+        return r;
+    s->state = next;
+    free(s->message);
+    s->message = message ? xstrdup(message) : NULL;
+    if (next == SESSION_ACTIVE) {
+        s->starts_at = now;
+        s->expires_at = now + s->requested_duration_s;
+    }
+    if (session_state_ended(next)) {
+        s->ended_at = now;
+        if ((r = store_tickets_delete(app->store, s->name, NULL)) != 0)
+            return r;
+        free(after->close_session);
+        free(after->close_user);
+        after->close_session = xstrdup(s->name);
+        after->close_user = NULL;
+        after->close_reason = message ? message : "session ended";
+    }
+    if ((r = store_sess_update(app->store, s)) != 0)
+        return r;
+    if ((r = core_event(app, s->name, actor, session_event_type(ev), data, now)) != 0)
+        return r;
+    core_after_notify(after, s->agent);
+    return 0;
+}
+
+int
+core_try_activate(struct app *app, struct sess *s, int64_t now, struct core_after *after)
+{
+    struct agent_rec *a = NULL;
+    int online, r;
+
+    if (s->state != SESSION_PENDING)
+        return 0;
+    if (s->approval_required && (s->decision == NULL || strcmp(s->decision, "approve") != 0))
+        return 0;
+    r = store_agent_get(app->store, s->agent, &a);
+    online = r == 0 && a->online;
+    agent_rec_free(a);
+    if (r != 0 && r != ERR_NOT_FOUND)
+        return r;
+    if (!online) {
+        if (s->message == NULL || strcmp(s->message, "waiting for agent") != 0) {
+            free(s->message);
+            s->message = xstrdup("waiting for agent");
+            return store_sess_update(app->store, s);
+        }
+        return 0;
+    }
+    return core_transition(app, s, SEV_ACTIVATE, "airlock", NULL, NULL, now, after);
+}
+
+int
+core_renew(struct app *app, struct sess *s, const struct principal *p, int64_t extend_s,
+           int64_t now, struct core_after *after, const char **why)
+{
+    struct policy_participant parts[s->n_parts + 1];
+    struct policy_invite invs[s->n_invited + 1];
+    struct policy_session v;
+    int64_t new_exp, old_exp = s->expires_at;
+    char dur[32];
+    json_t *data;
+    int r;
+
+    sess_policy_view(s, &v, parts, invs);
+    if ((r = policy_check_renew(&v, p, extend_s, &new_exp, why)) != 0)
+        return r;
+    s->expires_at = new_exp;
+    s->renewal_count++;
+    if ((r = store_sess_update(app->store, s)) != 0 ||
+        (r = store_renewal_insert(app->store, s->name, p->user, now, extend_s, old_exp, new_exp)) != 0)
+        return r;
+    duration_format(extend_s, dur, sizeof(dur));
+    data = json_pack("{s:s, s:i}", "extendBy", dur, "renewalCount", s->renewal_count);
+    r = core_event(app, s->name, p->user, "renewed", data, now);
+    json_decref(data);
+    core_after_notify(after, s->agent);
+    return r;
+}
+
+int
+core_terminate(struct app *app, struct sess *s, const struct principal *p, int as_participant,
+               const char *reason, int64_t now, struct core_after *after, const char **why)
+{
+    struct policy_participant parts[s->n_parts + 1];
+    struct policy_invite invs[s->n_invited + 1];
+    struct policy_session v;
+    json_t *data;
+    char *msg;
+    int r;
+
+    sess_policy_view(s, &v, parts, invs);
+    if ((r = policy_check_terminate(&v, p, as_participant, why)) != 0)
+        return r;
+    msg = xasprintf("%s by %s%s%s", s->state == SESSION_ACTIVE ? "terminated" : "withdrawn",
+                    p->user, reason ? ": " : "", reason ? reason : "");
+    data = json_pack("{s:s?}", "reason", reason);
+    r = core_transition(app, s, SEV_TERMINATE, p->user, msg, data, now, after);
+    json_decref(data);
+    free(msg);
+    return r;
+}
+
+int
+core_agent_online(struct app *app, const char *agent, int online, int64_t now)
+{
+    struct core_after after = {0};
+    struct sess **list = NULL;
+    size_t n = 0, i;
+    int r;
+
+    pthread_mutex_lock(&app->lock);
+    if ((r = store_begin(app->store)) != 0)
+        goto out;
+    if ((r = store_agent_set_online(app->store, agent, online, now)) != 0)
+        goto fail;
+    if ((r = store_sess_by_agent(app->store, agent, 0, &list, &n)) != 0)
+        goto fail;
+    for (i = 0; i < n; i++) {
+        if ((r = core_event(app, list[i]->name, agent, online ? "agent_online" : "agent_offline",
+                            NULL, now)) != 0)
+            goto fail;
+        if (online && (r = core_try_activate(app, list[i], now, &after)) != 0)
+            goto fail;
+    }
+    r = store_commit(app->store);
+    goto out;
+fail:
+    store_rollback(app->store);
+out:
+    pthread_mutex_unlock(&app->lock);
+    sess_list_free(list, n);
+    if (r == 0)
+        core_after_run(app, &after);
+    else
+        log_warn_r(r, "agent %s %s", agent, online ? "online" : "offline");
+    for (i = 0; i < after.n_notify; i++)
+        free(after.notify_agents[i]);
+    free(after.close_session);
+    free(after.close_user);
+    return r;
+}

@@ -1,0 +1,99 @@
+/*
+ * PURE. Who may do what to a debug session (DESIGN.md 5-6). Inputs in,
+ * decision out: no I/O, no clock (now is passed in). Every check returns 0
+ * when allowed, ERR_FORBIDDEN when the caller may not, ERR_CONFLICT when
+ * the session's state does not allow it, with a static reason in *why.
+ * Identity matches are case-insensitive on username or email, everywhere.
+ */
+#ifndef AIRLOCK_POLICY_H
+#define AIRLOCK_POLICY_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "session.h"
+
+/* The caller. */
+struct principal {
+    const char *user;
+    const char *email;            /* may be NULL */
+    char *const *groups;
+    size_t n_groups;
+    int admin;                    /* set by the caller from policy_is_admin() */
+};
+
+enum policy_role { ROLE_NONE, ROLE_VIEWER, ROLE_PARTICIPANT, ROLE_OWNER };
+
+struct policy_participant {
+    const char *user;
+    const char *email;
+    enum policy_role role;
+    int active;                   /* joined and not left */
+};
+
+struct policy_invite {
+    const char *who;              /* username or email */
+    enum policy_role role;        /* ROLE_PARTICIPANT or ROLE_VIEWER */
+};
+
+/* What policy needs to know of a session. All borrowed. */
+struct policy_session {
+    enum session_state state;
+    const struct tmpl_cfg *tmpl;
+    const char *requested_by;
+    const char *requested_by_email;
+    const struct policy_invite *invited;
+    size_t n_invited;
+    const struct policy_participant *participants;
+    size_t n_participants;
+    const char *decided_by;       /* NULL until approved or rejected */
+    int renewal_count;
+    int64_t starts_at, expires_at;
+};
+
+const char *policy_role_name(enum policy_role r);
+/* Parses "owner", "participant", "viewer". 0 or ERR_INVALID. */
+int policy_role_parse(const char *s, enum policy_role *r);
+
+/* 1 if p is one of s's users (user or email) or in one of s's groups (globs, any case). */
+int policy_subjects_match(const struct subjects *s, const struct principal *p);
+int policy_is_admin(const struct config *cfg, const struct principal *p);
+/* 1 if entry (a username or an email) names p. */
+int policy_names(const char *entry, const struct principal *p);
+/* 1 if the user/email pair names the same person as p. */
+int policy_same_person(const struct principal *p, const char *user, const char *email);
+
+/* 1 if p may request sessions from t (admins always may). */
+int policy_template_usable(const struct tmpl_cfg *t, const struct principal *p);
+/* 1 if a session from t may target agent (empty allowed.agents: any). */
+int policy_template_allows_agent(const struct tmpl_cfg *t, const char *agent);
+/* 1 if t has no approvers at all (auto-approve, nobody can approve). */
+int policy_template_approverless(const struct tmpl_cfg *t);
+/* 1 if a request by p (NULL: an agent's own request) for agent needs approval. */
+int policy_approval_required(const struct tmpl_cfg *t, const struct principal *p, const char *agent);
+/* 1 if p is an approver of t. */
+int policy_is_approver(const struct tmpl_cfg *t, const struct principal *p);
+
+/* Visibility: requester, participants, invitees, approvers, deciders, admins. */
+int policy_can_see(const struct policy_session *s, const struct principal *p);
+/* The highest role p may join with (ROLE_NONE: may not join). */
+enum policy_role policy_max_role(const struct policy_session *s, const struct principal *p);
+
+int policy_check_decide(const struct policy_session *s, const struct principal *p, const char **why);
+/*
+ * Join with want (ROLE_NONE: the highest allowed). *granted gets the role.
+ * Refuses when the session is full (ERR_CONFLICT) counting active
+ * participants other than p.
+ */
+int policy_check_join(const struct policy_session *s, const struct principal *p,
+                      enum policy_role want, enum policy_role *granted, const char **why);
+int policy_check_leave(const struct policy_session *s, const struct principal *p, const char **why);
+/* On success *new_expires = expires_at + extend_s. */
+int policy_check_renew(const struct policy_session *s, const struct principal *p, int64_t extend_s,
+                       int64_t *new_expires, const char **why);
+/* as_participant: `airlock resume` — active non-viewer participants may end it too. */
+int policy_check_terminate(const struct policy_session *s, const struct principal *p,
+                           int as_participant, const char **why);
+int policy_check_invite(const struct policy_session *s, const struct principal *p, const char **why);
+
+#endif

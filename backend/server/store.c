@@ -1,0 +1,235 @@
+/*
+ * Opening the database and applying migrations. Migrations are the files
+ * migrations/NNNN_name.sql, embedded at build time by
+ * scripts/embed-migrations into store_migrations[]. Entry N (1-based) moves
+ * the schema from PRAGMA user_version N-1 to N, each in its own
+ * BEGIN IMMEDIATE ... COMMIT. A database newer than the binary is refused.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
+#include "store.h"
+#include "store_int.h"
+#include "xmalloc.h"
+
+extern const char *const store_migrations[];
+extern const size_t store_n_migrations;
+
+static int
+exec_sql(sqlite3 *db, const char *sql, char *err, size_t err_len)
+{
+    char *msg = NULL;
+
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, err_len, "%s", msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return ERR_DB;
+    }
+    return 0;
+}
+
+static int
+user_version(sqlite3 *db, int *v)
+{
+    sqlite3_stmt *stmt = NULL;
+    int r = ERR_DB;
+
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW) {
+        *v = sqlite3_column_int(stmt, 0);
+        r = 0;
+    }
+    sqlite3_finalize(stmt);
+    return r;
+}
+
+static int
+migrate(sqlite3 *db, char *err, size_t err_len)
+{
+    char sql[64];
+    int v, r;
+    size_t i;
+
+    if ((r = user_version(db, &v)) != 0) {
+        snprintf(err, err_len, "cannot read schema version: %s", sqlite3_errmsg(db));
+        return r;
+    }
+    if (v < 0 || (size_t)v > store_n_migrations) {
+        snprintf(err, err_len,
+                 "database schema version %d is newer than this airlockd (%zu); refusing to start",
+                 v, store_n_migrations);
+        return ERR_INVALID;
+    }
+    for (i = (size_t)v; i < store_n_migrations; i++) {
+        if ((r = exec_sql(db, "BEGIN IMMEDIATE", err, err_len)) != 0)
+            return r;
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %zu", i + 1);
+        if ((r = exec_sql(db, store_migrations[i], err, err_len)) != 0 ||
+            (r = exec_sql(db, sql, err, err_len)) != 0 ||
+            (r = exec_sql(db, "COMMIT", err, err_len)) != 0) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            return r;
+        }
+        log_info("applied migration %04zu", i + 1);
+    }
+    return 0;
+}
+
+int
+store_open(const char *path, struct store **stp, char *err, size_t err_len)
+{
+    struct store *st = NULL;
+    sqlite3 *db = NULL;
+    int r = ERR_DB;
+
+    *stp = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        snprintf(err, err_len, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
+        goto out;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    if ((r = exec_sql(db,
+                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+                      err, err_len)) != 0)
+        goto out;
+    if ((r = migrate(db, err, err_len)) != 0)
+        goto out;
+    st = xcalloc(1, sizeof(*st));
+    st->db = db;
+    db = NULL;
+    *stp = st;
+    r = 0;
+out:
+    sqlite3_close(db);
+    return r;
+}
+
+void
+store_close(struct store *st)
+{
+    if (st == NULL)
+        return;
+    sqlite3_close(st->db);
+    free(st);
+}
+
+sqlite3 *
+store_db(struct store *st)
+{
+    return st->db;
+}
+
+int
+store_begin(struct store *st)
+{
+    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        log_warn("begin: %s", sqlite3_errmsg(st->db));
+        return ERR_DB;
+    }
+    return 0;
+}
+
+int
+store_commit(struct store *st)
+{
+    if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        log_warn("commit: %s", sqlite3_errmsg(st->db));
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return ERR_DB;
+    }
+    return 0;
+}
+
+void
+store_rollback(struct store *st)
+{
+    if (!sqlite3_get_autocommit(st->db))
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int
+store_check_writable(struct store *st)
+{
+    int r = store_begin(st);
+
+    if (r == 0)
+        store_rollback(st);
+    return r;
+}
+
+/* Prepares sql, binding args described by types: 't' text, 'i' int64, 'n' null. */
+int
+store_prepare(struct store *st, sqlite3_stmt **stmt, const char *sql)
+{
+    if (sqlite3_prepare_v2(st->db, sql, -1, stmt, NULL) != SQLITE_OK) {
+        log_warn("prepare: %s: %s", sqlite3_errmsg(st->db), sql);
+        return ERR_DB;
+    }
+    return 0;
+}
+
+int
+store_step_done(struct store *st, sqlite3_stmt *stmt)
+{
+    int rc = sqlite3_step(stmt);
+
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (rc == SQLITE_CONSTRAINT)
+        return ERR_CONFLICT;
+    log_warn("step: %s", sqlite3_errmsg(st->db));
+    return ERR_DB;
+}
+
+void
+store_bind_text(sqlite3_stmt *stmt, int i, const char *s)
+{
+    if (s == NULL)
+        sqlite3_bind_null(stmt, i);
+    else
+        sqlite3_bind_text(stmt, i, s, -1, SQLITE_TRANSIENT);
+}
+
+void
+store_bind_json(sqlite3_stmt *stmt, int i, const json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+
+    if (s == NULL)
+        sqlite3_bind_null(stmt, i);
+    else
+        sqlite3_bind_text(stmt, i, s, -1, free);
+}
+
+void
+store_bind_time(sqlite3_stmt *stmt, int i, int64_t t)
+{
+    if (t == 0)
+        sqlite3_bind_null(stmt, i);
+    else
+        sqlite3_bind_int64(stmt, i, t);
+}
+
+char *
+store_col_text(sqlite3_stmt *stmt, int i)
+{
+    const unsigned char *s = sqlite3_column_text(stmt, i);
+
+    return s ? xstrdup((const char *)s) : NULL;
+}
+
+json_t *
+store_col_json(sqlite3_stmt *stmt, int i, json_t *dflt)
+{
+    const char *s = (const char *)sqlite3_column_text(stmt, i);
+    json_t *j = s ? json_loads(s, JSON_DECODE_ANY, NULL) : NULL;
+
+    if (j == NULL)
+        return dflt;
+    json_decref(dflt);
+    return j;
+}

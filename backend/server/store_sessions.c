@@ -1,0 +1,784 @@
+/*
+ * Sessions, their approval, participants, renewals, tickets and events.
+ * A struct sess is loaded whole (row + approval + participants); updates
+ * write the mutable columns with optimistic locking on `version`, inside
+ * the caller's transaction.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
+#include "store.h"
+#include "store_int.h"
+#include "tmpl.h"
+#include "util.h"
+#include "xmalloc.h"
+
+#define SESS_COLS                                                                                  \
+    "name, template, agent, requested_by, requested_by_email, requested_by_name,"                 \
+    " requester_groups, reason, requested_duration_s, invited, state, message, created_at,"       \
+    " starts_at, expires_at, renewal_count, approval_required, resolved_template, ended_at,"      \
+    " version"
+
+static void
+invites_free(struct sess_invite *v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        free(v[i].who);
+    free(v);
+}
+
+static void
+parts_free(struct sess_participant *v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        free(v[i].user);
+        free(v[i].email);
+        free(v[i].display_name);
+        free(v[i].ssh_public_key);
+    }
+    free(v);
+}
+
+void
+sess_free(struct sess *s)
+{
+    if (s == NULL)
+        return;
+    free(s->name);
+    free(s->template_name);
+    free(s->agent);
+    free(s->requested_by);
+    free(s->requested_by_email);
+    free(s->requested_by_name);
+    json_decref(s->requester_groups);
+    free(s->reason);
+    invites_free(s->invited, s->n_invited);
+    free(s->message);
+    json_decref(s->tmpl_json);
+    tmpl_cleanup(&s->tmpl);
+    free(s->decision);
+    free(s->decided_by);
+    free(s->decision_reason);
+    parts_free(s->parts, s->n_parts);
+    free(s);
+}
+
+void
+sess_list_free(struct sess **list, size_t n)
+{
+    size_t i;
+
+    if (list == NULL)
+        return;
+    for (i = 0; i < n; i++)
+        sess_free(list[i]);
+    free(list);
+}
+
+void
+sess_policy_view(const struct sess *s, struct policy_session *v, struct policy_participant *parts,
+                 struct policy_invite *invs)
+{
+    size_t i;
+
+    memset(v, 0, sizeof(*v));
+    v->state = s->state;
+    v->tmpl = &s->tmpl;
+    v->requested_by = s->requested_by;
+    v->requested_by_email = s->requested_by_email;
+    for (i = 0; i < s->n_invited; i++) {
+        invs[i].who = s->invited[i].who;
+        invs[i].role = s->invited[i].role;
+    }
+    v->invited = invs;
+    v->n_invited = s->n_invited;
+    for (i = 0; i < s->n_parts; i++) {
+        parts[i].user = s->parts[i].user;
+        parts[i].email = s->parts[i].email;
+        parts[i].role = s->parts[i].role;
+        parts[i].active = s->parts[i].left_at == 0;
+    }
+    v->participants = parts;
+    v->n_participants = s->n_parts;
+    v->decided_by = s->decided_by;
+    v->renewal_count = s->renewal_count;
+    v->starts_at = s->starts_at;
+    v->expires_at = s->expires_at;
+}
+
+static json_t *
+invites_json(const struct sess *s)
+{
+    json_t *a = json_array();
+    size_t i;
+
+    for (i = 0; i < s->n_invited; i++)
+        json_array_append_new(a, json_pack("{s:s, s:s}", "who", s->invited[i].who, "role",
+                                           policy_role_name(s->invited[i].role)));
+    return a;
+}
+
+static void
+invites_from_json(const json_t *a, struct sess *s)
+{
+    size_t i, n = json_is_array(a) ? json_array_size(a) : 0;
+
+    s->invited = n ? xcalloc(n, sizeof(*s->invited)) : NULL;
+    s->n_invited = 0;
+    for (i = 0; i < n; i++) {
+        const json_t *e = json_array_get(a, i);
+        const char *who = json_string_value(json_object_get(e, "who"));
+        const char *role = json_string_value(json_object_get(e, "role"));
+        enum policy_role rr = ROLE_PARTICIPANT;
+
+        if (who == NULL)
+            continue;
+        if (role != NULL)
+            (void)policy_role_parse(role, &rr);
+        s->invited[s->n_invited].who = xstrdup(who);
+        s->invited[s->n_invited++].role = rr;
+    }
+}
+
+/* Reads one sessions row (columns SESS_COLS) into a new struct sess. */
+static struct sess *
+row_to_sess(sqlite3_stmt *stmt)
+{
+    struct sess *s = xcalloc(1, sizeof(*s));
+    json_t *inv;
+    const char *state;
+
+    s->name = store_col_text(stmt, 0);
+    s->template_name = store_col_text(stmt, 1);
+    s->agent = store_col_text(stmt, 2);
+    s->requested_by = store_col_text(stmt, 3);
+    s->requested_by_email = store_col_text(stmt, 4);
+    s->requested_by_name = store_col_text(stmt, 5);
+    s->requester_groups = store_col_json(stmt, 6, json_array());
+    s->reason = store_col_text(stmt, 7);
+    s->requested_duration_s = sqlite3_column_int64(stmt, 8);
+    inv = store_col_json(stmt, 9, json_array());
+    invites_from_json(inv, s);
+    json_decref(inv);
+    state = (const char *)sqlite3_column_text(stmt, 10);
+    if (state == NULL || session_state_parse(state, &s->state) != 0)
+        s->state = SESSION_FAILED;
+    s->message = store_col_text(stmt, 11);
+    s->created_at = sqlite3_column_int64(stmt, 12);
+    s->starts_at = sqlite3_column_int64(stmt, 13);
+    s->expires_at = sqlite3_column_int64(stmt, 14);
+    s->renewal_count = sqlite3_column_int(stmt, 15);
+    s->approval_required = sqlite3_column_int(stmt, 16);
+    s->tmpl_json = store_col_json(stmt, 17, json_object());
+    if (tmpl_from_json(s->tmpl_json, &s->tmpl) != 0)
+        s->tmpl.name = xstrdup(s->template_name ? s->template_name : "unknown");
+    s->ended_at = sqlite3_column_int64(stmt, 18);
+    s->version = sqlite3_column_int64(stmt, 19);
+    return s;
+}
+
+static int
+load_related(struct store *st, struct sess *s)
+{
+    sqlite3_stmt *stmt = NULL;
+    size_t cap = 0;
+    int rc, r = ERR_DB;
+
+    if (store_prepare(st, &stmt, "SELECT decision, by, at, reason FROM approvals WHERE session = ?1") != 0)
+        goto out;
+    sqlite3_bind_text(stmt, 1, s->name, -1, SQLITE_STATIC);
+    if ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        s->decision = store_col_text(stmt, 0);
+        s->decided_by = store_col_text(stmt, 1);
+        s->decided_at = sqlite3_column_int64(stmt, 2);
+        s->decision_reason = store_col_text(stmt, 3);
+    } else if (rc != SQLITE_DONE) {
+        goto out;
+    }
+    sqlite3_finalize(stmt);
+    stmt = NULL;
+    if (store_prepare(st, &stmt,
+                      "SELECT user, email, display_name, role, joined_at, left_at, ssh_public_key"
+                      " FROM participants WHERE session = ?1 ORDER BY joined_at, user") != 0)
+        goto out;
+    sqlite3_bind_text(stmt, 1, s->name, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        struct sess_participant *p;
+        const char *role = (const char *)sqlite3_column_text(stmt, 3);
+
+        if (s->n_parts == cap) {
+            cap = cap ? cap * 2 : 4;
+            s->parts = xrealloc(s->parts, cap * sizeof(*s->parts));
+        }
+        p = &s->parts[s->n_parts++];
+        memset(p, 0, sizeof(*p));
+        p->user = store_col_text(stmt, 0);
+        p->email = store_col_text(stmt, 1);
+        p->display_name = store_col_text(stmt, 2);
+        p->role = ROLE_VIEWER;
+        if (role != NULL)
+            (void)policy_role_parse(role, &p->role);
+        p->joined_at = sqlite3_column_int64(stmt, 4);
+        p->left_at = sqlite3_column_int64(stmt, 5);
+        p->ssh_public_key = store_col_text(stmt, 6);
+    }
+    if (rc != SQLITE_DONE)
+        goto out;
+    r = 0;
+out:
+    if (r == ERR_DB)
+        log_warn("session %s: %s", s->name, sqlite3_errmsg(st->db));
+    sqlite3_finalize(stmt);
+    return r;
+}
+
+int
+store_sess_get(struct store *st, const char *name, struct sess **sp)
+{
+    sqlite3_stmt *stmt = NULL;
+    struct sess *s = NULL;
+    int rc, r = ERR_DB;
+
+    *sp = NULL;
+    if (store_prepare(st, &stmt, "SELECT " SESS_COLS " FROM sessions WHERE name = ?1") != 0)
+        goto out;
+    sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+    if ((rc = sqlite3_step(stmt)) == SQLITE_DONE) {
+        r = ERR_NOT_FOUND;
+        goto out;
+    } else if (rc != SQLITE_ROW) {
+        goto out;
+    }
+    s = row_to_sess(stmt);
+    if ((r = load_related(st, s)) != 0)
+        goto out;
+    *sp = s;
+    s = NULL;
+    r = 0;
+out:
+    sqlite3_finalize(stmt);
+    sess_free(s);
+    return r;
+}
+
+int
+store_sess_insert(struct store *st, const struct sess *s)
+{
+    sqlite3_stmt *stmt = NULL;
+    json_t *inv = invites_json(s);
+    int r;
+
+    if ((r = store_prepare(st, &stmt,
+                           "INSERT INTO sessions (" SESS_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+                           " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, 1)")) != 0)
+        goto out;
+    store_bind_text(stmt, 1, s->name);
+    store_bind_text(stmt, 2, s->template_name);
+    store_bind_text(stmt, 3, s->agent);
+    store_bind_text(stmt, 4, s->requested_by);
+    store_bind_text(stmt, 5, s->requested_by_email);
+    store_bind_text(stmt, 6, s->requested_by_name);
+    store_bind_json(stmt, 7, s->requester_groups);
+    store_bind_text(stmt, 8, s->reason);
+    sqlite3_bind_int64(stmt, 9, s->requested_duration_s);
+    store_bind_json(stmt, 10, inv);
+    store_bind_text(stmt, 11, session_state_name(s->state));
+    store_bind_text(stmt, 12, s->message);
+    sqlite3_bind_int64(stmt, 13, s->created_at);
+    store_bind_time(stmt, 14, s->starts_at);
+    store_bind_time(stmt, 15, s->expires_at);
+    sqlite3_bind_int(stmt, 16, s->renewal_count);
+    sqlite3_bind_int(stmt, 17, s->approval_required);
+    store_bind_json(stmt, 18, s->tmpl_json);
+    store_bind_time(stmt, 19, s->ended_at);
+    r = store_step_done(st, stmt);
+out:
+    json_decref(inv);
+    sqlite3_finalize(stmt);
+    return r;
+}
+
+int
+store_sess_update(struct store *st, struct sess *s)
+{
+    sqlite3_stmt *stmt = NULL;
+    json_t *inv = invites_json(s);
+    int r;
+
+    if ((r = store_prepare(st, &stmt,
+                           "UPDATE sessions SET state = ?2, message = ?3, starts_at = ?4,"
+                           " expires_at = ?5, renewal_count = ?6, invited = ?7, ended_at = ?8,"
+                           " version = version + 1 WHERE name = ?1 AND version = ?9")) != 0)
+        goto out;
+    store_bind_text(stmt, 1, s->name);
+    store_bind_text(stmt, 2, session_state_name(s->state));
+    store_bind_text(stmt, 3, s->message);
+    store_bind_time(stmt, 4, s->starts_at);
+    store_bind_time(stmt, 5, s->expires_at);
+    sqlite3_bind_int(stmt, 6, s->renewal_count);
+    store_bind_json(stmt, 7, inv);
+    store_bind_time(stmt, 8, s->ended_at);
+    sqlite3_bind_int64(stmt, 9, s->version);
+    if ((r = store_step_done(st, stmt)) != 0)
+        goto out;
+    if (sqlite3_changes(st->db) != 1) {
+        r = ERR_CONFLICT; /* someone else changed it first */
+        goto out;
+    }
+    s->version++;
+out:
+    json_decref(inv);
+    sqlite3_finalize(stmt);
+    return r;
+}
+
+int
+store_sess_delete_ended_before(struct store *st, int64_t t, int *n_deleted)
+{
+    sqlite3_stmt *stmt = NULL;
+    int r;
+
+    *n_deleted = 0;
+    if ((r = store_prepare(st, &stmt,
+                           "DELETE FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?1")) != 0)
+        return r;
+    sqlite3_bind_int64(stmt, 1, t);
+    if ((r = store_step_done(st, stmt)) == 0)
+        *n_deleted = sqlite3_changes(st->db);
+    sqlite3_finalize(stmt);
+    return r;
+}
+
+int
+store_sess_names_due(struct store *st, const char *kind, int64_t now, int64_t arg, char ***names,
+                     size_t *n)
+{
+    static const struct {
+        const char *kind;
+        const char *sql;
+    } queries[] = {
+        {"expire", "SELECT name FROM sessions WHERE state = 'Active' AND expires_at <= ?1"},
+        {"approval-timeout",
+         "SELECT name FROM sessions WHERE state = 'PendingApproval' AND created_at + ?2 <= ?1"},
+        {"agent-gone", "SELECT s.name FROM sessions s JOIN agents a ON a.name = s.agent"
+                       " WHERE s.state = 'Active' AND a.online = 0"
+                       " AND a.offline_since IS NOT NULL AND a.offline_since + ?2 <= ?1"},
+        {"expiring", "SELECT name FROM sessions WHERE state = 'Active' AND expires_at - ?2 <= ?1"
+                     " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.session = sessions.name"
+                     " AND e.type = 'expiring' AND e.at >= sessions.expires_at - ?2 - 1)"},
+    };
+    sqlite3_stmt *stmt = NULL;
+    const char *sql = NULL;
+    size_t i, cap = 0;
+    int rc, r = ERR_DB;
+
+    *names = NULL;
+    *n = 0;
+    for (i = 0; i < sizeof(queries) / sizeof(queries[0]); i++)
+        if (strcmp(queries[i].kind, kind) == 0)
+            sql = queries[i].sql;
+    if (sql == NULL)
+        return ERR_INVALID;
+    if (store_prepare(st, &stmt, sql) != 0)
+        return ERR_DB;
+    sqlite3_bind_int64(stmt, 1, now);
+    if (sqlite3_bind_parameter_count(stmt) >= 2)
+        sqlite3_bind_int64(stmt, 2, arg);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            *names = xrealloc(*names, cap * sizeof(char *));
+        }
+        (*names)[(*n)++] = store_col_text(stmt, 0);
+    }
+    if (rc == SQLITE_DONE)
+        r = 0;
+    sqlite3_finalize(stmt);
+    return r;
+}
+
+/* Appends the WHERE clause of f to sql and binds nothing: returns the next bind index. */
+static void
+filter_sql(const struct sess_filter *f, char *sql, size_t len)
+{
+    size_t n = strlen(sql);
+
+#define ADD(...) n += (size_t)snprintf(sql + n, n < len ? len - n : 0, __VA_ARGS__)
+    ADD(" WHERE 1");
+    if (f->state_mask != 0) {
+        int i, first = 1;
+
+        ADD(" AND state IN (");
+        for (i = 0; i < SESSION__COUNT; i++) {
+            if (f->state_mask & (1u << i)) {
+                ADD("%s'%s'", first ? "" : ",", session_state_name((enum session_state)i));
+                first = 0;
+            }
+        }
+        ADD(")");
+    }
+    if (f->agent != NULL)
+        ADD(" AND agent = ?1");
+    if (f->user != NULL)
+        ADD(" AND requested_by = ?2 COLLATE NOCASE");
+    /* ?3 me_user, ?4 me_email */
+#define ME_REQ "(requested_by = ?3 COLLATE NOCASE OR (?4 IS NOT NULL AND requested_by_email = ?4 COLLATE NOCASE))"
+#define ME_PART                                                                                    \
+    "EXISTS (SELECT 1 FROM participants p WHERE p.session = sessions.name AND"                     \
+    " (p.user = ?3 COLLATE NOCASE OR (?4 IS NOT NULL AND p.email = ?4 COLLATE NOCASE)))"
+#define ME_INV                                                                                     \
+    "EXISTS (SELECT 1 FROM json_each(sessions.invited) j WHERE"                                    \
+    " lower(json_extract(j.value, '$.who')) IN (lower(?3), lower(coalesce(?4, ''))))"
+    if (f->mine)
+        ADD(" AND (" ME_REQ " OR " ME_PART " OR " ME_INV ")");
+    if (!f->admin) {
+        size_t i;
+
+        ADD(" AND (" ME_REQ " OR " ME_PART " OR " ME_INV
+            " OR EXISTS (SELECT 1 FROM approvals a WHERE a.session = sessions.name AND"
+            " (a.by = ?3 COLLATE NOCASE OR (?4 IS NOT NULL AND a.by = ?4 COLLATE NOCASE)))");
+        for (i = 0; i < f->n_approver_templates; i++)
+            ADD(" OR template = ?%zu", 10 + i);
+        ADD(")");
+    }
+#undef ADD
+}
+
+static void
+filter_bind(const struct sess_filter *f, sqlite3_stmt *stmt)
+{
+    size_t i;
+
+    if (f->agent != NULL)
+        sqlite3_bind_text(stmt, 1, f->agent, -1, SQLITE_STATIC);
+    if (f->user != NULL)
+        sqlite3_bind_text(stmt, 2, f->user, -1, SQLITE_STATIC);
+    if (sqlite3_bind_parameter_index(stmt, "?3") > 0)
+        sqlite3_bind_text(stmt, 3, f->me_user, -1, SQLITE_STATIC);
+    if (sqlite3_bind_parameter_index(stmt, "?4") > 0)
+        store_bind_text(stmt, 4, f->me_email);
+    for (i = 0; !f->admin && i < f->n_approver_templates; i++)
+        sqlite3_bind_text(stmt, (int)(10 + i), f->approver_templates[i], -1, SQLITE_STATIC);
+}
+
+int
+store_sess_list(struct store *st, const struct sess_filter *f, struct sess ***list, size_t *n,
+                int64_t *total)
+{
+    char sql[8192], where[7000] = "";
+    sqlite3_stmt *stmt = NULL;
+    struct sess **out = NULL;
+    size_t cnt = 0;
+    int rc, r = ERR_DB;
+
+    *list = NULL;
+    *n = 0;
+    *total = 0;
+    filter_sql(f, where, sizeof(where));
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM sessions%s", where);
+    if (store_prepare(st, &stmt, sql) != 0)
+        goto out;
+    filter_bind(f, stmt);
+    if (sqlite3_step(stmt) != SQLITE_ROW)
+        goto out;
+    *total = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    stmt = NULL;
+    snprintf(sql, sizeof(sql),
+             "SELECT " SESS_COLS " FROM sessions%s%s ORDER BY created_at DESC, name DESC LIMIT ?7",
+             where, f->cursor_name ? " AND (created_at < ?5 OR (created_at = ?5 AND name < ?6))" : "");
+    if (store_prepare(st, &stmt, sql) != 0)
+        goto out;
+    filter_bind(f, stmt);
+    if (f->cursor_name) {
+        sqlite3_bind_int64(stmt, 5, f->cursor_created);
+        sqlite3_bind_text(stmt, 6, f->cursor_name, -1, SQLITE_STATIC);
+    }
+    sqlite3_bind_int(stmt, 7, f->limit);
+    out = xcalloc((size_t)f->limit + 1, sizeof(*out));
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && cnt < (size_t)f->limit)
+        out[cnt++] = row_to_sess(stmt);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        goto out;
+    for (size_t i = 0; i < cnt; i++)
+        if (load_related(st, out[i]) != 0)
+            goto out;
+    *list = out;
+    *n = cnt;
+    out = NULL;
+    r = 0;
+out:
+    if (r != 0)
+        log_warn("list: %s", sqlite3_errmsg(st->db));
+    sqlite3_finalize(stmt);
+    sess_list_free(out, cnt);
+    return r;
+}
+
+int
+store_sess_by_agent(struct store *st, const char *agent, unsigned state_mask, struct sess ***list,
+                    size_t *n)
+{
+    sqlite3_stmt *stmt = NULL;
+    struct sess **out = NULL;
+    size_t cnt = 0, cap = 0, i;
+    int rc, r = ERR_DB;
+
+    *list = NULL;
+    *n = 0;
+    if (store_prepare(st, &stmt, "SELECT " SESS_COLS " FROM sessions WHERE agent = ?1"
+                                 " ORDER BY created_at, name") != 0)
+        goto out;
+    sqlite3_bind_text(stmt, 1, agent, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        struct sess *s = row_to_sess(stmt);
+
+        if (state_mask ? !(state_mask & (1u << s->state)) : session_state_ended(s->state)) {
+            sess_free(s);
+            continue;
+        }
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 4;
+            out = xrealloc(out, cap * sizeof(*out));
+        }
+        out[cnt++] = s;
+    }
+    if (rc != SQLITE_DONE)
+        goto out;
+    for (i = 0; i < cnt; i++)
+        if (load_related(st, out[i]) != 0)
+            goto out;
+    *list = out;
+    *n = cnt;
+    out = NULL;
+    r = 0;
+out:
+    sqlite3_finalize(stmt);
+    sess_list_free(out, cnt);
+    return r;
+}
+
+int
+store_approval_insert(struct store *st, const char *session, const char *decision, const char *by,
+                      int64_t at, const char *reason)
+{
+    sqlite3_stmt *stmt = NULL;
+    int r;
+
+    if ((r = store_prepare(st, &stmt, "INSERT INTO approvals (session, decision, by, at, reason)"
+                                      " VALUES (?1, ?2, ?3, ?4, ?5)")) != 0)
+        return r;
+    store_bind_text(stmt, 1, session);
+    store_bind_text(stmt, 2, decision);
+    store_bind_text(stmt, 3, by);
+    sqlite3_bind_int64(stmt, 4, at);
+    store_bind_text(stmt, 5, reason);
+    r = store_step_done(st, stmt);
+    sqlite3_finalize(stmt);
+    return r;
+}
+
+int
+store_participant_upsert(struct store *st, const char *session, const struct sess_participant *p)
+{
+    sqlite3_stmt *stmt = NULL;
+    int r;
+
+    if ((r = store_prepare(st, &stmt,
+                           "INSERT INTO participants (session, user, email, display_name, role,"
+                           " joined_at, left_at, ssh_public_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+                           " NULL, ?7) ON CONFLICT (session, user) DO UPDATE SET email = ?3,"
+                           " display_name = ?4, role = ?5, joined_at = ?6, left_at = NULL,"
+                           " ssh_public_key = ?7")) != 0)
+        return r;
+    store_bind_text(stmt, 1, session);
+    store_bind_text(stmt, 2, p->user);
+    store_bind_text(stmt, 3, p->email);
+    store_bind_text(stmt, 4, p->display_name);
+    store_bind_text(stmt, 5, policy_role_name(p->role));
+    sqlite3_bind_int64(stmt, 6, p->joined_at);
+    store_bind_text(stmt, 7, p->ssh_public_key);
+    r = store_step_done(st, stmt);
+    sqlite3_finalize(stmt);
+    return r;
+}
+
+int
+store_participant_leave(struct store *st, const char *session, const char *user, int64_t at)
+{
+    sqlite3_stmt *stmt = NULL;
+    int r;
+
+    if ((r = store_prepare(st, &stmt, "UPDATE participants SET left_at = ?3 WHERE session = ?1"
+                                      " AND user = ?2 AND left_at IS NULL")) != 0)
+        return r;
+    store_bind_text(stmt, 1, session);
+    store_bind_text(stmt, 2, user);
+    sqlite3_bind_int64(stmt, 3, at);
+    r = store_step_done(st, stmt);
+    sqlite3_finalize(stmt);
+    return r;
+}
+
+int
+store_renewal_insert(struct store *st, const char *session, const char *by, int64_t at,
+                     int64_t extend_s, int64_t old_exp, int64_t new_exp)
+{
+    sqlite3_stmt *stmt = NULL;
+    int r;
+
+    if ((r = store_prepare(st, &stmt,
+                           "INSERT INTO renewals (session, by, at, extend_by_s, old_expires_at,"
+                           " new_expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")) != 0)
+        return r;
+    store_bind_text(stmt, 1, session);
+    store_bind_text(stmt, 2, by);
+    sqlite3_bind_int64(stmt, 3, at);
+    sqlite3_bind_int64(stmt, 4, extend_s);
+    sqlite3_bind_int64(stmt, 5, old_exp);
+    sqlite3_bind_int64(stmt, 6, new_exp);
+    r = store_step_done(st, stmt);
+    sqlite3_finalize(stmt);
+    return r;
+}
+
+int
+store_event_add(struct store *st, const char *session, int64_t at, const char *actor,
+                const char *type, json_t *data, int64_t *event_id)
+{
+    sqlite3_stmt *stmt = NULL;
+    int r;
+
+    if ((r = store_prepare(st, &stmt, "INSERT INTO events (session, at, actor, type, data)"
+                                      " VALUES (?1, ?2, ?3, ?4, ?5)")) != 0)
+        return r;
+    store_bind_text(stmt, 1, session);
+    sqlite3_bind_int64(stmt, 2, at);
+    store_bind_text(stmt, 3, actor);
+    store_bind_text(stmt, 4, type);
+    if (data != NULL)
+        store_bind_json(stmt, 5, data);
+    else
+        sqlite3_bind_text(stmt, 5, "{}", -1, SQLITE_STATIC);
+    r = store_step_done(st, stmt);
+    if (r == 0 && event_id != NULL)
+        *event_id = sqlite3_last_insert_rowid(st->db);
+    sqlite3_finalize(stmt);
+    return r;
+}
+
+int
+store_events_json(struct store *st, const char *session, json_t **out)
+{
+    sqlite3_stmt *stmt = NULL;
+    json_t *a = json_array();
+    int rc, r = ERR_DB;
+
+    *out = NULL;
+    if (store_prepare(st, &stmt, "SELECT at, actor, type, data FROM events WHERE session = ?1"
+                                 " ORDER BY id") != 0)
+        goto out;
+    sqlite3_bind_text(stmt, 1, session, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        char ts[21];
+
+        time_fmt(sqlite3_column_int64(stmt, 0), ts);
+        json_array_append_new(a, json_pack("{s:s, s:s?, s:s?, s:o}", "at", ts, "actor",
+                                           (const char *)sqlite3_column_text(stmt, 1), "type",
+                                           (const char *)sqlite3_column_text(stmt, 2), "data",
+                                           store_col_json(stmt, 3, json_object())));
+    }
+    if (rc != SQLITE_DONE)
+        goto out;
+    *out = json_pack("{s:o}", "events", a);
+    a = NULL;
+    r = 0;
+out:
+    json_decref(a);
+    sqlite3_finalize(stmt);
+    return r;
+}
+
+int
+store_ticket_insert(struct store *st, const char *hash, const char *session, const char *user,
+                    int64_t expires_at)
+{
+    sqlite3_stmt *stmt = NULL;
+    int r;
+
+    if ((r = store_prepare(st, &stmt, "INSERT INTO join_tickets (hash, session, user, expires_at)"
+                                      " VALUES (?1, ?2, ?3, ?4)")) != 0)
+        return r;
+    store_bind_text(stmt, 1, hash);
+    store_bind_text(stmt, 2, session);
+    store_bind_text(stmt, 3, user);
+    sqlite3_bind_int64(stmt, 4, expires_at);
+    r = store_step_done(st, stmt);
+    sqlite3_finalize(stmt);
+    return r;
+}
+
+int
+store_ticket_get(struct store *st, const char *hash, int64_t now, char **session, char **user)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc, r;
+
+    *session = *user = NULL;
+    if ((r = store_prepare(st, &stmt, "SELECT session, user, expires_at FROM join_tickets"
+                                      " WHERE hash = ?1")) != 0)
+        return r;
+    sqlite3_bind_text(stmt, 1, hash, -1, SQLITE_STATIC);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW && sqlite3_column_int64(stmt, 2) > now) {
+        *session = store_col_text(stmt, 0);
+        *user = store_col_text(stmt, 1);
+        r = 0;
+    } else {
+        r = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? ERR_NOT_FOUND : ERR_DB;
+    }
+    sqlite3_finalize(stmt);
+    return r;
+}
+
+int
+store_tickets_delete(struct store *st, const char *session, const char *user)
+{
+    sqlite3_stmt *stmt = NULL;
+    int r;
+
+    if ((r = store_prepare(st, &stmt, user ? "DELETE FROM join_tickets WHERE session = ?1 AND user = ?2"
+                                           : "DELETE FROM join_tickets WHERE session = ?1")) != 0)
+        return r;
+    store_bind_text(stmt, 1, session);
+    if (user)
+        store_bind_text(stmt, 2, user);
+    r = store_step_done(st, stmt);
+    sqlite3_finalize(stmt);
+    return r;
+}
+
+int
+store_outbox_add(struct store *st, int64_t event_id, const char *url, const char *body,
+                 int64_t next_at)
+{
+    sqlite3_stmt *stmt = NULL;
+    int r;
+
+    if ((r = store_prepare(st, &stmt, "INSERT INTO outbox (event_id, url, body, next_at)"
+                                      " VALUES (?1, ?2, ?3, ?4)")) != 0)
+        return r;
+    sqlite3_bind_int64(stmt, 1, event_id);
+    store_bind_text(stmt, 2, url);
+    store_bind_text(stmt, 3, body);
+    sqlite3_bind_int64(stmt, 4, next_at);
+    r = store_step_done(st, stmt);
+    sqlite3_finalize(stmt);
+    return r;
+}
