@@ -273,7 +273,6 @@ api_session_json(struct app *app, const struct sess *s, const struct principal *
     struct policy_participant parts[s->n_parts + 1];
     struct policy_invite invs[s->n_invited + 1];
     struct policy_session v;
-    struct agent_rec *agent = NULL;
     enum policy_role granted;
     const char *why;
     json_t *invited = json_array(), *fps, *host_keys;
@@ -286,9 +285,9 @@ api_session_json(struct app *app, const struct sess *s, const struct principal *
     for (i = 0; i < s->n_invited; i++)
         json_array_append_new(invited, json_string(s->invited[i].who));
     duration_format(s->requested_duration_s, dur, sizeof(dur));
-    (void)store_agent_get(app->store, s->agent, &agent);
-    online = agent ? agent->online : 0;
-    host_keys = agent ? agent->host_keys : NULL;
+    (void)app;
+    online = s->agent_online;
+    host_keys = s->agent_host_keys;
     fps = api_fingerprints(host_keys);
     {
         json_t *j = json_pack(
@@ -303,11 +302,11 @@ api_session_json(struct app *app, const struct sess *s, const struct principal *
             "invitedParticipants", invited, "status", "state", session_state_name(s->state),
             "message", s->message, "startsAt", time_json(s->starts_at), "expiresAt",
             time_json(s->expires_at), "renewalCount", s->renewal_count, "maxRenewals",
-            s->tmpl.allow_renewal ? s->tmpl.max_renewals : 0, "approval", approval_json(s),
+            s->tmpl->allow_renewal ? s->tmpl->max_renewals : 0, "approval", approval_json(s),
             "participants", participants_json(s), "terminalSharing", "enabled",
-            s->tmpl.sharing_enabled, "provider", "tmux", "maxParticipants",
-            s->tmpl.max_participants, "allowedOperations", "shell", s->tmpl.op_shell, "exec",
-            s->tmpl.op_exec, "sftp", s->tmpl.op_sftp, "portForward", s->tmpl.op_port_forward,
+            s->tmpl->sharing_enabled, "provider", "tmux", "maxParticipants",
+            s->tmpl->max_participants, "allowedOperations", "shell", s->tmpl->op_shell, "exec",
+            s->tmpl->op_exec, "sftp", s->tmpl->op_sftp, "portForward", s->tmpl->op_port_forward,
             "agent", "online", online, "hostKeyFingerprints", fps, "canApprove",
             p && policy_check_decide(&v, p, &why) == 0, "canReject",
             p && policy_check_decide(&v, p, &why) == 0, "canJoin",
@@ -317,7 +316,6 @@ api_session_json(struct app *app, const struct sess *s, const struct principal *
             p && policy_check_renew(&v, p, 1, &new_exp, &why) == 0, "canTerminate",
             p && policy_check_terminate(&v, p, 0, &why) == 0);
 
-        agent_rec_free(agent);
         return j;
     }
 }

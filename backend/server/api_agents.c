@@ -506,7 +506,7 @@ api_sessions_connect(struct api_req *req, struct api_reply *rep)
         goto out;
     }
     agent = xstrdup(s->agent);
-    cap = s->tmpl.max_participants * 4;
+    cap = s->tmpl->max_participants * 4;
     conn = random_token(16);
     if ((r = relay_expect(req->app->relay, conn, s->name, agent, user, cap)) != 0) {
         r = api_fail(rep, r, "too many connections to this session (limit %d)", cap);

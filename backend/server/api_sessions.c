@@ -188,8 +188,7 @@ api_session_new(struct app *app, const struct tmpl_cfg *t, const char *agent,
         policy_subjects_match(&t->auto_approve, requester))
         s->approval_required = 0;
     s->tmpl_json = tmpl_to_json(t);
-    if ((r = tmpl_from_json(s->tmpl_json, &s->tmpl)) != 0)
-        goto out;
+    s->tmpl = t; /* the config outlives this struct */
     s->version = 1;
     if ((r = store_sess_insert(app->store, s)) != 0) {
         api_fail(rep, r, "cannot store the session");
@@ -422,9 +421,11 @@ api_sessions_get(struct api_req *req, struct api_reply *rep)
     int r;
 
     pthread_mutex_lock(&req->app->lock);
-    if ((r = api_load_visible(req, rep, req->params[0], &s)) == 0)
-        rep->json = api_session_json(req->app, s, &req->p);
+    r = api_load_visible(req, rep, req->params[0], &s);
     pthread_mutex_unlock(&req->app->lock);
+    /* The session is a private copy: render it without holding the lock. */
+    if (r == 0)
+        rep->json = api_session_json(req->app, s, &req->p);
     sess_free(s);
     return r;
 }
@@ -459,7 +460,7 @@ decide(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_a
 
     if ((r = policy_check_decide(&v, &req->p, &why)) != 0)
         return api_fail(rep, r, "%s", why);
-    if (!approve && s->tmpl.reject_reason_mandatory && (reason == NULL || *reason == '\0'))
+    if (!approve && s->tmpl->reject_reason_mandatory && (reason == NULL || *reason == '\0'))
         return api_fail(rep, ERR_INVALID, "field 'reason' is required to reject (template '%s')",
                         s->template_name);
     if ((r = store_approval_insert(req->app->store, s->name, approve ? "approve" : "reject",
@@ -651,7 +652,7 @@ do_renew(struct api_req *req, struct api_reply *rep, struct sess *s, struct core
     int64_t extend;
     int r;
 
-    if ((r = check_duration(&s->tmpl, "extendBy", api_str(req, "extendBy"), &extend, rep)) != 0)
+    if ((r = check_duration(s->tmpl, "extendBy", api_str(req, "extendBy"), &extend, rep)) != 0)
         return r;
     if ((r = core_renew(req->app, s, &req->p, extend, req->now, after, &why)) != 0)
         return why ? api_fail(rep, r, "%s", why) : r;

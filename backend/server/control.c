@@ -229,11 +229,11 @@ desired_json(const struct sess *s)
                      "type", "session", "session", "name", s->name, "state",
                      session_state_name(s->state), "expiresAt", exp[0] ? exp : NULL, "message",
                      s->message, "participants", parts, "allowedOperations", "shell",
-                     s->tmpl.op_shell, "exec", s->tmpl.op_exec, "sftp", s->tmpl.op_sftp,
-                     "portForward", s->tmpl.op_port_forward, "terminalSharing", "enabled",
-                     s->tmpl.sharing_enabled, "provider", "tmux", "maxParticipants",
-                     s->tmpl.max_participants, "readOnlyParticipants",
-                     s->tmpl.read_only_participants);
+                     s->tmpl->op_shell, "exec", s->tmpl->op_exec, "sftp", s->tmpl->op_sftp,
+                     "portForward", s->tmpl->op_port_forward, "terminalSharing", "enabled",
+                     s->tmpl->sharing_enabled, "provider", "tmux", "maxParticipants",
+                     s->tmpl->max_participants, "readOnlyParticipants",
+                     s->tmpl->read_only_participants);
 }
 
 static void
@@ -327,7 +327,7 @@ handle_request(struct app *app, struct chan *ch, const json_t *m, int extend)
         if (str_ieq(s->parts[i].user, user))
             p.email = s->parts[i].email;
     if (extend) {
-        if (duration_parse(by, &secs) != 0 || secs > s->tmpl.max_duration_s) {
+        if (duration_parse(by, &secs) != 0 || secs > s->tmpl->max_duration_s) {
             r = ERR_INVALID;
             snprintf(whybuf, sizeof(whybuf), "'%s' is not a duration within maxDuration", by);
             why = whybuf;

@@ -95,6 +95,8 @@ struct http {
     unsigned port;
     char *csp;
     _Atomic int n_upgraded;
+    unsigned id_prefix;        /* request ids: random prefix + counter */
+    _Atomic unsigned next_id;
     struct metric_row metrics[N_METRIC_ROWS];
 };
 
@@ -805,14 +807,9 @@ access_handler(void *cls, struct MHD_Connection *c, const char *url, const char 
         *upload_data_size = 0;
         return MHD_YES;
     }
-    {
-        unsigned char rb[8];
-
-        random_bytes(rb, sizeof(rb));
-        for (int i = 0; i < 8; i++)
-            snprintf(reqid + 2 * i, 3, "%02x", rb[i]);
-        log_set_request_id(reqid);
-    }
+    snprintf(reqid, sizeof(reqid), "%08x%08x", h->id_prefix,
+             (unsigned)atomic_fetch_add(&h->next_id, 1));
+    log_set_request_id(reqid);
     if (strncmp(url, "/api/", 5) == 0) {
         ret = dispatch_api(h, c, url, method, ctx, &status, &row);
     } else if (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0) {
@@ -941,6 +938,7 @@ http_start(struct app *app, struct http **hp, char *err, size_t err_len)
     h = xcalloc(1, sizeof(*h));
     h->app = app;
     h->csp = build_csp(app->cfg);
+    random_bytes(&h->id_prefix, sizeof(h->id_prefix));
     h->d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG |
             (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),

@@ -86,7 +86,7 @@ load_due(struct app *app, int64_t now, struct item *items)
             n++;
         }
     }
-    sqlite3_finalize(stmt);
+    store_finish(app->store, stmt);
     pthread_mutex_unlock(&app->lock);
     return n;
 }
@@ -114,7 +114,7 @@ record(struct app *app, const struct item *it, int ok, const char *why, int64_t 
         store_bind_text(stmt, 3, why);
         (void)store_step_done(app->store, stmt);
     }
-    sqlite3_finalize(stmt);
+    store_finish(app->store, stmt);
     pthread_mutex_unlock(&app->lock);
 }
 

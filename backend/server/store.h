@@ -45,12 +45,16 @@ struct sess {
     int renewal_count;
     int approval_required;
     json_t *tmpl_json;            /* resolved template snapshot */
-    struct tmpl_cfg tmpl;         /* parsed from tmpl_json */
+    const struct tmpl_cfg *tmpl;  /* parsed snapshot: shared, owned by the store's cache
+                                     (or by owned_tmpl, or by the config for new sessions) */
+    struct tmpl_cfg *owned_tmpl;
     int64_t version;
     char *decision, *decided_by, *decision_reason; /* NULL until decided */
     int64_t decided_at;
     struct sess_participant *parts;
     size_t n_parts;
+    int agent_online;             /* from the agents table at load time */
+    json_t *agent_host_keys;      /* array; empty when the agent is unknown */
 };
 
 struct agent_rec {

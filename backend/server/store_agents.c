@@ -70,7 +70,7 @@ store_agent_get(struct store *st, const char *name, struct agent_rec **ap)
     if (rc == SQLITE_ROW)
         *ap = row_to_agent(stmt);
     r = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? ERR_NOT_FOUND : ERR_DB;
-    sqlite3_finalize(stmt);
+    store_finish(st, stmt);
     return r;
 }
 
@@ -95,7 +95,7 @@ store_agent_put(struct store *st, const struct agent_rec *a)
     sqlite3_bind_int(stmt, 9, a->online);
     store_bind_time(stmt, 10, a->offline_since);
     r = store_step_done(st, stmt);
-    sqlite3_finalize(stmt);
+    store_finish(st, stmt);
     return r;
 }
 
@@ -114,7 +114,7 @@ store_agent_set_online(struct store *st, const char *name, int online, int64_t n
     store_bind_text(stmt, 1, name);
     sqlite3_bind_int64(stmt, 2, now);
     r = store_step_done(st, stmt);
-    sqlite3_finalize(stmt);
+    store_finish(st, stmt);
     return r;
 }
 
@@ -130,7 +130,7 @@ store_agents_all_offline(struct store *st, int64_t now)
         return r;
     sqlite3_bind_int64(stmt, 1, now);
     r = store_step_done(st, stmt);
-    sqlite3_finalize(stmt);
+    store_finish(st, stmt);
     return r;
 }
 
@@ -153,7 +153,7 @@ store_agent_list(struct store *st, struct agent_rec ***list, size_t *n)
         }
         out[cnt++] = row_to_agent(stmt);
     }
-    sqlite3_finalize(stmt);
+    store_finish(st, stmt);
     if (rc != SQLITE_DONE) {
         agent_list_free(out, cnt);
         return ERR_DB;

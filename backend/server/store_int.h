@@ -4,11 +4,38 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
-struct store {
-    sqlite3 *db;
+#include "config.h"
+
+#define STORE_STMT_CACHE 64
+
+/* Prepared statements are cached by the address of their SQL text (string literals). */
+struct stmt_slot {
+    const char *sql;
+    sqlite3_stmt *stmt;
+    int in_use;
 };
 
+#define STORE_TMPL_CACHE 64
+
+/* Parsed template snapshots, keyed by their JSON text: sessions of one template share one. */
+struct tmpl_slot {
+    char *text;
+    struct tmpl_cfg tmpl;
+};
+
+struct store {
+    sqlite3 *db;
+    struct stmt_slot cache[STORE_STMT_CACHE];
+    struct tmpl_slot tmpls[STORE_TMPL_CACHE];
+    size_t n_tmpls;
+};
+
+/* Prepares sql, reusing a cached statement for the same (literal) text. End with store_finish. */
 int store_prepare(struct store *st, sqlite3_stmt **stmt, const char *sql);
+/* Prepares sql that is built at run time: never cached. End with store_finish. */
+int store_prepare_once(struct store *st, sqlite3_stmt **stmt, const char *sql);
+/* Resets a cached statement for reuse, or finalizes an uncached one. NULL is fine. */
+void store_finish(struct store *st, sqlite3_stmt *stmt);
 /* Steps a statement that returns no rows: 0, ERR_CONFLICT (constraint) or ERR_DB. */
 int store_step_done(struct store *st, sqlite3_stmt *stmt);
 void store_bind_text(sqlite3_stmt *stmt, int i, const char *s);

@@ -15,6 +15,13 @@
 #include "util.h"
 #include "xmalloc.h"
 
+/* Reading adds the agent's online flag and host keys, so a session renders without another query. */
+#define SESS_SELECT                                                                                \
+    "SELECT sessions.name, template, agent, requested_by, requested_by_email,"                    \
+    " requested_by_name, requester_groups, reason, requested_duration_s, invited, state,"          \
+    " message, created_at, starts_at, expires_at, renewal_count, approval_required,"               \
+    " resolved_template, ended_at, sessions.version, coalesce(agents.online, 0),"                  \
+    " agents.host_keys FROM sessions LEFT JOIN agents ON agents.name = sessions.agent"
 #define SESS_COLS                                                                                  \
     "name, template, agent, requested_by, requested_by_email, requested_by_name,"                 \
     " requester_groups, reason, requested_duration_s, invited, state, message, created_at,"       \
@@ -61,7 +68,11 @@ sess_free(struct sess *s)
     invites_free(s->invited, s->n_invited);
     free(s->message);
     json_decref(s->tmpl_json);
-    tmpl_cleanup(&s->tmpl);
+    json_decref(s->agent_host_keys);
+    if (s->owned_tmpl != NULL) {
+        tmpl_cleanup(s->owned_tmpl);
+        free(s->owned_tmpl);
+    }
     free(s->decision);
     free(s->decided_by);
     free(s->decision_reason);
@@ -89,7 +100,7 @@ sess_policy_view(const struct sess *s, struct policy_session *v, struct policy_p
 
     memset(v, 0, sizeof(*v));
     v->state = s->state;
-    v->tmpl = &s->tmpl;
+    v->tmpl = s->tmpl;
     v->requested_by = s->requested_by;
     v->requested_by_email = s->requested_by_email;
     for (i = 0; i < s->n_invited; i++) {
@@ -146,9 +157,48 @@ invites_from_json(const json_t *a, struct sess *s)
     }
 }
 
+/*
+ * Points s->tmpl at the parsed snapshot text, parsing it at most once per
+ * distinct text (the JSON parse was a third of the cost of a GET). The
+ * snapshot JSON itself is only parsed when the cache is full.
+ */
+static void
+tmpl_load(struct store *st, struct sess *s, const char *text)
+{
+    struct tmpl_slot *slot;
+    json_t *j;
+    size_t i;
+
+    if (text == NULL)
+        text = "{}";
+    for (i = 0; i < st->n_tmpls; i++) {
+        if (strcmp(st->tmpls[i].text, text) == 0) {
+            s->tmpl = &st->tmpls[i].tmpl;
+            return;
+        }
+    }
+    j = json_loads(text, 0, NULL);
+    if (st->n_tmpls < STORE_TMPL_CACHE) {
+        slot = &st->tmpls[st->n_tmpls];
+        if (tmpl_from_json(j, &slot->tmpl) == 0) {
+            slot->text = xstrdup(text);
+            st->n_tmpls++;
+            s->tmpl = &slot->tmpl;
+            json_decref(j);
+            return;
+        }
+        tmpl_cleanup(&slot->tmpl);
+    }
+    s->owned_tmpl = xcalloc(1, sizeof(*s->owned_tmpl));
+    if (tmpl_from_json(j, s->owned_tmpl) != 0)
+        s->owned_tmpl->name = xstrdup(s->template_name ? s->template_name : "unknown");
+    s->tmpl = s->owned_tmpl;
+    json_decref(j);
+}
+
 /* Reads one sessions row (columns SESS_COLS) into a new struct sess. */
 static struct sess *
-row_to_sess(sqlite3_stmt *stmt)
+row_to_sess(struct store *st, sqlite3_stmt *stmt)
 {
     struct sess *s = xcalloc(1, sizeof(*s));
     json_t *inv;
@@ -175,11 +225,11 @@ row_to_sess(sqlite3_stmt *stmt)
     s->expires_at = sqlite3_column_int64(stmt, 14);
     s->renewal_count = sqlite3_column_int(stmt, 15);
     s->approval_required = sqlite3_column_int(stmt, 16);
-    s->tmpl_json = store_col_json(stmt, 17, json_object());
-    if (tmpl_from_json(s->tmpl_json, &s->tmpl) != 0)
-        s->tmpl.name = xstrdup(s->template_name ? s->template_name : "unknown");
+    tmpl_load(st, s, (const char *)sqlite3_column_text(stmt, 17));
     s->ended_at = sqlite3_column_int64(stmt, 18);
     s->version = sqlite3_column_int64(stmt, 19);
+    s->agent_online = sqlite3_column_int(stmt, 20);
+    s->agent_host_keys = store_col_json(stmt, 21, json_array());
     return s;
 }
 
@@ -201,7 +251,7 @@ load_related(struct store *st, struct sess *s)
     } else if (rc != SQLITE_DONE) {
         goto out;
     }
-    sqlite3_finalize(stmt);
+    store_finish(st, stmt);
     stmt = NULL;
     if (store_prepare(st, &stmt,
                       "SELECT user, email, display_name, role, joined_at, left_at, ssh_public_key"
@@ -234,7 +284,7 @@ load_related(struct store *st, struct sess *s)
 out:
     if (r == ERR_DB)
         log_warn("session %s: %s", s->name, sqlite3_errmsg(st->db));
-    sqlite3_finalize(stmt);
+    store_finish(st, stmt);
     return r;
 }
 
@@ -246,7 +296,7 @@ store_sess_get(struct store *st, const char *name, struct sess **sp)
     int rc, r = ERR_DB;
 
     *sp = NULL;
-    if (store_prepare(st, &stmt, "SELECT " SESS_COLS " FROM sessions WHERE name = ?1") != 0)
+    if (store_prepare(st, &stmt, SESS_SELECT " WHERE sessions.name = ?1") != 0)
         goto out;
     sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
     if ((rc = sqlite3_step(stmt)) == SQLITE_DONE) {
@@ -255,14 +305,14 @@ store_sess_get(struct store *st, const char *name, struct sess **sp)
     } else if (rc != SQLITE_ROW) {
         goto out;
     }
-    s = row_to_sess(stmt);
+    s = row_to_sess(st, stmt);
     if ((r = load_related(st, s)) != 0)
         goto out;
     *sp = s;
     s = NULL;
     r = 0;
 out:
-    sqlite3_finalize(stmt);
+    store_finish(st, stmt);
     sess_free(s);
     return r;
 }
@@ -300,7 +350,7 @@ store_sess_insert(struct store *st, const struct sess *s)
     r = store_step_done(st, stmt);
 out:
     json_decref(inv);
-    sqlite3_finalize(stmt);
+    store_finish(st, stmt);
     return r;
 }
 
@@ -334,7 +384,7 @@ store_sess_update(struct store *st, struct sess *s)
     s->version++;
 out:
     json_decref(inv);
-    sqlite3_finalize(stmt);
+    store_finish(st, stmt);
     return r;
 }
 
@@ -351,7 +401,7 @@ store_sess_delete_ended_before(struct store *st, int64_t t, int *n_deleted)
     sqlite3_bind_int64(stmt, 1, t);
     if ((r = store_step_done(st, stmt)) == 0)
         *n_deleted = sqlite3_changes(st->db);
-    sqlite3_finalize(stmt);
+    store_finish(st, stmt);
     return r;
 }
 
@@ -385,7 +435,7 @@ store_sess_names_due(struct store *st, const char *kind, int64_t now, int64_t ar
             sql = queries[i].sql;
     if (sql == NULL)
         return ERR_INVALID;
-    if (store_prepare(st, &stmt, sql) != 0)
+    if (store_prepare_once(st, &stmt, sql) != 0)
         return ERR_DB;
     sqlite3_bind_int64(stmt, 1, now);
     if (sqlite3_bind_parameter_count(stmt) >= 2)
@@ -399,7 +449,7 @@ store_sess_names_due(struct store *st, const char *kind, int64_t now, int64_t ar
     }
     if (rc == SQLITE_DONE)
         r = 0;
-    sqlite3_finalize(stmt);
+    store_finish(st, stmt);
     return r;
 }
 
@@ -482,18 +532,18 @@ store_sess_list(struct store *st, const struct sess_filter *f, struct sess ***li
     *total = 0;
     filter_sql(f, where, sizeof(where));
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM sessions%s", where);
-    if (store_prepare(st, &stmt, sql) != 0)
+    if (store_prepare_once(st, &stmt, sql) != 0)
         goto out;
     filter_bind(f, stmt);
     if (sqlite3_step(stmt) != SQLITE_ROW)
         goto out;
     *total = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
+    store_finish(st, stmt);
     stmt = NULL;
     snprintf(sql, sizeof(sql),
-             "SELECT " SESS_COLS " FROM sessions%s%s ORDER BY created_at DESC, name DESC LIMIT ?7",
-             where, f->cursor_name ? " AND (created_at < ?5 OR (created_at = ?5 AND name < ?6))" : "");
-    if (store_prepare(st, &stmt, sql) != 0)
+             SESS_SELECT "%s%s ORDER BY created_at DESC, sessions.name DESC LIMIT ?7",
+             where, f->cursor_name ? " AND (created_at < ?5 OR (created_at = ?5 AND sessions.name < ?6))" : "");
+    if (store_prepare_once(st, &stmt, sql) != 0)
         goto out;
     filter_bind(f, stmt);
     if (f->cursor_name) {
@@ -503,7 +553,7 @@ store_sess_list(struct store *st, const struct sess_filter *f, struct sess ***li
     sqlite3_bind_int(stmt, 7, f->limit);
     out = xcalloc((size_t)f->limit + 1, sizeof(*out));
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && cnt < (size_t)f->limit)
-        out[cnt++] = row_to_sess(stmt);
+        out[cnt++] = row_to_sess(st, stmt);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         goto out;
     for (size_t i = 0; i < cnt; i++)
@@ -516,7 +566,7 @@ store_sess_list(struct store *st, const struct sess_filter *f, struct sess ***li
 out:
     if (r != 0)
         log_warn("list: %s", sqlite3_errmsg(st->db));
-    sqlite3_finalize(stmt);
+    store_finish(st, stmt);
     sess_list_free(out, cnt);
     return r;
 }
@@ -532,12 +582,12 @@ store_sess_by_agent(struct store *st, const char *agent, unsigned state_mask, st
 
     *list = NULL;
     *n = 0;
-    if (store_prepare(st, &stmt, "SELECT " SESS_COLS " FROM sessions WHERE agent = ?1"
+    if (store_prepare(st, &stmt, SESS_SELECT " WHERE agent = ?1"
                                  " ORDER BY created_at, name") != 0)
         goto out;
     sqlite3_bind_text(stmt, 1, agent, -1, SQLITE_STATIC);
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        struct sess *s = row_to_sess(stmt);
+        struct sess *s = row_to_sess(st, stmt);
 
         if (state_mask ? !(state_mask & (1u << s->state)) : session_state_ended(s->state)) {
             sess_free(s);
@@ -559,7 +609,7 @@ store_sess_by_agent(struct store *st, const char *agent, unsigned state_mask, st
     out = NULL;
     r = 0;
 out:
-    sqlite3_finalize(stmt);
+    store_finish(st, stmt);
     sess_list_free(out, cnt);
     return r;
 }
@@ -580,7 +630,7 @@ store_approval_insert(struct store *st, const char *session, const char *decisio
     sqlite3_bind_int64(stmt, 4, at);
     store_bind_text(stmt, 5, reason);
     r = store_step_done(st, stmt);
-    sqlite3_finalize(stmt);
+    store_finish(st, stmt);
     return r;
 }
 
@@ -605,7 +655,7 @@ store_participant_upsert(struct store *st, const char *session, const struct ses
     sqlite3_bind_int64(stmt, 6, p->joined_at);
     store_bind_text(stmt, 7, p->ssh_public_key);
     r = store_step_done(st, stmt);
-    sqlite3_finalize(stmt);
+    store_finish(st, stmt);
     return r;
 }
 
@@ -622,7 +672,7 @@ store_participant_leave(struct store *st, const char *session, const char *user,
     store_bind_text(stmt, 2, user);
     sqlite3_bind_int64(stmt, 3, at);
     r = store_step_done(st, stmt);
-    sqlite3_finalize(stmt);
+    store_finish(st, stmt);
     return r;
 }
 
@@ -644,7 +694,7 @@ store_renewal_insert(struct store *st, const char *session, const char *by, int6
     sqlite3_bind_int64(stmt, 5, old_exp);
     sqlite3_bind_int64(stmt, 6, new_exp);
     r = store_step_done(st, stmt);
-    sqlite3_finalize(stmt);
+    store_finish(st, stmt);
     return r;
 }
 
@@ -669,7 +719,7 @@ store_event_add(struct store *st, const char *session, int64_t at, const char *a
     r = store_step_done(st, stmt);
     if (r == 0 && event_id != NULL)
         *event_id = sqlite3_last_insert_rowid(st->db);
-    sqlite3_finalize(stmt);
+    store_finish(st, stmt);
     return r;
 }
 
@@ -701,7 +751,7 @@ store_events_json(struct store *st, const char *session, json_t **out)
     r = 0;
 out:
     json_decref(a);
-    sqlite3_finalize(stmt);
+    store_finish(st, stmt);
     return r;
 }
 
@@ -720,7 +770,7 @@ store_ticket_insert(struct store *st, const char *hash, const char *session, con
     store_bind_text(stmt, 3, user);
     sqlite3_bind_int64(stmt, 4, expires_at);
     r = store_step_done(st, stmt);
-    sqlite3_finalize(stmt);
+    store_finish(st, stmt);
     return r;
 }
 
@@ -743,7 +793,7 @@ store_ticket_get(struct store *st, const char *hash, int64_t now, char **session
     } else {
         r = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? ERR_NOT_FOUND : ERR_DB;
     }
-    sqlite3_finalize(stmt);
+    store_finish(st, stmt);
     return r;
 }
 
@@ -760,7 +810,7 @@ store_tickets_delete(struct store *st, const char *session, const char *user)
     if (user)
         store_bind_text(stmt, 2, user);
     r = store_step_done(st, stmt);
-    sqlite3_finalize(stmt);
+    store_finish(st, stmt);
     return r;
 }
 
@@ -779,6 +829,6 @@ store_outbox_add(struct store *st, int64_t event_id, const char *url, const char
     store_bind_text(stmt, 3, body);
     sqlite3_bind_int64(stmt, 4, next_at);
     r = store_step_done(st, stmt);
-    sqlite3_finalize(stmt);
+    store_finish(st, stmt);
     return r;
 }
