@@ -369,3 +369,15 @@ api_load_visible(struct api_req *req, struct api_reply *rep, const char *name, s
     *sp = s;
     return 0;
 }
+
+char *
+api_ws_url(const struct app *app, const char *path)
+{
+    const char *u = app->cfg->public_url;
+
+    if (strncmp(u, "https://", 8) == 0)
+        return xasprintf("wss://%s%s", u + 8, path);
+    if (strncmp(u, "http://", 7) == 0)
+        return xasprintf("ws://%s%s", u + 7, path);
+    return xasprintf("%s%s", u, path);
+}

@@ -88,6 +88,9 @@ json_t *api_fingerprints(const json_t *host_keys);
 /* Validates an OpenSSH public key line; returns 0 or ERR_INVALID. */
 int api_check_pubkey(const char *line);
 
+/* publicUrl with http(s) turned into ws(s), followed by path. New string. */
+char *api_ws_url(const struct app *app, const char *path);
+
 /* Loads session name visible to req->p (404 otherwise). Caller holds app->lock. */
 int api_load_visible(struct api_req *req, struct api_reply *rep, const char *name, struct sess **sp);
 

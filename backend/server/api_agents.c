@@ -124,7 +124,7 @@ check_register_body(struct api_req *req, struct api_reply *rep)
 {
     static const struct field fields[] = {
         {"name", F_STRING, 0, AGENT_NAME_MAX}, {"labels", F_OBJECT, 0, 0},
-        {"hostKeys", F_STRARRAY, 1, 16384},    {"version", F_STRING, 0, 64},
+        {"hostKeys", F_STRARRAY, 0, 16384},    {"version", F_STRING, 0, 64},
         {"session", F_OBJECT, 0, 0},
     };
     static const struct field session_fields[] = {
@@ -138,16 +138,9 @@ check_register_body(struct api_req *req, struct api_reply *rep)
     size_t i;
     int r;
 
-    if ((r = api_body_check(req, rep, fields, sizeof(fields) / sizeof(fields[0]))) != 0)
-        return r;
-    hk = json_object_get(req->body, "hostKeys");
-    if (json_array_size(hk) == 0)
-        return api_fail(rep, ERR_INVALID, "field 'hostKeys' must list at least one host key");
-    for (i = 0; i < json_array_size(hk); i++)
-        if (api_check_pubkey(json_string_value(json_array_get(hk, i))) != 0)
-            return api_fail(rep, ERR_INVALID, "field 'hostKeys[%zu]' is not an OpenSSH public key",
-                            i);
-    labels = json_object_get(req->body, "labels");
+    labels = req->body ? json_object_get(req->body, "labels") : NULL;
+    if (labels != NULL && !json_is_object(labels))
+        return api_fail(rep, ERR_INVALID, "field 'labels' must be an object of strings");
     if (json_object_size(labels) > LABELS_MAX)
         return api_fail(rep, ERR_INVALID, "field 'labels' has more than %d entries", LABELS_MAX);
     json_object_foreach(labels, k, v) {
@@ -156,6 +149,8 @@ check_register_body(struct api_req *req, struct api_reply *rep)
                             "field 'labels.%s' must be a string (keys up to 63, values up to 255)",
                             k);
     }
+    if ((r = api_body_check(req, rep, fields, sizeof(fields) / sizeof(fields[0]))) != 0)
+        return r;
     if ((sess = json_object_get(req->body, "session")) != NULL && !json_is_null(sess)) {
         struct api_req sub = *req;
 
@@ -168,6 +163,13 @@ check_register_body(struct api_req *req, struct api_reply *rep)
             return r;
         }
     }
+    hk = json_object_get(req->body, "hostKeys");
+    if (json_array_size(hk) == 0)
+        return api_fail(rep, ERR_INVALID, "field 'hostKeys' must list at least one host key");
+    for (i = 0; i < json_array_size(hk); i++)
+        if (api_check_pubkey(json_string_value(json_array_get(hk, i))) != 0)
+            return api_fail(rep, ERR_INVALID, "field 'hostKeys[%zu]' is not an OpenSSH public key",
+                            i);
     return 0;
 }
 
@@ -280,7 +282,10 @@ api_agents_register(struct api_req *req, struct api_reply *rep)
         (void)store_sess_get(app->store, sname, &s);
     enc = pct_encode(name);
     {
-        char *url = xasprintf("%s/api/v1/agents/%s/control", app->cfg->public_url, enc);
+        char *path = xasprintf("/api/v1/agents/%s/control", enc);
+        char *url = api_ws_url(app, path);
+
+        free(path);
 
         rep->json = json_pack("{s:o, s:s, s:s, s:o}", "agent", api_agent_json(app, old, 1),
                               "credential", cred, "controlUrl", url, "session",

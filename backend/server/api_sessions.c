@@ -300,19 +300,31 @@ parse_list_query(struct api_req *req, struct api_reply *rep, struct sess_filter 
     f->agent = *agent;
     f->user = *user;
     f->limit = 50;
-    if (state != NULL && *state) {
-        char *save = NULL, *tok, *dup = xstrdup(state);
+    if (state != NULL) {
+        const char *p = state;
 
-        for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-            enum session_state s;
+        /* comma-separated, no empty items: "Active,", ",Active" and "" are errors */
+        for (;;) {
+            size_t len = strcspn(p, ",");
+            char item[32];
+            enum session_state st;
 
-            if (session_state_parse(tok, &s) != 0) {
-                r = api_fail(rep, ERR_INVALID, "query 'state': unknown state '%s'", tok);
+            if (len == 0 || len >= sizeof(item)) {
+                r = api_fail(rep, ERR_INVALID, "query 'state': empty or unknown state in '%s'",
+                             state);
                 break;
             }
-            f->state_mask |= 1u << s;
+            memcpy(item, p, len);
+            item[len] = '\0';
+            if (session_state_parse(item, &st) != 0) {
+                r = api_fail(rep, ERR_INVALID, "query 'state': unknown state '%s'", item);
+                break;
+            }
+            f->state_mask |= 1u << st;
+            if (p[len] == '\0')
+                break;
+            p += len + 1;
         }
-        free(dup);
     }
     if (r == 0 && mine != NULL) {
         if (strcmp(mine, "true") == 0)
@@ -384,7 +396,7 @@ api_sessions_list(struct api_req *req, struct api_reply *rep)
         rep->json = json_pack("{s:o, s:I, s:n}", "sessions", arr, "total", (json_int_t)total,
                               "nextCursor");
         if (n == (size_t)f.limit && total > 0) {
-            char *raw = xasprintf("%lld:%s", (long long)list[n - 1]->created_at, list[n - 1]->name);
+            char *raw = xasprintf("%lld:%s", (long long)list[n - 1]->rowid, list[n - 1]->name);
             char *enc = b64url_encode((unsigned char *)raw, strlen(raw));
 
             /* only when more rows follow this page */
@@ -393,7 +405,7 @@ api_sessions_list(struct api_req *req, struct api_reply *rep)
             size_t nm = 0;
             int64_t t2;
 
-            g.cursor_created = list[n - 1]->created_at;
+            g.cursor_created = list[n - 1]->rowid;
             g.cursor_name = list[n - 1]->name;
             g.limit = 1;
             if (store_sess_list(app->store, &g, &more, &nm, &t2) == 0 && nm > 0)
@@ -460,6 +472,8 @@ decide(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_a
 
     if ((r = policy_check_decide(&v, &req->p, &why)) != 0)
         return api_fail(rep, r, "%s", why);
+    if (s->created_at + req->app->cfg->approval_timeout_s <= req->now)
+        return api_fail(rep, ERR_CONFLICT, "the approval timeout has passed");
     if (!approve && s->tmpl->reject_reason_mandatory && (reason == NULL || *reason == '\0'))
         return api_fail(rep, ERR_INVALID, "field 'reason' is required to reject (template '%s')",
                         s->template_name);
@@ -532,7 +546,12 @@ attach_json(struct app *app, const struct sess *s, const char *ticket, int64_t t
                     " -o UserKnownHostsFile=~/.config/airlock/known_hosts"
                     " -o StrictHostKeyChecking=yes %s",
                     app->cfg->public_url, ticket, s->name);
-    url = xasprintf("%s/api/v1/debug-sessions/%s/connect", app->cfg->public_url, s->name);
+    {
+        char *path = xasprintf("/api/v1/debug-sessions/%s/connect", s->name);
+
+        url = api_ws_url(app, path);
+        free(path);
+    }
     time_fmt(ticket_exp, exp);
     j = json_pack("{s:s, s:s, s:o, s:s, s:s, s:s}", "command", cmd, "knownHostsLine", kh,
                   "hostKeyFingerprints", fps, "connectUrl", url, "ticket", ticket,
@@ -556,7 +575,7 @@ do_join(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_
     int r;
     VIEW(s);
 
-    if (role_s != NULL && (policy_role_parse(role_s, &want) != 0 || want == ROLE_OWNER))
+    if (role_s != NULL && policy_role_parse(role_s, &want) != 0)
         return api_fail(rep, ERR_INVALID, "field 'role' must be 'participant' or 'viewer'");
     if (api_check_pubkey(key) != 0)
         return api_fail(rep, ERR_INVALID,

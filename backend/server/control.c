@@ -341,8 +341,12 @@ handle_request(struct app *app, struct chan *ch, const json_t *m, int extend)
         goto fail;
     sess_free(s);
     s = NULL;
-    if (store_sess_get(app->store, name, &s) == 0)
-        out = api_session_json(app, s, &p);
+    if (store_sess_get(app->store, name, &s) == 0) {
+        json_t *d = desired_json(s);
+
+        out = json_incref(json_object_get(d, "session"));
+        json_decref(d);
+    }
     goto unlock;
 fail:
     store_rollback(app->store);

@@ -83,8 +83,12 @@ static const struct route routes[] = {
 static const double bucket_le[N_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                             0.05,   0.1,   0.25,   0.5,   1,     5};
 
+static const int metric_statuses[] = {101, 200, 201, 204, 304, 400, 401, 403, 404,
+                                      405, 409, 413, 429, 500, 503};
+#define N_STATUSES (sizeof(metric_statuses) / sizeof(metric_statuses[0]))
+
 struct metric_row {
-    _Atomic uint64_t by_class[6]; /* 1xx..5xx by status / 100 */
+    _Atomic uint64_t by_status[N_STATUSES + 1]; /* last: any other status */
     _Atomic uint64_t buckets[N_BUCKETS + 1];
     _Atomic uint64_t sum_us;
 };
@@ -532,7 +536,11 @@ metrics_observe(struct http *h, size_t row, int status, int64_t us)
     double s = (double)us / 1e6;
     int i;
 
-    atomic_fetch_add(&m->by_class[status / 100 < 6 ? status / 100 : 5], 1);
+    size_t k;
+
+    for (k = 0; k < N_STATUSES && metric_statuses[k] != status; k++)
+        ;
+    atomic_fetch_add(&m->by_status[k], 1);
     for (i = 0; i < N_BUCKETS && s > bucket_le[i]; i++)
         ;
     atomic_fetch_add(&m->buckets[i], 1);
@@ -547,20 +555,27 @@ metrics_route_text(struct http *h, char **out, size_t *len, FILE *f)
 
     (void)out;
     (void)len;
-    fprintf(f, "# HELP airlock_http_requests_total HTTP requests by route and status class.\n");
+    fprintf(f, "# HELP airlock_http_requests_total HTTP requests by route and status.\n");
     fprintf(f, "# TYPE airlock_http_requests_total counter\n");
     for (i = 0; i < N_METRIC_ROWS; i++) {
         const char *route = i < N_ROUTES ? routes[i].pattern : i == M_STATIC ? "static" : "other";
         const char *method = i < N_ROUTES ? routes[i].method : "ANY";
 
-        for (k = 1; k < 6; k++) {
-            uint64_t v = atomic_load(&h->metrics[i].by_class[k]);
+        for (k = 0; k <= (int)N_STATUSES; k++) {
+            uint64_t v = atomic_load(&h->metrics[i].by_status[k]);
 
-            if (v)
+            if (v == 0)
+                continue;
+            if (k < (int)N_STATUSES)
                 fprintf(f,
-                        "airlock_http_requests_total{method=\"%s\",route=\"%s\",status=\"%dxx\"}"
+                        "airlock_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"}"
                         " %llu\n",
-                        method, route, k, (unsigned long long)v);
+                        method, route, metric_statuses[k], (unsigned long long)v);
+            else
+                fprintf(f,
+                        "airlock_http_requests_total{method=\"%s\",route=\"%s\",status=\"other\"}"
+                        " %llu\n",
+                        method, route, (unsigned long long)v);
         }
     }
     fprintf(f, "# HELP airlock_http_request_duration_seconds Request latency by route.\n");

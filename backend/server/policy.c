@@ -217,14 +217,15 @@ policy_check_join(const struct policy_session *s, const struct principal *p,
         *why = "you are not invited to this session";
         return ERR_FORBIDDEN;
     }
-    if (want == ROLE_NONE || want == ROLE_OWNER)
+    if (want == ROLE_NONE)
         want = max;
     if (want > max) {
         *why = "you cannot join with a role above the one you were given";
         return ERR_FORBIDDEN;
     }
-    if (session_state_ended(s->state)) {
-        *why = "the session has ended";
+    if (s->state != SESSION_ACTIVE) {
+        *why = session_state_ended(s->state) ? "the session has ended"
+                                             : "the session is not Active yet";
         return ERR_CONFLICT;
     }
     for (i = 0; i < s->n_participants; i++)

@@ -53,6 +53,7 @@ struct sess {
     int64_t decided_at;
     struct sess_participant *parts;
     size_t n_parts;
+    int64_t rowid;                /* insertion order, for paging */
     int agent_online;             /* from the agents table at load time */
     json_t *agent_host_keys;      /* array; empty when the agent is unknown */
 };
@@ -80,7 +81,7 @@ struct sess_filter {
     char **approver_templates;    /* templates where the caller is an approver */
     size_t n_approver_templates;
     int limit;
-    int64_t cursor_created;       /* 0: first page */
+    int64_t cursor_created;       /* rowid of the last row of the previous page */
     const char *cursor_name;
 };
 

@@ -21,7 +21,8 @@
     " requested_by_name, requester_groups, reason, requested_duration_s, invited, state,"          \
     " message, created_at, starts_at, expires_at, renewal_count, approval_required,"               \
     " resolved_template, ended_at, sessions.version, coalesce(agents.online, 0),"                  \
-    " agents.host_keys FROM sessions LEFT JOIN agents ON agents.name = sessions.agent"
+    " agents.host_keys, sessions.rowid FROM sessions"                                            \
+    " LEFT JOIN agents ON agents.name = sessions.agent"
 #define SESS_COLS                                                                                  \
     "name, template, agent, requested_by, requested_by_email, requested_by_name,"                 \
     " requester_groups, reason, requested_duration_s, invited, state, message, created_at,"       \
@@ -230,6 +231,7 @@ row_to_sess(struct store *st, sqlite3_stmt *stmt)
     s->version = sqlite3_column_int64(stmt, 19);
     s->agent_online = sqlite3_column_int(stmt, 20);
     s->agent_host_keys = store_col_json(stmt, 21, json_array());
+    s->rowid = sqlite3_column_int64(stmt, 22);
     return s;
 }
 
@@ -476,7 +478,7 @@ filter_sql(const struct sess_filter *f, char *sql, size_t len)
     if (f->agent != NULL)
         ADD(" AND agent = ?1");
     if (f->user != NULL)
-        ADD(" AND requested_by = ?2 COLLATE NOCASE");
+        ADD(" AND (requested_by = ?2 COLLATE NOCASE OR requested_by_email = ?2 COLLATE NOCASE)");
     /* ?3 me_user, ?4 me_email */
 #define ME_REQ "(requested_by = ?3 COLLATE NOCASE OR (?4 IS NOT NULL AND requested_by_email = ?4 COLLATE NOCASE))"
 #define ME_PART                                                                                    \
@@ -541,15 +543,13 @@ store_sess_list(struct store *st, const struct sess_filter *f, struct sess ***li
     store_finish(st, stmt);
     stmt = NULL;
     snprintf(sql, sizeof(sql),
-             SESS_SELECT "%s%s ORDER BY created_at DESC, sessions.name DESC LIMIT ?7",
-             where, f->cursor_name ? " AND (created_at < ?5 OR (created_at = ?5 AND sessions.name < ?6))" : "");
+             SESS_SELECT "%s%s ORDER BY sessions.rowid DESC LIMIT ?7", where,
+             f->cursor_name ? " AND sessions.rowid < ?5" : "");
     if (store_prepare_once(st, &stmt, sql) != 0)
         goto out;
     filter_bind(f, stmt);
-    if (f->cursor_name) {
+    if (f->cursor_name)
         sqlite3_bind_int64(stmt, 5, f->cursor_created);
-        sqlite3_bind_text(stmt, 6, f->cursor_name, -1, SQLITE_STATIC);
-    }
     sqlite3_bind_int(stmt, 7, f->limit);
     out = xcalloc((size_t)f->limit + 1, sizeof(*out));
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && cnt < (size_t)f->limit)
@@ -583,7 +583,7 @@ store_sess_by_agent(struct store *st, const char *agent, unsigned state_mask, st
     *list = NULL;
     *n = 0;
     if (store_prepare(st, &stmt, SESS_SELECT " WHERE agent = ?1"
-                                 " ORDER BY created_at, name") != 0)
+                                 " ORDER BY created_at, sessions.name") != 0)
         goto out;
     sqlite3_bind_text(stmt, 1, agent, -1, SQLITE_STATIC);
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
