@@ -70,6 +70,7 @@ struct ws {
     uint8_t *wbuf; /* accepted from wslay, not yet on the wire: [woff, wlen) */
     size_t wcap, woff, wlen;
 
+    unsigned client : 1;    /* we mask what we send */
     unsigned read_paused : 1;
     unsigned kick : 1;      /* read on the next pump even without POLLIN */
     unsigned wblocked : 1;  /* the last write hit EAGAIN: wait for POLLOUT */
@@ -195,6 +196,85 @@ wbuf_add(struct ws *w, const uint8_t *data, size_t len)
     memcpy(w->wbuf + w->wlen, data, len);
     w->wlen += len;
     return len;
+}
+
+/* dst = src XOR the 4-byte mask key (dst may equal src). */
+static void
+mask_copy(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t key[4])
+{
+    uint64_t k;
+    uint8_t k8[8];
+    size_t i = 0;
+
+    for (int j = 0; j < 8; j++)
+        k8[j] = key[j & 3];
+    memcpy(&k, k8, 8);
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+
+        memcpy(&v, src + i, 8);
+        v ^= k;
+        memcpy(dst + i, &v, 8);
+    }
+    for (; i < n; i++)
+        dst[i] = src[i] ^ key[i & 3];
+}
+
+static int genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *ud);
+
+/*
+ * Frames a data message straight into wbuf: one pass for the copy and the
+ * mask, where wslay would copy it into its queue and mask it a byte at a
+ * time through a 4 KiB scratch buffer. Only valid while wslay has nothing
+ * queued or half-sent, so that frames stay whole and in order.
+ */
+static int
+frame_put(struct ws *w, int opcode, const uint8_t *data, size_t len)
+{
+    uint8_t h[14];
+    size_t hl = 2, need;
+
+    h[0] = (uint8_t)(0x80 | (opcode & 0x0f));
+    if (len < 126) {
+        h[1] = (uint8_t)len;
+    } else if (len < 65536) {
+        h[1] = 126;
+        h[2] = (uint8_t)(len >> 8);
+        h[3] = (uint8_t)len;
+        hl = 4;
+    } else {
+        h[1] = 127;
+        for (int i = 0; i < 8; i++)
+            h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+        hl = 10;
+    }
+    if (w->client) {
+        h[1] |= 0x80;
+        if (genmask_cb(w->ctx, h + hl, 4, w) != 0)
+            return ERR_INTERNAL;
+        hl += 4;
+    }
+    if (w->woff > 0) {
+        memmove(w->wbuf, w->wbuf + w->woff, w->wlen - w->woff);
+        w->wlen -= w->woff;
+        w->woff = 0;
+    }
+    need = w->wlen + hl + len;
+    if (need > w->wcap) {
+        size_t cap = w->wcap ? w->wcap : WS_BUF_MIN;
+
+        while (cap < need)
+            cap *= 2;
+        w->wbuf = xrealloc(w->wbuf, cap);
+        w->wcap = cap;
+    }
+    memcpy(w->wbuf + w->wlen, h, hl);
+    if (w->client)
+        mask_copy(w->wbuf + w->wlen + hl, data, len, h + hl - 4);
+    else if (len > 0)
+        memcpy(w->wbuf + w->wlen + hl, data, len);
+    w->wlen += hl + len;
+    return 0;
 }
 
 /* ---------------------------------------------------------- wslay callbacks */
@@ -323,8 +403,8 @@ msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *ar
 /* ------------------------------------------------------------------ common */
 
 static struct ws *
-ws_alloc(int fd, CURL *curl, const void *pre, size_t pre_len, size_t max_msg, ws_msg_fn on_msg,
-         void *ud)
+ws_alloc(int fd, CURL *curl, int client, const void *pre, size_t pre_len, size_t max_msg,
+         ws_msg_fn on_msg, void *ud)
 {
     struct wslay_event_callbacks cb = {
         .recv_callback = recv_cb,
@@ -338,6 +418,7 @@ ws_alloc(int fd, CURL *curl, const void *pre, size_t pre_len, size_t max_msg, ws
 
     w->fd = fd;
     w->curl = curl;
+    w->client = client ? 1 : 0;
     w->on_msg = on_msg;
     w->ud = ud;
     w->rcap = WS_BUF_MIN;
@@ -351,7 +432,7 @@ ws_alloc(int fd, CURL *curl, const void *pre, size_t pre_len, size_t max_msg, ws
     }
     w->mask_off = WS_MASK_POOL;
     w->last_rx_ms = time_mono_ms();
-    if (curl)
+    if (client)
         rc = wslay_event_context_client_init(&w->ctx, &cb, w);
     else
         rc = wslay_event_context_server_init(&w->ctx, &cb, w);
@@ -366,7 +447,7 @@ ws_alloc(int fd, CURL *curl, const void *pre, size_t pre_len, size_t max_msg, ws
 struct ws *
 ws_server_new(int fd, const char *pre, size_t pre_len, size_t max_msg, ws_msg_fn on_msg, void *ud)
 {
-    return ws_alloc(fd, NULL, pre, pre_len, max_msg, on_msg, ud);
+    return ws_alloc(fd, NULL, 0, pre, pre_len, max_msg, on_msg, ud);
 }
 
 int
@@ -451,8 +532,10 @@ ws_send(struct ws *w, int opcode, const void *data, size_t len)
 {
     struct wslay_event_msg m = {(uint8_t)opcode, data, len};
 
-    if (w->dead || w->close_pending)
+    if (w->dead || w->close_pending || !wslay_event_get_write_enabled(w->ctx))
         return ERR_CONFLICT;
+    if ((opcode == WS_OP_BINARY || opcode == WS_OP_TEXT) && !wslay_event_want_write(w->ctx))
+        return frame_put(w, opcode, data, len);
     if (wslay_event_queue_msg(w->ctx, &m) != 0)
         return ERR_CONFLICT;
     return 0;
@@ -844,7 +927,7 @@ ws_client_connect(const char *url, const char *bearer, const char *ca_file, int 
         snprintf(err, err_len, "%s: bad Sec-WebSocket-Accept in the upgrade answer", http_url);
         goto out;
     }
-    *wp = ws_alloc(sock, c, end + 4, have - (size_t)(end + 4 - head), max_msg, on_msg, ud);
+    *wp = ws_alloc(sock, c, 1, end + 4, have - (size_t)(end + 4 - head), max_msg, on_msg, ud);
     c = NULL;
     r = 0;
 out:

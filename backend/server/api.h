@@ -58,6 +58,7 @@ struct api_reply {
     upgrade_fn upgrade;          /* set: answer 101 and run upgrade(u, upgrade_arg) */
     void *upgrade_arg;
     void (*upgrade_arg_free)(void *);
+    int commit_on_error;         /* an action's writes stand even though it answers an error */
 };
 
 typedef int (*api_handler_fn)(struct api_req *req, struct api_reply *rep);

@@ -36,8 +36,15 @@ mutate(struct api_req *req, struct api_reply *rep, action_fn fn)
         pthread_mutex_unlock(&app->lock);
         return api_fail(rep, r, "database busy");
     }
-    if ((r = api_load_visible(req, rep, req->params[0], &s)) != 0 ||
-        (r = fn(req, rep, s, &after)) != 0 || (r = store_commit(app->store)) != 0) {
+    if ((r = api_load_visible(req, rep, req->params[0], &s)) == 0)
+        r = fn(req, rep, s, &after);
+    if (r != 0 && rep->commit_on_error && store_commit(app->store) == 0) {
+        pthread_mutex_unlock(&app->lock);
+        sess_free(s);
+        core_after_run(app, &after);
+        return r;
+    }
+    if (r != 0 || (r = store_commit(app->store)) != 0) {
         store_rollback(app->store);
         pthread_mutex_unlock(&app->lock);
         sess_free(s);
@@ -472,8 +479,14 @@ decide(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_a
 
     if ((r = policy_check_decide(&v, &req->p, &why)) != 0)
         return api_fail(rep, r, "%s", why);
-    if (s->created_at + req->app->cfg->approval_timeout_s <= req->now)
+    if (s->created_at + req->app->cfg->approval_timeout_s <= req->now) {
+        /* enforce the timeout now rather than wait for the reaper; the Failed state stands */
+        if ((r = core_transition(req->app, s, SEV_TIMEOUT, "airlock", "approval timed out", NULL,
+                                 req->now, after)) != 0)
+            return r;
+        rep->commit_on_error = 1;
         return api_fail(rep, ERR_CONFLICT, "the approval timeout has passed");
+    }
     if (!approve && s->tmpl->reject_reason_mandatory && (reason == NULL || *reason == '\0'))
         return api_fail(rep, ERR_INVALID, "field 'reason' is required to reject (template '%s')",
                         s->template_name);
