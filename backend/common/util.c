@@ -183,12 +183,18 @@ time_parse(const char *s, int64_t *t)
     struct tm tm;
     const char *end;
 
+    char back[21];
+
     memset(&tm, 0, sizeof(tm));
+    if (strlen(s) != 20)
+        return ERR_INVALID;
     end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
     if (end == NULL || *end != '\0')
         return ERR_INVALID;
     *t = (int64_t)timegm(&tm);
-    return 0;
+    /* strptime accepts 2026-02-30 and unpadded fields: only a round trip is exact */
+    time_fmt(*t, back);
+    return strcmp(back, s) == 0 ? 0 : ERR_INVALID;
 }
 
 int64_t
@@ -216,9 +222,11 @@ parse_uint(const char *s, uint64_t max, uint64_t *out)
     for (; *s; s++) {
         if (*s < '0' || *s > '9')
             return ERR_INVALID;
-        if (v > (max - (uint64_t)(*s - '0')) / 10)
+        uint64_t d = (uint64_t)(*s - '0');
+
+        if (d > max || v > (max - d) / 10)
             return ERR_INVALID;
-        v = v * 10 + (uint64_t)(*s - '0');
+        v = v * 10 + d;
     }
     *out = v;
     return 0;

@@ -382,7 +382,7 @@ api_sessions_list(struct api_req *req, struct api_reply *rep)
     size_t n = 0, i;
     int64_t total = 0;
     json_t *arr;
-    int r;
+    int r, has_more = 0;
 
     memset(&f, 0, sizeof(f));
     if ((r = parse_list_query(req, rep, &f, &agent, &user, &cursor_name)) != 0)
@@ -396,35 +396,41 @@ api_sessions_list(struct api_req *req, struct api_reply *rep)
     f.approver_templates = approver_of;
     pthread_mutex_lock(&app->lock);
     r = store_sess_list(app->store, &f, &list, &n, &total);
-    if (r == 0) {
-        arr = json_array();
-        for (i = 0; i < n; i++)
-            json_array_append_new(arr, api_session_json(app, list[i], &req->p));
-        rep->json = json_pack("{s:o, s:I, s:n}", "sessions", arr, "total", (json_int_t)total,
-                              "nextCursor");
-        if (n == (size_t)f.limit && total > 0) {
-            char *raw = xasprintf("%lld:%s", (long long)list[n - 1]->rowid, list[n - 1]->name);
-            char *enc = b64url_encode((unsigned char *)raw, strlen(raw));
+    if (r == 0 && n == (size_t)f.limit && total > (int64_t)n) {
+        /* is there a row after this page? */
+        struct sess_filter g = f;
+        struct sess **more = NULL;
+        size_t nm = 0;
+        int64_t t2;
+        char curs[64];
 
-            /* only when more rows follow this page */
-            struct sess_filter g = f;
-            struct sess **more = NULL;
-            size_t nm = 0;
-            int64_t t2;
-
-            g.cursor_created = list[n - 1]->rowid;
-            g.cursor_name = list[n - 1]->name;
-            g.limit = 1;
-            if (store_sess_list(app->store, &g, &more, &nm, &t2) == 0 && nm > 0)
-                json_object_set_new(rep->json, "nextCursor", json_string(enc));
-            sess_list_free(more, nm);
-            free(raw);
-            free(enc);
-        }
-    } else {
-        api_fail(rep, r, "cannot list sessions");
+        snprintf(curs, sizeof(curs), "%lld", (long long)list[n - 1]->rowid);
+        g.cursor_created = list[n - 1]->rowid;
+        g.cursor_name = curs;
+        g.limit = 1;
+        if (store_sess_list(app->store, &g, &more, &nm, &t2) == 0 && nm > 0)
+            has_more = 1;
+        sess_list_free(more, nm);
     }
     pthread_mutex_unlock(&app->lock);
+    if (r != 0) {
+        api_fail(rep, r, "cannot list sessions");
+        goto out;
+    }
+    /* render without the lock: the sessions are private copies */
+    arr = json_array();
+    for (i = 0; i < n; i++)
+        json_array_append_new(arr, api_session_json(app, list[i], &req->p));
+    rep->json = json_pack("{s:o, s:I, s:n}", "sessions", arr, "total", (json_int_t)total,
+                          "nextCursor");
+    if (has_more) {
+        char *raw = xasprintf("%lld:%s", (long long)list[n - 1]->rowid, list[n - 1]->name);
+        char *enc = b64url_encode((unsigned char *)raw, strlen(raw));
+
+        json_object_set_new(rep->json, "nextCursor", json_string(enc));
+        free(raw);
+        free(enc);
+    }
 out:
     sess_list_free(list, n);
     free(agent);

@@ -145,13 +145,20 @@ find_participant(const struct policy_session *s, const struct principal *p)
     return NULL;
 }
 
+/* Invitations name people literally (never patterns): a "*" invites nobody. */
+static int
+names_literally(const char *who, const struct principal *p)
+{
+    return str_ieq(who, p->user) || (p->email != NULL && str_ieq(who, p->email));
+}
+
 static const struct policy_invite *
 find_invite(const struct policy_session *s, const struct principal *p)
 {
     size_t i;
 
     for (i = 0; i < s->n_invited; i++)
-        if (policy_names(s->invited[i].who, p))
+        if (names_literally(s->invited[i].who, p))
             return &s->invited[i];
     return NULL;
 }
@@ -163,7 +170,7 @@ policy_can_see(const struct policy_session *s, const struct principal *p)
         return 1;
     if (policy_is_approver(s->tmpl, p))
         return 1;
-    return s->decided_by != NULL && policy_names(s->decided_by, p);
+    return s->decided_by != NULL && names_literally(s->decided_by, p);
 }
 
 enum policy_role

@@ -100,7 +100,7 @@ store_open(const char *path, struct store **stp, char *err, size_t err_len)
     sqlite3_busy_timeout(db, 5000);
     if ((r = exec_sql(db,
                       "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                      " PRAGMA foreign_keys=ON;",
+                      " PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456;",
                       err, err_len)) != 0)
         goto out;
     if ((r = migrate(db, err, err_len)) != 0)
