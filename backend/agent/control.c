@@ -81,6 +81,7 @@ struct agent {
     int own_run_dir;
     char *name, *credential, *control_url, *tunnel_base;
     char *session; /* wait: the session followed */
+    char *owner;   /* its requester, from the registration answer */
     struct ws *ws;
     int64_t backoff_ms, next_connect_ms, last_ping_ms, connected_ms;
     int fail_count;
@@ -91,6 +92,7 @@ struct agent {
     int64_t started_ms, box_ms;
     int ever_connected;
     int done, exit_code;
+    int timeout_answered;
     pthread_mutex_t mu; /* stopping, n_tunnels, sshd use by tunnels */
     pthread_cond_t cv;
     int stopping;
@@ -789,6 +791,13 @@ on_reply(struct agent *a, const json_t *m)
     json_t *resp;
     size_t i;
 
+    if (id != NULL && strcmp(id, "timeout") == 0) {
+        a->timeout_answered = 1;
+        if (!json_is_true(json_object_get(m, "ok")))
+            log_warn("could not end the session after the timeout: %s",
+                     json_string_value(json_object_get(m, "error")) ?: "?");
+        return;
+    }
     for (i = 0; id != NULL && i < MAX_PENDING; i++) {
         struct pending *p = &a->pend[i];
 
@@ -1054,6 +1063,9 @@ agent_register(struct agent *a)
         if (!dsess_state_ended(first.state))
             sshd_session_update(a->sshd, &first);
         a->session = xstrdup(sname);
+        st = json_object_get(json_object_get(resp, "session"), "spec");
+        if (json_is_string(json_object_get(st, "requestedBy")))
+            a->owner = xstrdup(json_string_value(json_object_get(st, "requestedBy")));
     }
     log_info("registered as agent %s%s%s", a->name, sname ? ", session " : "", sname ? sname : "");
     r = 0;
@@ -1131,34 +1143,41 @@ run_dir_setup(struct agent *a)
     return 0;
 }
 
-/* wait --timeout: nobody connected in time. Ends the session as its owner, best effort. */
+/*
+ * wait --timeout: nobody connected in time. Ends (or withdraws) the session
+ * as its owner, best effort: the request should not linger for an approver.
+ */
 static void
 wait_timed_out(struct agent *a)
 {
     struct dsess *s = a->session ? sshd_session_get(a->sshd, a->session) : NULL;
+    const char *owner = a->owner;
     char secs[32];
     size_t i;
 
     box_left(a->cfg->timeout_s, secs, sizeof(secs));
     printf("airlock: nobody connected within %s; the job continues\n", secs);
     fflush(stdout);
-    for (i = 0; s != NULL && a->ws != NULL && i < s->n_members; i++) {
-        if (s->members[i].role == ROLE_OWNER) {
-            json_t *m = json_pack("{s:s, s:s, s:s, s:s}", "type", "resume", "id", "timeout",
-                                  "session", s->name, "user", s->members[i].user);
-            char *msg = json_dumps(m, JSON_COMPACT);
-            int64_t until = mono() + 2000;
+    for (i = 0; s != NULL && i < s->n_members; i++)
+        if (s->members[i].role == ROLE_OWNER)
+            owner = s->members[i].user;
+    if (s != NULL && owner != NULL && a->ws != NULL && !dsess_state_ended(s->state)) {
+        json_t *m = json_pack("{s:s, s:s, s:s, s:s}", "type", "resume", "id", "timeout",
+                              "session", s->name, "user", owner);
+        char *msg = json_dumps(m, JSON_COMPACT);
+        int64_t until = mono() + 2000;
 
-            (void)ws_send_text(a->ws, msg);
-            free(msg);
-            json_decref(m);
-            while (mono() < until && ws_queued(a->ws) > 0) {
-                struct pollfd p = {ws_fd(a->ws), ws_poll_events(a->ws), 0};
+        (void)ws_send_text(a->ws, msg);
+        free(msg);
+        json_decref(m);
+        /* Wait for the flush (and briefly for the answer, which is only logged). */
+        while (mono() < until && ws_alive(a->ws)) {
+            struct pollfd p = {ws_fd(a->ws), ws_poll_events(a->ws), 0};
 
-                if (poll(&p, 1, 100) < 0 || ws_pump(a->ws, p.revents) != 0)
-                    break;
-            }
-            break;
+            if (poll(&p, 1, 100) < 0 || ws_pump(a->ws, p.revents) != 0)
+                break;
+            if (ws_queued(a->ws) == 0 && a->timeout_answered)
+                break;
         }
     }
     dsess_free(s);
@@ -1365,6 +1384,7 @@ out:
         free(a->control_url);
         free(a->tunnel_base);
         free(a->session);
+        free(a->owner);
         free(a->run_dir);
         free(a->tmux_sock);
         free(a->ctl_sock);

@@ -58,9 +58,11 @@ mutate(struct api_req *req, struct api_reply *rep, action_fn fn)
     }
     sess_free(s);
     s = NULL;
-    if (store_sess_get(app->store, req->params[0], &s) == 0 && rep->json == NULL)
-        rep->json = api_session_json(app, s, &req->p);
+    if (rep->json == NULL)
+        (void)store_sess_get(app->store, req->params[0], &s);
     pthread_mutex_unlock(&app->lock);
+    if (s != NULL)
+        rep->json = api_session_json(app, s, &req->p);
     sess_free(s);
     core_after_run(app, &after);
     return 0;
@@ -137,6 +139,38 @@ check_duration(const struct tmpl_cfg *t, const char *field, const char *text, in
 }
 
 /*
+ * The snapshot stored with each session, as JSON text. The configuration
+ * never changes while airlockd runs, so each template's text is made once
+ * (under app->lock, which every caller holds). Returns a new copy.
+ */
+static char *
+snapshot_text(struct app *app, const struct tmpl_cfg *t)
+{
+    static char **texts;
+    static size_t n_texts;
+    size_t i = (size_t)(t - app->cfg->templates);
+
+    if (i >= app->cfg->n_templates) { /* not from the config: no caching */
+        json_t *j = tmpl_to_json(t);
+        char *txt = json_dumps(j, JSON_COMPACT);
+
+        json_decref(j);
+        return txt;
+    }
+    if (texts == NULL) {
+        n_texts = app->cfg->n_templates;
+        texts = xcalloc(n_texts, sizeof(char *));
+    }
+    if (texts[i] == NULL) {
+        json_t *j = tmpl_to_json(t);
+
+        texts[i] = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+    }
+    return xstrdup(texts[i]);
+}
+
+/*
  * Builds and inserts a new session (shared by POST /debug-sessions and agent
  * registration). requester is the person the session belongs to; groups
  * may be NULL. Caller holds the lock inside a transaction.
@@ -194,7 +228,7 @@ api_session_new(struct app *app, const struct tmpl_cfg *t, const char *agent,
     if (requester->groups == NULL && s->approval_required &&
         policy_subjects_match(&t->auto_approve, requester))
         s->approval_required = 0;
-    s->tmpl_json = tmpl_to_json(t);
+    s->tmpl_text = snapshot_text(app, t);
     s->tmpl = t; /* the config outlives this struct */
     s->version = 1;
     if ((r = store_sess_insert(app->store, s)) != 0) {
@@ -272,14 +306,15 @@ api_sessions_create(struct api_req *req, struct api_reply *rep)
         goto fail;
     if ((r = store_commit(app->store)) != 0)
         goto unlock;
-    if (store_sess_get(app->store, name, &s) == 0)
-        rep->json = api_session_json(app, s, &req->p);
+    (void)store_sess_get(app->store, name, &s);
     rep->status = 201;
     goto unlock;
 fail:
     store_rollback(app->store);
 unlock:
     pthread_mutex_unlock(&app->lock);
+    if (s != NULL)
+        rep->json = api_session_json(app, s, &req->p);
     agent_rec_free(a);
     sess_free(s);
     free(name);

@@ -44,7 +44,7 @@ struct sess {
     int64_t created_at, starts_at, expires_at, ended_at;
     int renewal_count;
     int approval_required;
-    json_t *tmpl_json;            /* resolved template snapshot */
+    char *tmpl_text;              /* resolved template snapshot (JSON text), set for inserts */
     const struct tmpl_cfg *tmpl;  /* parsed snapshot: shared, owned by the store's cache
                                      (or by owned_tmpl, or by the config for new sessions) */
     struct tmpl_cfg *owned_tmpl;

@@ -68,7 +68,7 @@ sess_free(struct sess *s)
     free(s->reason);
     invites_free(s->invited, s->n_invited);
     free(s->message);
-    json_decref(s->tmpl_json);
+    free(s->tmpl_text);
     json_decref(s->agent_host_keys);
     if (s->owned_tmpl != NULL) {
         tmpl_cleanup(s->owned_tmpl);
@@ -347,7 +347,7 @@ store_sess_insert(struct store *st, const struct sess *s)
     store_bind_time(stmt, 15, s->expires_at);
     sqlite3_bind_int(stmt, 16, s->renewal_count);
     sqlite3_bind_int(stmt, 17, s->approval_required);
-    store_bind_json(stmt, 18, s->tmpl_json);
+    store_bind_text(stmt, 18, s->tmpl_text);
     store_bind_time(stmt, 19, s->ended_at);
     r = store_step_done(st, stmt);
 out:

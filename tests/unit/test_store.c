@@ -102,8 +102,8 @@ q_int(struct store *st, const char *sql)
     return v;
 }
 
-/* A template snapshot as the API stores it. */
-static json_t *
+/* A template snapshot as the API stores it (JSON text). */
+static char *
 tmpl_snapshot(const char *name, int64_t max_s, int max_renewals)
 {
     static char *groups[] = {"sre-leads"};
@@ -123,7 +123,13 @@ tmpl_snapshot(const char *name, int64_t max_s, int max_renewals)
     t.sharing_enabled = 1;
     t.max_participants = 5;
     t.op_shell = 1;
-    return tmpl_to_json(&t);
+    {
+        json_t *j = tmpl_to_json(&t);
+        char *txt = json_dumps(j, JSON_COMPACT);
+
+        json_decref(j);
+        return txt;
+    }
 }
 
 static struct sess *
@@ -141,7 +147,7 @@ mksess(const char *name, const char *tmpl, const char *agent, const char *by, co
     s->requested_duration_s = HOUR;
     s->state = st;
     s->created_at = created;
-    s->tmpl_json = tmpl_snapshot(tmpl, 4 * HOUR, 3);
+    s->tmpl_text = tmpl_snapshot(tmpl, 4 * HOUR, 3);
     return s;
 }
 
@@ -382,8 +388,8 @@ test_store_session_round_trip(void **state)
     s->ended_at = 0;
     s->renewal_count = 2;
     s->approval_required = 1;
-    json_decref(s->tmpl_json);
-    s->tmpl_json = tmpl_snapshot("ci-debug", 8 * HOUR, 0);
+    free(s->tmpl_text);
+    s->tmpl_text = tmpl_snapshot("ci-debug", 8 * HOUR, 0);
     assert_int_equal(store_sess_insert(st, s), 0);
 
     assert_int_equal(store_sess_get(st, "ds-4k9x2mq7ab", &got), 0);
@@ -415,9 +421,11 @@ test_store_session_round_trip(void **state)
     assert_non_null(got->tmpl);
     {
         json_t *again = tmpl_to_json(got->tmpl);
+        json_t *stored = json_loads(s->tmpl_text, 0, NULL);
 
-        assert_true(json_equal(again, s->tmpl_json));
+        assert_true(json_equal(again, stored));
         json_decref(again);
+        json_decref(stored);
     }
     assert_string_equal(got->tmpl->name, "ci-debug");
     assert_int_equal(got->tmpl->max_duration_s, 8 * HOUR);
@@ -602,8 +610,8 @@ test_store_template_snapshots(void **state)
 
         snprintf(name, sizeof(name), "ds-snap%07d", k);
         s = mksess(name, "ci-debug", "a", "alice", NULL, SESSION_ACTIVE, T0 + k);
-        json_decref(s->tmpl_json);
-        s->tmpl_json = tmpl_snapshot("ci-debug", HOUR + k * 60, k % 4);
+        free(s->tmpl_text);
+        s->tmpl_text = tmpl_snapshot("ci-debug", HOUR + k * 60, k % 4);
         insert(st, s);
     }
     /* twice: the second pass reads through whatever the first one cached */
