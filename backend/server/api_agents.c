@@ -310,8 +310,7 @@ unlock:
     if (r == 0)
         core_after_run(app, &after);
     else
-        for (size_t i = 0; i < after.n_notify; i++)
-            free(after.notify_agents[i]);
+        core_after_free(&after);
     return r;
 }
 

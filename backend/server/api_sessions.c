@@ -48,10 +48,7 @@ mutate(struct api_req *req, struct api_reply *rep, action_fn fn)
         store_rollback(app->store);
         pthread_mutex_unlock(&app->lock);
         sess_free(s);
-        for (size_t i = 0; i < after.n_notify; i++)
-            free(after.notify_agents[i]);
-        free(after.close_session);
-        free(after.close_user);
+        core_after_free(&after);
         if (r == ERR_CONFLICT && rep->error == NULL)
             return api_fail(rep, r, "the session changed concurrently; retry");
         return r;
@@ -321,8 +318,7 @@ unlock:
     if (r == 0)
         core_after_run(app, &after);
     else
-        for (size_t i = 0; i < after.n_notify; i++)
-            free(after.notify_agents[i]);
+        core_after_free(&after);
     return r;
 }
 
@@ -657,7 +653,7 @@ do_join(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_
     if (r == 0) {
         struct sess *fresh = NULL;
 
-        core_after_notify(after, s->agent);
+        core_after_notify(after, s->agent, s->name);
         if ((r = store_sess_get(req->app->store, s->name, &fresh)) == 0)
             rep->json = json_pack("{s:o, s:s, s:o}", "session",
                                   api_session_json(req->app, fresh, &req->p), "role",
@@ -704,7 +700,7 @@ do_leave(struct api_req *req, struct api_reply *rep, struct sess *s, struct core
         after->close_user = xstrdup(s->parts[i].user);
         after->close_reason = "you left the session";
     }
-    core_after_notify(after, s->agent);
+    core_after_notify(after, s->agent, s->name);
     return 0;
 }
 
@@ -796,7 +792,7 @@ do_invite(struct api_req *req, struct api_reply *rep, struct sess *s, struct cor
         if (r != 0)
             return r;
     }
-    core_after_notify(after, s->agent);
+    core_after_notify(after, s->agent, s->name);
     return store_sess_update(req->app->store, s);
 }
 

@@ -29,6 +29,7 @@
 #include "xmalloc.h"
 
 #define OUTQ_MAX 1024
+#define CONTROL_DIRTY_MAX 32 /* more changed sessions than this: resend all */
 
 struct chan {
     char *agent;
@@ -36,7 +37,9 @@ struct chan {
     int efd;
     int64_t since;          /* channel opened (s) */
     pthread_mutex_t mu;     /* guards the fields below */
-    int dirty;
+    int dirty;              /* resend every session */
+    char *dirty_names[CONTROL_DIRTY_MAX]; /* ... or just these */
+    size_t n_dirty;
     char **outq;
     size_t n_out;
     int closing;
@@ -127,14 +130,21 @@ find_locked(struct control *c, const char *agent)
 }
 
 void
-control_notify(struct control *c, const char *agent)
+control_notify(struct control *c, const char *agent, const char *session)
 {
     struct chan *ch;
+    size_t i;
 
     pthread_mutex_lock(&c->mu);
     if ((ch = find_locked(c, agent)) != NULL) {
         pthread_mutex_lock(&ch->mu);
-        ch->dirty = 1;
+        for (i = 0; session != NULL && i < ch->n_dirty; i++)
+            if (strcmp(ch->dirty_names[i], session) == 0)
+                break;
+        if (session == NULL || ch->n_dirty >= CONTROL_DIRTY_MAX)
+            ch->dirty = 1;
+        else if (i == ch->n_dirty)
+            ch->dirty_names[ch->n_dirty++] = xstrdup(session);
         pthread_mutex_unlock(&ch->mu);
         wake(ch);
     }
@@ -237,6 +247,36 @@ desired_json(const struct sess *s)
 }
 
 static void
+send_one(struct chan *ch, const struct sess *s)
+{
+    json_t *j = desired_json(s);
+    char *msg = json_dumps(j, JSON_COMPACT);
+
+    json_decref(j);
+    if (msg != NULL)
+        ws_send_text(ch->ws, msg);
+    free(msg);
+}
+
+/* Sends the desired state of the named sessions of this agent. */
+static void
+send_some(struct app *app, struct chan *ch, char **names, size_t n)
+{
+    struct sess *s;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        s = NULL;
+        pthread_mutex_lock(&app->lock);
+        (void)store_sess_get(app->store, names[i], &s);
+        pthread_mutex_unlock(&app->lock);
+        if (s != NULL && strcmp(s->agent, ch->agent) == 0)
+            send_one(ch, s);
+        sess_free(s);
+    }
+}
+
+static void
 send_desired(struct app *app, struct chan *ch)
 {
     struct sess **list = NULL;
@@ -251,17 +291,9 @@ send_desired(struct app *app, struct chan *ch)
         return;
     }
     for (i = 0; i < n; i++) {
-        json_t *j;
-        char *msg;
-
         if (session_state_ended(list[i]->state) && list[i]->ended_at < ch->since - 60)
             continue;
-        j = desired_json(list[i]);
-        msg = json_dumps(j, JSON_COMPACT);
-        json_decref(j);
-        if (msg != NULL)
-            ws_send_text(ch->ws, msg);
-        free(msg);
+        send_one(ch, list[i]);
     }
     sess_list_free(list, n);
 }
@@ -356,10 +388,7 @@ unlock:
     reply(ch, id, r, why, out);
     if (r == 0)
         core_after_run(app, &after);
-    for (i = 0; i < after.n_notify; i++)
-        free(after.notify_agents[i]);
-    free(after.close_session);
-    free(after.close_user);
+    core_after_free(&after);
 }
 
 struct msg_ctx {
@@ -436,8 +465,8 @@ registry_remove(struct control *c, struct chan *ch)
 static int
 drain(struct app *app, struct chan *ch)
 {
-    char **q;
-    size_t n, i;
+    char **q, *names[CONTROL_DIRTY_MAX];
+    size_t n, i, n_names;
     int dirty, closing;
 
     pthread_mutex_lock(&ch->mu);
@@ -447,10 +476,17 @@ drain(struct app *app, struct chan *ch)
     ch->n_out = 0;
     dirty = ch->dirty;
     ch->dirty = 0;
+    n_names = ch->n_dirty;
+    memcpy(names, ch->dirty_names, n_names * sizeof(char *));
+    ch->n_dirty = 0;
     closing = ch->closing;
     pthread_mutex_unlock(&ch->mu);
     if (dirty)
         send_desired(app, ch);
+    else
+        send_some(app, ch, names, n_names);
+    for (i = 0; i < n_names; i++)
+        free(names[i]);
     for (i = 0; i < n; i++) {
         ws_send_text(ch->ws, q[i]);
         free(q[i]);
@@ -512,6 +548,8 @@ control_run(struct control *c, const char *agent, struct upgraded *u)
     for (size_t i = 0; i < ch->n_out; i++)
         free(ch->outq[i]);
     free(ch->outq);
+    for (size_t i = 0; i < ch->n_dirty; i++)
+        free(ch->dirty_names[i]);
     close(ch->efd);
     pthread_mutex_destroy(&ch->mu);
     free(ch->agent);

@@ -20,8 +20,8 @@ struct control *control_new(struct app *app);
 void control_free(struct control *c);
 /* Runs agent's channel on u in the calling (upgrade) thread until it ends. */
 void control_run(struct control *c, const char *agent, struct upgraded *u);
-/* Marks agent's desired state dirty: it will be resent promptly. */
-void control_notify(struct control *c, const char *agent);
+/* Marks session's desired state dirty (NULL: all of agent's): it will be resent promptly. */
+void control_notify(struct control *c, const char *agent, const char *session);
 /* Asks agent to dial back for conn. ERR_UNAVAILABLE if the agent is not connected. */
 int control_send_open(struct control *c, const char *agent, const char *conn, const char *session);
 int control_is_connected(struct control *c, const char *agent);

@@ -17,15 +17,32 @@
 #include "xmalloc.h"
 
 void
-core_after_notify(struct core_after *after, const char *agent)
+core_after_notify(struct core_after *after, const char *agent, const char *session)
 {
     size_t i;
 
     for (i = 0; i < after->n_notify; i++)
-        if (strcmp(after->notify_agents[i], agent) == 0)
+        if (strcmp(after->notify_agents[i], agent) == 0 &&
+            strcmp(after->notify_sessions[i], session) == 0)
             return;
-    if (after->n_notify < CORE_MAX_AFTER)
-        after->notify_agents[after->n_notify++] = xstrdup(agent);
+    if (after->n_notify < CORE_MAX_AFTER) {
+        after->notify_agents[after->n_notify] = xstrdup(agent);
+        after->notify_sessions[after->n_notify++] = xstrdup(session);
+    }
+}
+
+void
+core_after_free(struct core_after *after)
+{
+    size_t i;
+
+    for (i = 0; i < after->n_notify; i++) {
+        free(after->notify_agents[i]);
+        free(after->notify_sessions[i]);
+    }
+    free(after->close_session);
+    free(after->close_user);
+    memset(after, 0, sizeof(*after));
 }
 
 void
@@ -37,8 +54,9 @@ core_after_run(struct app *app, struct core_after *after)
         relay_close(app->relay, after->close_session, after->close_user,
                     after->close_reason ? after->close_reason : "session ended");
     for (i = 0; i < after->n_notify; i++) {
-        control_notify(app->control, after->notify_agents[i]);
+        control_notify(app->control, after->notify_agents[i], after->notify_sessions[i]);
         free(after->notify_agents[i]);
+        free(after->notify_sessions[i]);
     }
     free(after->close_session);
     free(after->close_user);
@@ -118,7 +136,7 @@ core_transition(struct app *app, struct sess *s, enum session_event ev, const ch
         return r;
     if ((r = core_event(app, s->name, actor, session_event_type(ev), data, now)) != 0)
         return r;
-    core_after_notify(after, s->agent);
+    core_after_notify(after, s->agent, s->name);
     return 0;
 }
 
@@ -172,7 +190,7 @@ core_renew(struct app *app, struct sess *s, const struct principal *p, int64_t e
     data = json_pack("{s:s, s:i}", "extendBy", dur, "renewalCount", s->renewal_count);
     r = core_event(app, s->name, p->user, "renewed", data, now);
     json_decref(data);
-    core_after_notify(after, s->agent);
+    core_after_notify(after, s->agent, s->name);
     return r;
 }
 
@@ -232,9 +250,7 @@ out:
         core_after_run(app, &after);
     else
         log_warn_r(r, "agent %s %s", agent, online ? "online" : "offline");
-    for (i = 0; i < after.n_notify; i++)
-        free(after.notify_agents[i]);
-    free(after.close_session);
+    core_after_free(&after);
     free(after.close_user);
     return r;
 }

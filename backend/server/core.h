@@ -14,7 +14,8 @@
 #define CORE_MAX_AFTER 8
 
 struct core_after {
-    char *notify_agents[CORE_MAX_AFTER]; /* resend desired state to these agents */
+    char *notify_agents[CORE_MAX_AFTER]; /* resend desired state to these agents ... */
+    char *notify_sessions[CORE_MAX_AFTER]; /* ... of these sessions */
     size_t n_notify;
     char *close_session;                 /* close every relayed connection of it */
     char *close_user;                    /* ... or only this user's (with close_session) */
@@ -33,7 +34,9 @@ int core_try_activate(struct app *app, struct sess *s, int64_t now, struct core_
 /* Appends an audit event and queues its webhooks. */
 int core_event(struct app *app, const char *session, const char *actor, const char *type,
                json_t *data, int64_t now);
-void core_after_notify(struct core_after *after, const char *agent);
+void core_after_notify(struct core_after *after, const char *agent, const char *session);
+/* Frees *after's strings without doing anything (the transaction was rolled back). */
+void core_after_free(struct core_after *after);
 /* Does the post-commit work and frees *after's strings. Call without app->lock. */
 void core_after_run(struct app *app, struct core_after *after);
 

@@ -45,10 +45,7 @@ apply(struct app *app, char **names, size_t n, enum session_event ev, const char
         } else if (r != ERR_CONFLICT) {
             log_warn_r(r, "session %s", names[i]);
         }
-        for (size_t k = 0; k < after.n_notify; k++)
-            free(after.notify_agents[k]);
-        free(after.close_session);
-        free(after.close_user);
+        core_after_free(&after);
         sess_free(s);
         free(names[i]);
     }
