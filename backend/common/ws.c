@@ -74,6 +74,7 @@ struct ws {
     unsigned read_paused : 1;
     unsigned kick : 1;      /* read on the next pump even without POLLIN */
     unsigned wblocked : 1;  /* the last write hit EAGAIN: wait for POLLOUT */
+    unsigned wpin : 1;      /* TLS write pending: wbuf must not move (see io_write) */
     unsigned dead : 1;      /* transport gone (EOF or error) */
     unsigned close_pending : 1;
     unsigned eof : 1;
@@ -131,10 +132,18 @@ io_write(struct ws *w, const void *buf, size_t len, int more)
         size_t n = 0;
         CURLcode rc = curl_easy_send(w->curl, buf, len, &n);
 
-        if (rc == CURLE_AGAIN)
+        /*
+         * OpenSSL wants a write that returned "again" retried with the same
+         * buffer address and no fewer bytes, so wbuf stays pinned (no
+         * compaction, no realloc) until a write goes through.
+         */
+        if (rc == CURLE_AGAIN) {
+            w->wpin = 1;
             return 0;
+        }
         if (rc != CURLE_OK)
             return -1;
+        w->wpin = 0;
         return (ssize_t)n;
     }
     for (;;) {
@@ -175,6 +184,14 @@ wbuf_add(struct ws *w, const uint8_t *data, size_t len)
 {
     size_t room;
 
+    if (w->wpin) {
+        room = w->wcap - w->wlen;
+        if (len > room)
+            len = room;
+        memcpy(w->wbuf + w->wlen, data, len);
+        w->wlen += len;
+        return len;
+    }
     if (w->woff > 0 && w->woff == w->wlen)
         w->woff = w->wlen = 0;
     if (w->wlen + len > w->wcap && w->wcap < WS_BUF_MAX) {
@@ -534,7 +551,8 @@ ws_send(struct ws *w, int opcode, const void *data, size_t len)
 
     if (w->dead || w->close_pending || !wslay_event_get_write_enabled(w->ctx))
         return ERR_CONFLICT;
-    if ((opcode == WS_OP_BINARY || opcode == WS_OP_TEXT) && !wslay_event_want_write(w->ctx))
+    if ((opcode == WS_OP_BINARY || opcode == WS_OP_TEXT) && !wslay_event_want_write(w->ctx) &&
+        !w->wpin)
         return frame_put(w, opcode, data, len);
     if (wslay_event_queue_msg(w->ctx, &m) != 0)
         return ERR_CONFLICT;

@@ -696,9 +696,10 @@ do_leave(struct api_req *req, struct api_reply *rep, struct sess *s, struct core
             return r;
         free(after->close_session);
         free(after->close_user);
+        free(after->close_reason);
         after->close_session = xstrdup(s->name);
         after->close_user = xstrdup(s->parts[i].user);
-        after->close_reason = "you left the session";
+        after->close_reason = xstrdup("you left the session");
     }
     core_after_notify(after, s->agent, s->name);
     return 0;

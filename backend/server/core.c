@@ -42,6 +42,7 @@ core_after_free(struct core_after *after)
     }
     free(after->close_session);
     free(after->close_user);
+    free(after->close_reason);
     memset(after, 0, sizeof(*after));
 }
 
@@ -60,6 +61,7 @@ core_after_run(struct app *app, struct core_after *after)
     }
     free(after->close_session);
     free(after->close_user);
+    free(after->close_reason);
     memset(after, 0, sizeof(*after));
 }
 
@@ -128,9 +130,10 @@ core_transition(struct app *app, struct sess *s, enum session_event ev, const ch
             return r;
         free(after->close_session);
         free(after->close_user);
+        free(after->close_reason);
         after->close_session = xstrdup(s->name);
         after->close_user = NULL;
-        after->close_reason = message ? message : "session ended";
+        after->close_reason = xstrdup(message ? message : "session ended");
     }
     if ((r = store_sess_update(app->store, s)) != 0)
         return r;

@@ -19,7 +19,7 @@ struct core_after {
     size_t n_notify;
     char *close_session;                 /* close every relayed connection of it */
     char *close_user;                    /* ... or only this user's (with close_session) */
-    const char *close_reason;
+    char *close_reason;                  /* owned */
 };
 
 /*

@@ -59,10 +59,19 @@
 #define RELAY_BUF_MAX (256u * 1024)
 #define RELAY_CTL_MAX 1024          /* control frames we originate, per side */
 #define RELAY_MAX_MSG WS_DEFAULT_MAX_MSG
+/* Timers (a test may define shorter ones before including this file). */
+#ifndef RELAY_CLOSE_WAIT_MS
 #define RELAY_CLOSE_WAIT_MS 2000    /* close handshake budget */
+#endif
+#ifndef RELAY_GOODBYE_MS
 #define RELAY_GOODBYE_MS 1000       /* linger after a close sent before pairing */
+#endif
+#ifndef RELAY_PING_MS
 #define RELAY_PING_MS 30000         /* ping a side that has been quiet this long */
+#endif
+#ifndef RELAY_IDLE_MS
 #define RELAY_IDLE_MS 90000         /* and give up on it after this long */
+#endif
 
 enum conn_state { CONN_PENDING, CONN_PAIRED, CONN_DONE };
 
@@ -671,7 +680,11 @@ take_close_request(struct relay *rl, struct relay_conn *c, uint16_t *code, char 
     return req;
 }
 
-/* Pings quiet sides; closes the pair when one has been silent too long. */
+/*
+ * Pings quiet sides; closes the pair when one has been silent too long while
+ * we were ready to read from it (a side held back by flow control is not
+ * idle: the loop keeps its last_rx_ms fresh).
+ */
 static void
 check_idle(struct side *s, int64_t now)
 {
@@ -739,6 +752,8 @@ pair_splice(struct relay *rl, struct relay_conn *c, struct upgraded *pu, struct 
                 continue;
             if (!x->close_rcvd && !x->eof && dir_room(&d[i]) > 0)
                 p[i].events |= POLLIN;
+            else
+                x->last_rx_ms = now; /* not asking it for anything: not idle */
             if (x->wblocked)
                 p[i].events |= POLLOUT;
             if (p[i].events == 0)

@@ -172,6 +172,18 @@ test('2111 rejection reason is mandatory where the template says so', async () =
   assert.equal(j.status.state, 'Terminated');
 });
 
+test('2115 limits: arrays over 100 entries and strings over 4 KiB are 400 naming the field; 401 comes before 413', async () => {
+  const many = Array.from({ length: 101 }, (_, i) => `user${i}`);
+  let r = await create(alice, { template: 'open', agent: 'lab/val', invitedParticipants: many });
+  is(r, 400, '101 invitees');
+  namesField(r, 'invitedParticipants');
+  r = await create(alice, { template: 'open', agent: 'x'.repeat(5000) });
+  is(r, 400, 'a 5000-character agent name');
+  namesField(r, 'agent');
+  const big = JSON.stringify({ ...base(), reason: 'x'.repeat(70 * 1024) });
+  is(await env.anon.post('/api/v1/debug-sessions', undefined, { raw: big }), 401, 'no token and a huge body: 401');
+});
+
 test('2112 list query parameters are validated', async () => {
   for (const q of ['limit=0', 'limit=501', 'limit=abc', 'limit=-1', 'state=Bogus', 'state=Active,', 'mine=maybe', 'cursor=not-a-cursor', 'cursor=%25%25garbage']) {
     is(await alice.get(`/api/v1/debug-sessions?${q}`), 400, q);

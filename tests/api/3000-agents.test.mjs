@@ -48,7 +48,12 @@ test('3002 registration bodies are strict', async () => {
   r = await c.erin.post('/api/v1/agents', { name: 'lab/reg/x', labels: { a: 1 } });
   is(r, 400);
   namesField(r, 'labels');
-  r = await c.erin.post('/api/v1/agents', { name: 'lab/reg/x', session: { template: 'open', nope: 1 } });
+  for (const bad of ['bad name', 'lab//x', '/lab/x', 'lab/x/', 'x'.repeat(201)]) {
+    r = await c.erin.post('/api/v1/agents', { name: bad, hostKeys: [sshKey().pub] });
+    is(r, 400, `agent name ${JSON.stringify(bad.slice(0, 20))}`);
+    namesField(r, 'name');
+  }
+  r = await c.erin.post('/api/v1/agents', { name: 'lab/reg/x', hostKeys: [sshKey().pub], session: { template: 'open', nope: 1 } });
   is(r, 400);
   namesField(r, 'nope');
 });
@@ -128,4 +133,30 @@ test('3007 percent-encoded names: only %2F-encoded slashes address an agent with
   is(await c.dave.get('/api/v1/agents/lab%2freg%2fone'), 200, 'lowercase hex');
   const raw = await c.dave.get('/api/v1/agents/lab/reg/one', { validate: false });
   assert.notEqual(raw.status, 200, 'raw slashes are other paths');
+});
+
+test('3008 a second control connection replaces the first (the agent is never locked out by a half-open socket)', async () => {
+  const reg = await registerAgent(c.erin, 'lab/reg/twice');
+  const first = await agentOnline(env.srv, 'lab/reg/twice', reg.credential);
+  const second = await agentOnline(env.srv, 'lab/reg/twice', reg.credential);
+  const closed = await new Promise((r) => {
+    if (first.closed) return r(true);
+    first.ws.once('close', () => r(true));
+    setTimeout(() => r(false), 3000);
+  });
+  assert.ok(closed, 'the first socket is closed');
+  assert.equal(second.closed, false, 'the second stays');
+  const a = is(await c.dave.get(agentPath('lab/reg/twice')), 200);
+  assert.equal(a.online, true);
+  await second.close();
+});
+
+test('3009 a CI agent is addressed with its slashes percent-encoded', async () => {
+  const ci = await env.client('ci-sandbox');
+  const j = is(await ci.post('/api/v1/agents', { hostKeys: [sshKey().pub] }), 201);
+  assert.equal(j.agent.name, 'gh/acme/sandbox/7-1');
+  const g = is(await c.dave.get('/api/v1/agents/gh%2Facme%2Fsandbox%2F7-1'), 200);
+  assert.equal(g.name, 'gh/acme/sandbox/7-1');
+  const ctl = await agentOnline(env.srv, 'gh/acme/sandbox/7-1', j.credential);
+  await ctl.close();
 });

@@ -236,3 +236,24 @@ test('3112 the agent\'s sessions record agent_online/agent_offline', async () =>
   assert.ok(off >= 0, `agent_offline recorded: ${types}`);
   assert.ok(types.indexOf('agent_online', off) > off, `agent_online after it: ${types}`);
 });
+
+test('3113 connect: an expired bearer is 401; a plain GET without an upgrade is 400', async () => {
+  const s = await create({ template: 'open' });
+  await ctl.waitSession(s.name, (x) => x.state === 'Active');
+  is(await c.alice.post(sessPath(s.name, 'join'), { sshPublicKey: sshKey().pub }), 200);
+  const t = Math.floor(Date.now() / 1000);
+  const expired = await env.oidc.sign({ exp: t - 3600, iat: t - 7200 });
+  const r = await openWs(env.srv, sessPath(s.name, 'connect'), { token: expired });
+  assert.equal(r.ok, false);
+  assert.equal(r.status, 401);
+  const plain = await c.alice.get(sessPath(s.name, 'connect'));
+  is(plain, 400, 'GET without Upgrade: websocket');
+});
+
+test('3114 the owner joining asks for owner or less and gets it', async () => {
+  const s = await create({ template: 'open' });
+  await ctl.waitSession(s.name, (x) => x.state === 'Active');
+  assert.equal(is(await c.alice.post(sessPath(s.name, 'join'), { sshPublicKey: sshKey().pub, role: 'owner' }), 200).role, 'owner');
+  assert.equal(is(await c.alice.post(sessPath(s.name, 'leave'), {}), 200).status.participants[0].leftAt !== null, true, 'leave with {} works');
+  assert.equal(is(await c.alice.post(sessPath(s.name, 'join'), { sshPublicKey: sshKey().pub, role: 'viewer' }), 200).role, 'viewer');
+});

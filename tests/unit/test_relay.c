@@ -17,6 +17,8 @@
 #include "relay.h"
 #undef RELAY_DIAL_TIMEOUT_MS
 #define RELAY_DIAL_TIMEOUT_MS 400
+#define RELAY_PING_MS 300
+#define RELAY_IDLE_MS 1200
 #include "../../backend/server/relay.c"
 
 #include "ws_testpeer.h"
@@ -547,6 +549,66 @@ test_backpressure(void **state)
     relay_free(rl);
 }
 
+static void
+test_keepalive_and_idle(void **state)
+{
+    struct relay *rl = relay_new();
+    struct duo d;
+    struct peer *ps[1];
+    int64_t t0;
+
+    (void)state;
+    duo_open(&d, rl, "k1", "ds-k", "alice");
+    /* Both answer pings (wslay does): the pair stays up well past the idle limit. */
+    assert_int_equal(run_duo(&d, duo_closed, RELAY_IDLE_MS * 2), -1);
+    assert_true(d.p.n_pings >= 2);
+    assert_true(d.a.n_pings >= 2);
+    assert_false(d.p.got_close || d.a.got_close);
+
+    /*
+     * Held back by flow control is not idle. The agent reads nothing for
+     * twice the idle limit while the participant pushes 16 MiB; the agent
+     * stays alive by sending a small frame now and then (written raw, so
+     * that its own reads stay stopped). Nobody may be closed.
+     */
+    for (int i = 0; i < 256; i++)
+        peer_send_pattern(&d.p, 1, 65536);
+    t0 = peer_now_ms();
+    ps[0] = &d.p;
+    while (peer_now_ms() - t0 < RELAY_IDLE_MS * 2) {
+        uint8_t f[6 + 16];
+
+        f[0] = 0x82;
+        f[1] = 0x80 | 16;
+        memset(f + 2, 0, 4); /* mask key 0: the payload goes as is */
+        pattern_fill(f + 6, 16, 2, d.a.tx_bytes);
+        d.a.tx_bytes += 16;
+        assert_int_equal(send(d.a.fd, f, sizeof(f), MSG_NOSIGNAL), (ssize_t)sizeof(f));
+        (void)peers_run(ps, 1, never_done, NULL, RELAY_PING_MS / 2);
+    }
+    assert_false(d.p.got_close);
+    while (d.a.rx_bytes < d.p.tx_bytes || d.p.rx_bytes < d.a.tx_bytes)
+        if (run_duo(&d, duo_closed, 100) == 0)
+            break;
+    assert_false(d.p.got_close || d.a.got_close);
+    assert_int_equal(d.a.rx_bytes, d.p.tx_bytes);
+    assert_int_equal(d.p.rx_bytes, d.a.tx_bytes);
+    assert_int_equal(d.a.rx_bad + d.p.rx_bad, 0);
+
+    /* The agent goes silent (no pongs, nothing): closed as timed out. */
+    t0 = peer_now_ms();
+    assert_int_equal(peers_run(ps, 1, peer_closed, &d.p, RELAY_IDLE_MS * 3), 0);
+    assert_int_equal(d.p.close_code, 1001);
+    assert_string_equal(d.p.close_reason, "agent timed out");
+    assert_true(peer_now_ms() - t0 >= RELAY_IDLE_MS / 2);
+    peer_free(&d.a); /* gone for good */
+    assert_int_equal(peers_run(ps, 1, threads_done, &d, 5000), 0);
+    join_side(d.rp);
+    join_side(d.ra);
+    peer_free(&d.p);
+    relay_free(rl);
+}
+
 int
 main(void)
 {
@@ -559,6 +621,7 @@ main(void)
         cmocka_unit_test(test_participant_vanishes),
         cmocka_unit_test(test_protocol_errors),
         cmocka_unit_test(test_backpressure),
+        cmocka_unit_test(test_keepalive_and_idle),
         cmocka_unit_test(test_bulk_both_ways),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -25,20 +26,21 @@
 struct peer {
     int fd;
     wslay_event_context_ptr ctx;
-    uint64_t seed_rx;     /* pattern the binary stream should follow */
-    uint64_t rx_bytes;    /* binary payload bytes received */
-    uint64_t rx_bad;      /* bytes that did not match the pattern */
-    uint64_t tx_bytes;    /* binary payload bytes queued */
-    int n_msgs;           /* complete data messages */
+    uint64_t seed_rx;  /* pattern the binary stream should follow */
+    uint64_t rx_bytes; /* binary payload bytes received */
+    uint64_t rx_bad;   /* bytes that did not match the pattern */
+    uint64_t tx_bytes; /* binary payload bytes queued */
+    int n_msgs;        /* complete data messages */
     int n_text;
     char last_text[512];
     int n_pongs;
+    int n_pings;
     int got_close;
     uint16_t close_code;
     char close_reason[128];
     int eof;
-    int cur_opcode;       /* opcode of the frame being received */
-    int data_opcode;      /* opcode of the data message being received */
+    int cur_opcode;  /* opcode of the frame being received */
+    int data_opcode; /* opcode of the data message being received */
 };
 
 /* Byte i of the pattern stream with seed s: cheap, position-dependent. */
@@ -163,6 +165,9 @@ peer_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_ar
     case WSLAY_PONG:
         p->n_pongs++;
         break;
+    case WSLAY_PING:
+        p->n_pings++;
+        break;
     case WSLAY_TEXT_FRAME:
         p->n_text++;
         p->n_msgs++;
@@ -215,7 +220,8 @@ peer_events(struct peer *p)
 static inline int
 peer_alive(struct peer *p)
 {
-    return !p->eof && (wslay_event_want_read(p->ctx) || wslay_event_want_write(p->ctx));
+    return !p->eof && p->fd >= 0 &&
+           (wslay_event_want_read(p->ctx) || wslay_event_want_write(p->ctx));
 }
 
 /* Reads and writes what it can. Returns 0 or -1 when the connection failed. */
