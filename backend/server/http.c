@@ -749,6 +749,8 @@ dispatch_api(struct http *h, struct MHD_Connection *c, const char *url, const ch
         }
         return send_error(c, r, "no such endpoint", NULL);
     }
+    if ((rt->flags & ROUTE_AUTH) && (r = authenticate(&req, &rep, rt->flags)) != 0)
+        goto reply;
     if (ctx->too_large) {
         r = api_fail(&rep, ERR_TOO_LARGE, "request body is larger than %d bytes", API_MAX_BODY);
         goto reply;
@@ -757,8 +759,6 @@ dispatch_api(struct http *h, struct MHD_Connection *c, const char *url, const ch
         r = api_fail(&rep, ERR_INVALID, "this endpoint needs a WebSocket upgrade");
         goto reply;
     }
-    if ((rt->flags & ROUTE_AUTH) && (r = authenticate(&req, &rep, rt->flags)) != 0)
-        goto reply;
     if (ctx->len > 0) {
         json_error_t jerr;
 

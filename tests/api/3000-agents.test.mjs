@@ -138,6 +138,7 @@ test('3007 percent-encoded names: only %2F-encoded slashes address an agent with
 test('3008 a second control connection replaces the first (the agent is never locked out by a half-open socket)', async () => {
   const reg = await registerAgent(c.erin, 'lab/reg/twice');
   const first = await agentOnline(env.srv, 'lab/reg/twice', reg.credential);
+  for (let i = 0; i < 30 && !is(await c.dave.get(agentPath('lab/reg/twice')), 200).online; i++) await new Promise((r) => setTimeout(r, 100));
   const second = await agentOnline(env.srv, 'lab/reg/twice', reg.credential);
   const closed = await new Promise((r) => {
     if (first.closed) return r(true);
@@ -148,7 +149,21 @@ test('3008 a second control connection replaces the first (the agent is never lo
   assert.equal(second.closed, false, 'the second stays');
   const a = is(await c.dave.get(agentPath('lab/reg/twice')), 200);
   assert.equal(a.online, true);
+  const s = is(await (await env.client('alice')).post('/api/v1/debug-sessions', { template: 'open', agent: 'lab/reg/twice' }), 201);
+  await second.waitSession(s.name, (x) => x.state === 'Active');
   await second.close();
+});
+
+test('3010 two control connections at the same instant: exactly one stays and gets the state', async () => {
+  const reg = await registerAgent(c.erin, 'lab/reg/race');
+  const [a, b] = await Promise.all([agentOnline(env.srv, 'lab/reg/race', reg.credential), agentOnline(env.srv, 'lab/reg/race', reg.credential)]);
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal([a, b].filter((x) => x.closed).length, 1, `exactly one closed: ${a.closed}/${b.closed}`);
+  const live = a.closed ? b : a;
+  const s = is(await (await env.client('alice')).post('/api/v1/debug-sessions', { template: 'open', agent: 'lab/reg/race' }), 201);
+  await live.waitSession(s.name, (x) => x.state === 'Active');
+  await a.close();
+  await b.close();
 });
 
 test('3009 a CI agent is addressed with its slashes percent-encoded', async () => {
