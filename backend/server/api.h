@@ -78,6 +78,8 @@ struct field {
 int api_body_check(struct api_req *req, struct api_reply *rep, const struct field *fields,
                    size_t n_fields);
 const char *api_str(const struct api_req *req, const char *name);
+/* The request's "Authorization: Bearer" token, or NULL. Borrowed. */
+const char *api_bearer(const struct api_req *req);
 /* A query argument, percent-decoded (new string) or NULL. */
 char *api_query(const struct api_req *req, const char *name);
 

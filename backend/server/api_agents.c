@@ -6,7 +6,6 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <microhttpd.h>
 
@@ -316,25 +315,11 @@ unlock:
 
 /* ---------------------------------------------------------------- agent WebSockets */
 
-/* The bearer token of the request, or NULL. Borrowed from MHD. */
-static const char *
-bearer_of(struct api_req *req)
-{
-    const char *h = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Authorization");
-
-    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
-        return NULL;
-    h += 7;
-    while (*h == ' ')
-        h++;
-    return *h ? h : NULL;
-}
-
 /* Checks the agent credential for agent name. 401 on any mismatch. */
 static int
 agent_auth(struct api_req *req, struct api_reply *rep, const char *name)
 {
-    const char *cred = bearer_of(req);
+    const char *cred = api_bearer(req);
     struct agent_rec *a = NULL;
     char hash[65];
     int r, ok;
@@ -440,7 +425,7 @@ api_agents_tunnel(struct api_req *req, struct api_reply *rep)
 static int
 connect_identity(struct api_req *req, struct api_reply *rep, char **user)
 {
-    const char *tok = bearer_of(req), *why = NULL;
+    const char *tok = api_bearer(req), *why = NULL;
     char *q = NULL, *session = NULL, hash[65];
     int r;
 

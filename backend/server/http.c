@@ -280,6 +280,8 @@ api_query(const struct api_req *req, const char *name)
     return out;
 }
 
+static const char *bearer(struct MHD_Connection *c);
+
 static size_t
 no_unescape(void *cls, struct MHD_Connection *c, char *s)
 {
@@ -289,6 +291,12 @@ no_unescape(void *cls, struct MHD_Connection *c, char *s)
 }
 
 /* ---------------------------------------------------------------- auth */
+
+const char *
+api_bearer(const struct api_req *req)
+{
+    return bearer(req->conn);
+}
 
 static const char *
 bearer(struct MHD_Connection *c)
