@@ -79,8 +79,7 @@ box_render(const struct box_info *bi, int64_t now, char *out, size_t out_len)
     if (bi->session != NULL) {
         snprintf(lines[n++], BOX_LINE_MAX, "join:   airlock --server %s join %s", bi->server,
                  bi->session);
-        snprintf(lines[n++], BOX_LINE_MAX, "web:    %s/debug-sessions/%s", bi->server,
-                 bi->session);
+        snprintf(lines[n++], BOX_LINE_MAX, "web:    %s/debug-sessions/%s", bi->server, bi->session);
     } else {
         snprintf(lines[n++], BOX_LINE_MAX, "web:    %s", bi->server);
     }

@@ -52,6 +52,7 @@
 #define BOX_CI_REPRINT_MS 60000
 #define ACTIVITY_MIN_MS 30000
 #define REGISTER_TRIES 5
+#define CONTROL_REFUSED_MAX 5
 
 /* ------------------------------------------------------------------------
  * State
@@ -85,6 +86,7 @@ struct agent {
     struct ws *ws;
     int64_t backoff_ms, next_connect_ms, last_ping_ms, connected_ms;
     int fail_count;
+    int refused_count; /* consecutive 401/403/404 answers to the control upgrade */
     struct pending pend[MAX_PENDING];
     unsigned next_req;
     struct seen seen[MAX_SEEN];
@@ -330,6 +332,7 @@ struct tunnel {
     /* WebSocket -> socketpair */
     unsigned char *out;
     size_t out_off, out_len, out_cap;
+    int paused; /* we paused reading the WebSocket (out is above TUNNEL_HWM) */
 };
 
 static void
@@ -354,8 +357,10 @@ tunnel_on_msg(struct ws *w, int opcode, const uint8_t *msg, size_t len, void *ud
     memcpy(t->out + t->out_len, msg, len);
     t->out_len += len;
     /* Above the high-water mark: stop reading the WebSocket until the SSH side takes it. */
-    if (t->out_len - t->out_off >= TUNNEL_HWM)
+    if (t->out_len - t->out_off >= TUNNEL_HWM && !t->paused) {
         ws_set_read_paused(w, 1);
+        t->paused = 1;
+    }
 }
 
 static int
@@ -378,7 +383,7 @@ static void
 tunnel_bridge(struct tunnel *t, struct ws *w, int fd)
 {
     unsigned char *buf = xmalloc(TUNNEL_CHUNK);
-    int sock_eof = 0, ws_gone = 0, paused = 0;
+    int sock_eof = 0, ws_gone = 0;
     int64_t close_deadline = 0;
 
     (void)ws_pump(w, 0); /* bytes that came with the handshake */
@@ -386,10 +391,15 @@ tunnel_bridge(struct tunnel *t, struct ws *w, int fd)
         struct pollfd p[2];
         size_t pending = t->out_len - t->out_off;
 
-        if (paused != (pending >= TUNNEL_HWM)) {
-            paused = pending >= TUNNEL_HWM;
-            ws_set_read_paused(w, paused);
-            if (!paused && ws_pump(w, 0) != 0) /* resume reads what is already buffered */
+        /*
+         * tunnel_on_msg() pauses reading (from inside ws_pump); resume here
+         * once the SSH side has taken enough. The pump after resuming reads
+         * what is already buffered, which no poll would report.
+         */
+        if (t->paused && pending < TUNNEL_HWM && !ws_gone) {
+            t->paused = 0;
+            ws_set_read_paused(w, 0);
+            if (ws_pump(w, 0) != 0)
                 ws_gone = 1;
             pending = t->out_len - t->out_off;
         }
@@ -473,8 +483,8 @@ tunnel_main(void *arg)
     char err[512];
     int sp[2] = {-1, -1}, r, served = 0;
 
-    r = ws_client_connect(t->url, a->credential, a->cfg->ca_file, CONNECT_TIMEOUT_MS,
-                          TUNNEL_HWM, tunnel_on_msg, t, &w, err, sizeof(err));
+    r = ws_client_connect(t->url, a->credential, a->cfg->ca_file, CONNECT_TIMEOUT_MS, TUNNEL_HWM,
+                          tunnel_on_msg, t, &w, err, sizeof(err));
     if (r != 0) {
         log_warn("conn %s: dial-back failed: %s", t->conn, err);
         goto out;
@@ -599,8 +609,8 @@ box_print(struct agent *a, const char *session, int force)
         bi.expires_at = s->expires_at;
         people = xcalloc(s->n_members + 1, sizeof(char *));
         for (i = 0; i < s->n_members; i++)
-            people[i] = xasprintf("%s (%s)", s->members[i].user,
-                                  dsess_role_name(s->members[i].role));
+            people[i] =
+                xasprintf("%s (%s)", s->members[i].user, dsess_role_name(s->members[i].role));
         bi.participants = (const char *const *)people;
         bi.n_participants = s->n_members;
         bi.connections = sshd_conn_count(a->sshd, session);
@@ -918,6 +928,22 @@ control_connect(struct agent *a)
         a->ws = NULL;
         if (a->fail_count++ % 10 == 0)
             log_warn("control channel: %s", err);
+        /*
+         * 401/403/404 is an answer, not an outage: the server no longer knows
+         * this credential (its database was reset, or the name was registered
+         * again elsewhere). A few in a row end the agent; a supervisor (or
+         * the CI job) starts it again with a fresh registration.
+         */
+        if (r == ERR_AUTH || r == ERR_FORBIDDEN || r == ERR_NOT_FOUND) {
+            if (++a->refused_count >= CONTROL_REFUSED_MAX) {
+                fprintf(stderr, "airlock: the server no longer accepts this agent: %s\n", err);
+                a->done = 1;
+                a->exit_code = 3;
+                return;
+            }
+        } else {
+            a->refused_count = 0;
+        }
         jitter = a->backoff_ms / 4;
         a->next_connect_ms =
             mono() + a->backoff_ms - jitter + (int64_t)(random() % (2 * jitter + 1));
@@ -931,10 +957,11 @@ control_connect(struct agent *a)
     else
         log_info("control channel connected");
     a->fail_count = 0;
+    a->refused_count = 0;
     a->backoff_ms = CONTROL_AGENT_BACKOFF_MIN_MS;
     a->connected_ms = a->last_ping_ms = mono();
-    hello = json_pack("{s:s, s:s, s:[s]}", "type", "hello", "version", AIRLOCK_VERSION,
-                      "hostKeys", sshd_host_key_line(a->sshd));
+    hello = json_pack("{s:s, s:s, s:[s]}", "type", "hello", "version", AIRLOCK_VERSION, "hostKeys",
+                      sshd_host_key_line(a->sshd));
     msg = json_dumps(hello, JSON_COMPACT);
     json_decref(hello);
     (void)ws_send_text(a->ws, msg);
@@ -965,8 +992,8 @@ register_body(struct agent *a)
         json_object_set_new(labels, k, json_string(eq + 1));
         free(k);
     }
-    body = json_pack("{s:o, s:[s], s:s}", "labels", labels, "hostKeys",
-                     sshd_host_key_line(a->sshd), "version", AIRLOCK_VERSION);
+    body = json_pack("{s:o, s:[s], s:s}", "labels", labels, "hostKeys", sshd_host_key_line(a->sshd),
+                     "version", AIRLOCK_VERSION);
     if (c->name != NULL)
         json_object_set_new(body, "name", json_string(c->name));
     if (c->mode == CONTROL_WAIT && c->tmpl != NULL) {
@@ -1024,7 +1051,8 @@ agent_register(struct agent *a)
     cred = json_string_value(json_object_get(resp, "credential"));
     curl_s = json_string_value(json_object_get(resp, "controlUrl"));
     if (name == NULL || cred == NULL) {
-        fprintf(stderr, "airlock: the server's registration answer lacks agent.name or credential\n");
+        fprintf(stderr,
+                "airlock: the server's registration answer lacks agent.name or credential\n");
         r = 1;
         goto out;
     }
@@ -1162,8 +1190,8 @@ wait_timed_out(struct agent *a)
         if (s->members[i].role == ROLE_OWNER)
             owner = s->members[i].user;
     if (s != NULL && owner != NULL && a->ws != NULL && !dsess_state_ended(s->state)) {
-        json_t *m = json_pack("{s:s, s:s, s:s, s:s}", "type", "resume", "id", "timeout",
-                              "session", s->name, "user", owner);
+        json_t *m = json_pack("{s:s, s:s, s:s, s:s}", "type", "resume", "id", "timeout", "session",
+                              s->name, "user", owner);
         char *msg = json_dumps(m, JSON_COMPACT);
         int64_t until = mono() + 2000;
 
@@ -1228,8 +1256,11 @@ loop(struct agent *a)
             a->exit_code = a->cfg->mode == CONTROL_HOST ? 0 : 128 + (int)got_signal;
             break;
         }
-        if (a->ws == NULL && now >= a->next_connect_ms)
+        if (a->ws == NULL && now >= a->next_connect_ms) {
             control_connect(a);
+            if (a->done)
+                break;
+        }
         if (a->ws == NULL && a->next_connect_ms - now < timeout)
             timeout = a->next_connect_ms > now ? (int)(a->next_connect_ms - now) : 0;
         p[n].fd = sig_pipe[0];
@@ -1256,8 +1287,8 @@ loop(struct agent *a)
                 uint16_t code = ws_peer_close_code(a->ws);
                 char why[64];
 
-                snprintf(why, sizeof(why), code ? "closed by the server, code %u" : "connection lost",
-                         code);
+                snprintf(why, sizeof(why),
+                         code ? "closed by the server, code %u" : "connection lost", code);
                 control_disconnect(a, why);
             }
         }

@@ -36,10 +36,10 @@ enum control_mode { CONTROL_WAIT, CONTROL_HOST };
 
 struct control_cfg {
     enum control_mode mode;
-    const char *server;   /* base URL, no trailing slash */
-    const char *token;    /* bearer for the registration */
-    const char *name;     /* NULL: the server derives it (CI) */
-    char **labels;        /* "K=V" */
+    const char *server; /* base URL, no trailing slash */
+    const char *token;  /* bearer for the registration */
+    const char *name;   /* NULL: the server derives it (CI) */
+    char **labels;      /* "K=V" */
     size_t n_labels;
     const char *tmpl;     /* wait: session template (NULL: no session requested) */
     const char *duration; /* wait: requestedDuration */

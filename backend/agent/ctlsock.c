@@ -426,8 +426,8 @@ ctlsock_cli(int argc, char **argv)
     static const struct option opts[] = {{"for", required_argument, NULL, 'f'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *cmd = argv[0], *sock = getenv("AIRLOCK_SOCK"),
-               *session = getenv("AIRLOCK_SESSION"), *conn = getenv("AIRLOCK_CONN");
+    const char *cmd = argv[0], *sock = getenv("AIRLOCK_SOCK"), *session = getenv("AIRLOCK_SESSION"),
+               *conn = getenv("AIRLOCK_CONN");
     const char *by = NULL, *code;
     json_t *req = NULL, *resp = NULL;
     char err[256];
@@ -454,8 +454,9 @@ ctlsock_cli(int argc, char **argv)
         return cli_usage(cmd);
     }
     if (sock == NULL || sock[0] == '\0' || session == NULL || session[0] == '\0') {
-        fprintf(stderr, "airlock %s: not inside an airlock debug session "
-                        "(AIRLOCK_SOCK and AIRLOCK_SESSION are not set)\n",
+        fprintf(stderr,
+                "airlock %s: not inside an airlock debug session "
+                "(AIRLOCK_SOCK and AIRLOCK_SESSION are not set)\n",
                 cmd);
         return 2;
     }

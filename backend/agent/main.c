@@ -197,8 +197,23 @@ push(char ***v, size_t *n, const char *s)
 static int
 cmd_run_agent(const char *server, int argc, char **argv, enum control_mode mode)
 {
-    enum { O_TEMPLATE = 1, O_DURATION, O_REASON, O_INVITE, O_NAME, O_LABEL, O_TOKEN_FILE,
-           O_TOKEN_ENV, O_GH_AUD, O_TIMEOUT, O_EXIT, O_LISTEN, O_HOSTKEY, O_RUNDIR, O_HELP };
+    enum {
+        O_TEMPLATE = 1,
+        O_DURATION,
+        O_REASON,
+        O_INVITE,
+        O_NAME,
+        O_LABEL,
+        O_TOKEN_FILE,
+        O_TOKEN_ENV,
+        O_GH_AUD,
+        O_TIMEOUT,
+        O_EXIT,
+        O_LISTEN,
+        O_HOSTKEY,
+        O_RUNDIR,
+        O_HELP
+    };
     static const struct option wait_opts[] = {
         {"template", required_argument, NULL, O_TEMPLATE},
         {"duration", required_argument, NULL, O_DURATION},
@@ -309,13 +324,17 @@ cmd_run_agent(const char *server, int argc, char **argv, enum control_mode mode)
         fprintf(stderr, "airlock %s: unexpected argument '%s'\n", argv[0], argv[optind]);
         goto out;
     }
+    if (cfg.tmpl == NULL && (cfg.duration != NULL || cfg.reason != NULL || cfg.n_invite > 0)) {
+        fprintf(stderr, "airlock wait: --duration, --reason and --invite describe the session "
+                        "--template requests; give --template too\n");
+        goto out;
+    }
     if ((to.file != NULL) + (to.env != NULL) + (to.github_audience != NULL) > 1) {
         fprintf(stderr, "airlock: give only one of --token-file, --token-env, --github-audience\n");
         goto out;
     }
     if (server == NULL && (server = saved = saved_server()) == NULL) {
-        fprintf(stderr, "airlock %s: no server: use --server URL or set AIRLOCK_SERVER\n",
-                argv[0]);
+        fprintf(stderr, "airlock %s: no server: use --server URL or set AIRLOCK_SERVER\n", argv[0]);
         goto out;
     }
     cfg.server = server;
@@ -401,8 +420,7 @@ main(int argc, char **argv)
         code = cmd_run_agent(srv, argc, argv, CONTROL_WAIT);
     else if (strcmp(cmd, "agent") == 0)
         code = cmd_run_agent(srv, argc, argv, CONTROL_HOST);
-    else if (strcmp(cmd, "extend") == 0 || strcmp(cmd, "resume") == 0 ||
-             strcmp(cmd, "status") == 0)
+    else if (strcmp(cmd, "extend") == 0 || strcmp(cmd, "resume") == 0 || strcmp(cmd, "status") == 0)
         code = ctlsock_cli(argc, argv);
     else if (strcmp(cmd, "login") == 0)
         code = cmd_login(srv, argc, argv);

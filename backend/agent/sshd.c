@@ -67,11 +67,12 @@ extern char **environ;
 #define AUTH_GRACE_MS 60000
 #define AUTH_MAX_TRIES 20
 #define POLL_MS 100
-#define CLOSE_GRACE_MS 600 /* after our close, how long the client gets to close back */
+#define CLOSE_GRACE_MS 400 /* after our close, how long the client gets to close back */
 #define PTY_EXIT_DRAIN_MS 300
-#define EXEC_DRAIN_MS 300 /* on a kill, a running command gets this long to finish */
+#define EXEC_DRAIN_MS 500 /* on a kill, a running command gets this long to finish */
 #define FORWARD_CONNECT_MS 5000
 #define SFTP_SERVER "/usr/lib/openssh/sftp-server"
+#define SSHD_MAX_CONNS 256
 
 #define MSG_ENDED "airlock: session ended"
 #define MSG_REMOVED "airlock: you were removed from the session"
@@ -119,9 +120,9 @@ struct chan {
     int client_eof; /* the client sent EOF */
     int in_shut;    /* EOF passed on to fd_in */
     int out_eof, err_eof;
-    int sent_eof;   /* forward: EOF sent to the client */
-    int closing; /* we sent EOF + close */
-    int dead;    /* to be freed by the loop */
+    int sent_eof; /* forward: EOF sent to the client */
+    int closing;  /* we sent EOF + close */
+    int dead;     /* to be freed by the loop */
 };
 
 struct reg {
@@ -172,6 +173,7 @@ struct sshd {
     pthread_t listen_th;
     int listening;
     unsigned long n_tcp;
+    int n_conns; /* in d->conns, finished or not */
 };
 
 static void *conn_main(void *arg);
@@ -486,16 +488,30 @@ sshd_serve_fd(struct sshd *d, int fd, const char *session, const char *conn_id)
     c->fixed_session = session ? xstrdup(session) : NULL;
     pthread_mutex_lock(&d->mu);
     stopping = d->stopping;
+    if (!stopping && d->n_conns >= SSHD_MAX_CONNS) {
+        /* Unauthenticated connections hold a thread for up to AUTH_GRACE_MS: cap them. */
+        log_warn("conn %s: refused, %d connections already", c->id, d->n_conns);
+        stopping = 1;
+    }
     if (!stopping) {
         c->next = d->conns;
         d->conns = c;
+        d->n_conns++;
     }
     pthread_mutex_unlock(&d->mu);
     if (stopping || pthread_create(&c->th, NULL, conn_main, c) != 0) {
         if (!stopping) {
             log_warn("conn %s: cannot start a thread", c->id);
+            struct conn **pp;
+
             pthread_mutex_lock(&d->mu);
-            d->conns = c->next; /* c is still the head: only this thread adds */
+            for (pp = &d->conns; *pp != NULL; pp = &(*pp)->next) {
+                if (*pp == c) {
+                    *pp = c->next;
+                    break;
+                }
+            }
+            d->n_conns--;
             pthread_mutex_unlock(&d->mu);
         }
         close(fd);
@@ -534,6 +550,11 @@ sess_rec_free(struct sess_rec *r)
     free(r);
 }
 
+/*
+ * XXX records of ended sessions are kept for the agent's lifetime (a few
+ * hundred bytes each), so that a late dial-back for them is refused with
+ * certainty; a host serving thousands of sessions would want them pruned.
+ */
 static struct sess_rec *
 sess_rec_new(const struct dsess *s)
 {
@@ -680,7 +701,8 @@ sshd_attribute(struct sshd *d, const char *session, const char *conn_id)
             user = xstrdup(c->user);
             goto out;
         }
-        if (c->last_input_ms > 0 && (by_input == NULL || c->last_input_ms > by_input->last_input_ms))
+        if (c->last_input_ms > 0 &&
+            (by_input == NULL || c->last_input_ms > by_input->last_input_ms))
             by_input = c;
         if (by_auth == NULL || c->authed_ms > by_auth->authed_ms)
             by_auth = c;
@@ -748,6 +770,7 @@ conn_reap(struct sshd *d, int all)
             if ((*pp)->finished || all) {
                 c = *pp;
                 *pp = c->next;
+                d->n_conns--;
                 break;
             }
         }
@@ -919,8 +942,8 @@ on_shell(ssh_session s, ssh_channel channel, void *ud)
         ch->pty = 1;
         snprintf(ch->term, sizeof(ch->term), "%s", TMUX_DEFAULT_TERM);
     }
-    tmux_shell_argv(c->d->tmux_sock, c->session, viewer, c->d->ctl_sock, c->d->shell,
-                    env_session, sizeof(env_session), env_sock, sizeof(env_sock), argv);
+    tmux_shell_argv(c->d->tmux_sock, c->session, viewer, c->d->ctl_sock, c->d->shell, env_session,
+                    sizeof(env_session), env_sock, sizeof(env_sock), argv);
     return chan_start(ch, argv, 1, 1, NULL) == 0 ? 0 : 1;
 }
 
@@ -1102,8 +1125,7 @@ forward_connect(const char *host, int port)
         int err = 0;
         socklen_t el = sizeof(err);
 
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                    ai->ai_protocol);
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
         if (fd < 0)
             continue;
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
@@ -1205,8 +1227,7 @@ chan_start(struct chan *ch, const char *const *argv, int use_pty, int is_shell,
     set[n] = NULL;
     envp = tmux_env_build(environ, (const char *const *)c->d->env_drop, set);
     if (is_shell && c->role == ROLE_VIEWER &&
-        tmux_session_ensure(c->d->tmux_sock, c->session, c->d->ctl_sock, c->d->shell, envp) !=
-            0) {
+        tmux_session_ensure(c->d->tmux_sock, c->session, c->d->ctl_sock, c->d->shell, envp) != 0) {
         tmux_env_free(envp);
         log_warn("conn %s: cannot create tmux session %s", c->id, c->session);
         return ERR_SYSTEM;
@@ -1550,8 +1571,7 @@ conn_running_cmd(const struct conn *c)
     for (i = 0; i < c->n_chans; i++) {
         const struct chan *ch = c->chans[i];
 
-        if (ch->kind == CHAN_SESSION && ch->started && !ch->is_shell && !ch->closing &&
-            !ch->dead)
+        if (ch->kind == CHAN_SESSION && ch->started && !ch->is_shell && !ch->closing && !ch->dead)
             return 1;
     }
     return 0;
@@ -1641,6 +1661,7 @@ conn_loop(struct conn *c)
     int64_t start = mono_ms(), kill_at = 0;
     const char *kill_msg = NULL;
     size_t i;
+    int errors = 0;
 
     for (;;) {
         int64_t now;
@@ -1649,10 +1670,14 @@ conn_loop(struct conn *c)
         if (c->authed)
             regs_sync(c);
         rc = ssh_event_dopoll(c->ev, POLL_MS);
-        if (rc == SSH_ERROR && (ssh_get_status(c->s) & (SSH_CLOSED | SSH_CLOSED_ERROR)))
-            break;
         if (ssh_get_status(c->s) & (SSH_CLOSED | SSH_CLOSED_ERROR))
             break;
+        /* An error that does not close the session would spin: give up on a run of them. */
+        errors = rc == SSH_ERROR ? errors + 1 : 0;
+        if (errors > 50) {
+            log_warn("conn %s: polling fails: %s", c->id, ssh_get_error(c->s));
+            break;
+        }
         now = mono_ms();
         if (!c->authed) {
             if (now - start > AUTH_GRACE_MS || c->auth_tries > AUTH_MAX_TRIES) {

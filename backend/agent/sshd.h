@@ -57,9 +57,9 @@ int dsess_role_parse(const char *s);
 const char *dsess_role_name(enum dsess_role r);
 
 struct sshd_opts {
-    const char *host_key_file; /* NULL: generate an ed25519 key for this run */
-    const char *tmux_sock;     /* tmux -S path */
-    const char *ctl_sock;      /* $AIRLOCK_SOCK for shells */
+    const char *host_key_file;   /* NULL: generate an ed25519 key for this run */
+    const char *tmux_sock;       /* tmux -S path */
+    const char *ctl_sock;        /* $AIRLOCK_SOCK for shells */
     const char *const *env_drop; /* variables not passed to shells (NULL-terminated) */
 };
 

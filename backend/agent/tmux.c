@@ -76,8 +76,8 @@ tmux_session_ensure(const char *tmux_sock, const char *session, const char *ctl_
 {
     char target[256], env_session[256], env_sock[512];
     const char *has[] = {"tmux", "-S", tmux_sock, "has-session", "-t", target, NULL};
-    const char *create[] = {"tmux",      "-S", tmux_sock, "new-session", "-d",  "-s",
-                            session,     "-x", "80",      "-y",          "24",  "-e",
+    const char *create[] = {"tmux",      "-S", tmux_sock, "new-session", "-d", "-s",
+                            session,     "-x", "80",      "-y",          "24", "-e",
                             env_session, "-e", env_sock,  shell,         NULL};
 
     snprintf(target, sizeof(target), "=%s", session);
@@ -185,8 +185,7 @@ tmux_spawn_pipes(const char *const *argv, char *const *envp, pid_t *pid, int *in
 
     *pid = -1;
     *in = *out = *err = -1;
-    if (pipe2(pin, O_CLOEXEC) != 0 || pipe2(pout, O_CLOEXEC) != 0 ||
-        pipe2(perr, O_CLOEXEC) != 0)
+    if (pipe2(pin, O_CLOEXEC) != 0 || pipe2(pout, O_CLOEXEC) != 0 || pipe2(perr, O_CLOEXEC) != 0)
         goto fail;
     p = fork();
     if (p < 0)

@@ -30,8 +30,8 @@
  * the "-e" values (argv points into them). Every pointer is borrowed.
  */
 void tmux_shell_argv(const char *tmux_sock, const char *session, int viewer, const char *ctl_sock,
-                     const char *shell, char *env_session, size_t env_session_len,
-                     char *env_sock, size_t env_sock_len, const char **argv);
+                     const char *shell, char *env_session, size_t env_session_len, char *env_sock,
+                     size_t env_sock_len, const char **argv);
 
 /*
  * Makes sure tmux session `session` exists (detached, created with the

@@ -35,7 +35,7 @@ emit(enum log_level lvl, const char *func, const char *errstr, const char *msg)
 
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
     if (log_json) {
         json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "time", ts, "level", level_names[lvl],
                               "func", func, "msg", msg);
@@ -52,7 +52,7 @@ emit(enum log_level lvl, const char *func, const char *errstr, const char *msg)
         json_decref(o);
         return;
     }
-    fprintf(stderr, "%sZ %s %s%s%s%s: %s\n", ts, level_names[lvl], log_reqid ? "[" : "",
+    fprintf(stderr, "%s %s %s%s%s%s: %s\n", ts, level_names[lvl], log_reqid ? "[" : "",
             log_reqid ? log_reqid : "", log_reqid ? "] " : "", func, msg);
 }
 

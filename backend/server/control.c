@@ -440,7 +440,7 @@ registry_add(struct control *c, struct chan *ch)
     pthread_mutex_unlock(&c->mu);
 }
 
-/* Removes ch; returns 1 if no other channel of the agent remains. */
+/* Unlinks ch; returns 1 if no other channel of the agent remains. */
 static int
 registry_remove(struct control *c, struct chan *ch)
 {
@@ -455,10 +455,18 @@ registry_remove(struct control *c, struct chan *ch)
         }
     }
     last = find_locked(c, ch->agent) == NULL;
+    pthread_mutex_unlock(&c->mu);
+    return last;
+}
+
+/* The channel's thread is done with c: the last thing it does (control_free waits for it). */
+static void
+registry_done(struct control *c)
+{
+    pthread_mutex_lock(&c->mu);
     c->n_running--;
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
-    return last;
 }
 
 /* Sends queued messages and, when dirty, the desired state. 1 when closing. */
@@ -554,4 +562,5 @@ control_run(struct control *c, const char *agent, struct upgraded *u)
     pthread_mutex_destroy(&ch->mu);
     free(ch->agent);
     free(ch);
+    registry_done(c);
 }

@@ -33,6 +33,7 @@
 #include "err.h"
 #include "http.h"
 #include "log.h"
+#include "notify.h"
 #include "relay.h"
 #include "util.h"
 #include "ws.h"
@@ -665,6 +666,17 @@ serve_metrics(struct http *h, struct MHD_Connection *c)
             (unsigned long long)rs.conns_active, (unsigned long long)rs.conns_pending,
             (unsigned long long)rs.conns_total, (unsigned long long)rs.bytes_up,
             (unsigned long long)rs.bytes_down);
+    {
+        uint64_t sent, failed;
+
+        notify_counters(&sent, &failed);
+        fprintf(f,
+                "# HELP airlock_notifications_total Webhook deliveries by result.\n"
+                "# TYPE airlock_notifications_total counter\n"
+                "airlock_notifications_total{result=\"sent\"} %llu\n"
+                "airlock_notifications_total{result=\"failed\"} %llu\n",
+                (unsigned long long)sent, (unsigned long long)failed);
+    }
     metrics_route_text(h, &buf, &len, f);
     fclose(f);
     return send_buf(c, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len, "no-store");
@@ -944,9 +956,51 @@ build_csp(const struct config *cfg)
     }
 }
 
+/* Reads a whole PEM file (at most 1 MiB) into a new string. */
+static int
+read_pem(const char *path, char **out, char *err, size_t err_len)
+{
+    FILE *f = fopen(path, "re");
+    char *buf = NULL;
+    size_t n;
+
+    *out = NULL;
+    if (f == NULL) {
+        snprintf(err, err_len, "tls: cannot read %s: %s", path, strerror(errno));
+        return ERR_SYSTEM;
+    }
+    buf = xmalloc(1 << 20);
+    n = fread(buf, 1, (1 << 20) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    if (n == 0 || strstr(buf, "-----BEGIN ") == NULL) {
+        snprintf(err, err_len, "tls: %s is not a PEM file", path);
+        free(buf);
+        return ERR_INVALID;
+    }
+    *out = buf;
+    return 0;
+}
+
+static int
+load_tls(const struct config *cfg, char **cert, char **key, char *err, size_t err_len)
+{
+    int r;
+
+    if ((r = read_pem(cfg->tls_cert, cert, err, err_len)) != 0)
+        return r;
+    if ((r = read_pem(cfg->tls_key, key, err, err_len)) != 0) {
+        free(*cert);
+        *cert = NULL;
+    }
+    return r;
+}
+
 int
 http_start(struct app *app, struct http **hp, char *err, size_t err_len)
 {
+    char *cert = NULL, *key = NULL;
+    int r;
     struct http *h;
     struct sockaddr_storage ss;
     socklen_t sl;
@@ -962,14 +1016,34 @@ http_start(struct app *app, struct http **hp, char *err, size_t err_len)
     h->app = app;
     h->csp = build_csp(app->cfg);
     random_bytes(&h->id_prefix, sizeof(h->id_prefix));
-    h->d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG |
-            (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-        0, NULL, NULL, access_handler, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, h,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+    if (app->cfg->tls_cert != NULL && (r = load_tls(app->cfg, &cert, &key, err, err_len)) != 0) {
+        free(h->csp);
+        free(h);
+        return r;
+    }
+    {
+        struct MHD_OptionItem tls[] = {
+            {MHD_OPTION_HTTPS_MEM_CERT, 0, cert},
+            {MHD_OPTION_HTTPS_MEM_KEY, 0, key},
+            {MHD_OPTION_END, 0, NULL},
+        };
+
+        h->d = MHD_start_daemon(
+            MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_UPGRADE |
+                MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0) |
+                (cert ? MHD_USE_TLS : 0),
+            0, NULL, NULL, access_handler, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS, MHD_OPTION_CONNECTION_LIMIT,
+            (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
+            MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape,
+            h, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_ARRAY,
+            cert ? tls : tls + 2, MHD_OPTION_END);
+    }
+    /* MHD copied what it needs; the key is a secret, wipe our copy */
+    if (key != NULL)
+        explicit_bzero(key, strlen(key));
+    free(key);
+    free(cert);
     if (h->d == NULL) {
         snprintf(err, err_len, "cannot listen on %s: %s", app->cfg->listen, strerror(errno));
         free(h->csp);

@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,6 +15,15 @@
 
 #define NOTIFY_BATCH 32
 #define NOTIFY_TIMEOUT_S 10
+
+static _Atomic uint64_t n_sent, n_failed;
+
+void
+notify_counters(uint64_t *sent, uint64_t *failed)
+{
+    *sent = n_sent;
+    *failed = n_failed;
+}
 
 struct notify {
     struct app *app;
@@ -129,10 +140,13 @@ notify_pass(struct app *app, int64_t now)
         char why[256] = "";
         int ok = post(items[i].url, items[i].body, why, sizeof(why)) == 0;
 
-        if (!ok)
+        if (!ok) {
             log_warn("webhook %s: %s (attempt %d)", items[i].url, why, items[i].attempts + 1);
-        else
+            n_failed++;
+        } else {
             sent++;
+            n_sent++;
+        }
         record(app, &items[i], ok, why, now);
         free(items[i].url);
         free(items[i].body);

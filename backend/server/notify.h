@@ -15,6 +15,8 @@ struct notify;
 
 struct notify *notify_start(struct app *app);
 void notify_stop(struct notify *n);
+/* Webhook deliveries since start: answered 2xx, and failed attempts. */
+void notify_counters(uint64_t *sent, uint64_t *failed);
 /* Delivers what is due at now (exposed for tests). Returns how many were sent. */
 int notify_pass(struct app *app, int64_t now);
 

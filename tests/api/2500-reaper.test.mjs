@@ -36,8 +36,9 @@ test('2501 a 3s session moves to Expired within ~2 s of expiresAt, not before; t
     assert.equal(exp - Date.parse(act[0].status.startsAt), 3000);
     const [done, seenAt] = await until(s.name, ['Expired', 'Terminated', 'Failed'], 9000);
     assert.equal(done.status.state, 'Expired');
-    // expiresAt has whole seconds: allow one more second of rounding on top of the 2 s
-    assert.ok(seenAt <= exp + 3000, `seen Expired ${seenAt - exp} ms after expiresAt`);
+    // expiresAt is whole seconds and we poll every 100 ms
+    console.log(`Expired seen ${seenAt - exp} ms after expiresAt`);
+    assert.ok(seenAt <= exp + 2200, `seen Expired ${seenAt - exp} ms after expiresAt`);
     assert.ok(seenAt >= exp - 1000, `expired ${exp - seenAt} ms early`);
     await ctl.waitSession(s.name, (x) => x.state === 'Expired', { timeout: 2000 });
     const ev = is(await c.alice.get(sessPath(s.name, 'events')), 200).events;
@@ -86,7 +87,8 @@ test('2504 an agent restart shorter than the grace period changes nothing', asyn
   const [f, seenAt] = await until(s.name, ['Failed', 'Expired', 'Terminated'], 10000);
   assert.equal(f.status.state, 'Failed');
   assert.match(f.status.message ?? '', /agent gone/i);
-  assert.ok(seenAt - closedAt >= 2500, `failed ${seenAt - closedAt} ms after the agent left: before the 3s grace period`);
+  // times are whole seconds on the server: "offline since" may be rounded down by up to 1 s
+  assert.ok(seenAt - closedAt >= 1900, `failed ${seenAt - closedAt} ms after the agent left: before the 3s grace period`);
   assert.ok(seenAt - closedAt <= 3000 + 47000, 'within the 45 s ping timeout plus grace at most');
 });
 

@@ -463,6 +463,14 @@ export async function startAirlock({ oidc, ci, templates, extra, dev = false, ar
       await exited;
       clearTimeout(t);
     }
+    // a sanitizer build (make SAN=1) reports memory errors, leaks and UB in the log
+    const log = (() => { try { return fs.readFileSync(logPath, 'utf8'); } catch { return ''; } })();
+    const san = log.match(/^.*(ERROR: (Address|Leak|Thread)Sanitizer|runtime error:).*$/m);
+    if (san && !died) {
+      const at = log.indexOf(san[0]);
+      died = `airlockd's sanitizer reported a problem:\n${log.slice(at, at + 3000)}`;
+      keep = true;
+    }
     if (!keep && !dataDir) fs.rmSync(dir, { recursive: true, force: true });
     if (died) throw new Error(`${died}\n(data dir kept: ${dir})`);
   };
