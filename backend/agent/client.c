@@ -155,6 +155,43 @@ trim(char *s)
         memmove(s, s + i, n - i + 1);
 }
 
+/*
+ * Returns the next token of *cur delimited by any of delims, skipping empty
+ * ones, and advances *cur past it (the delimiter is overwritten with NUL).
+ * NULL when none is left. Borrowed from the caller's string.
+ */
+static char *
+next_token(char **cur, const char *delims)
+{
+    char *s = *cur, *end;
+
+    if (s == NULL)
+        return NULL;
+    s += strspn(s, delims);
+    if (*s == '\0') {
+        *cur = s;
+        return NULL;
+    }
+    end = s + strcspn(s, delims);
+    if (*end != '\0')
+        *end++ = '\0';
+    *cur = end;
+    return s;
+}
+
+/* A growing string: out_append(&b, &len, &cap, s). */
+static void
+out_append(char **b, size_t *len, size_t *cap, const char *s, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        *cap = (*len + n + 1) * 2;
+        *b = xrealloc(*b, *cap);
+    }
+    memcpy(*b + *len, s, n);
+    *len += n;
+    (*b)[*len] = '\0';
+}
+
 static void
 secret_free(char *s)
 {
@@ -444,9 +481,9 @@ login_dev(const char *server, const char *user, const char *email, const char *g
     if (email != NULL)
         json_object_set_new(body, "email", json_string(email));
     if (groups != NULL && groups[0] != '\0') {
-        char *g = xstrdup(groups), *save = NULL, *p;
+        char *g = xstrdup(groups), *cur = g, *p;
 
-        for (p = strtok_r(g, ",", &save); p != NULL; p = strtok_r(NULL, ",", &save)) {
+        while ((p = next_token(&cur, ",")) != NULL) {
             trim(p);
             if (p[0] != '\0')
                 json_array_append_new(garr, json_string(p));
@@ -1057,18 +1094,19 @@ find_key(const char *key, char **pub, char **priv)
 static char *
 read_pubkey(const char *path)
 {
-    char *text = NULL, *line, *save = NULL, *type, *b64, *out = NULL;
+    char *text = NULL, *cur, *line, *type, *b64, *out = NULL;
 
     if (file_read(path, 64 * 1024, &text) != 0)
         return NULL;
-    for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
-        char *s2 = NULL;
+    cur = text;
+    while ((line = next_token(&cur, "\n")) != NULL) {
+        char *fields = line;
 
         trim(line);
         if (line[0] == '\0' || line[0] == '#')
             continue;
-        type = strtok_r(line, " \t", &s2);
-        b64 = strtok_r(NULL, " \t", &s2);
+        type = next_token(&fields, " \t");
+        b64 = next_token(&fields, " \t");
         if (type != NULL && b64 != NULL)
             out = xasprintf("%s %s", type, b64);
         break;
@@ -1084,12 +1122,12 @@ read_pubkey(const char *path)
 static int
 known_hosts_update(const char *path, const char *lines)
 {
-    char *old = NULL, *copy = xstrdup(lines), *save = NULL, *l, *out = xstrdup(""), *tmp;
+    char *old = NULL, *copy = xstrdup(lines), *cur = copy, *l, *out = NULL;
     char **hosts = NULL;
-    size_t n_hosts = 0;
+    size_t n_hosts = 0, len = 0, cap = 0;
     int r;
 
-    for (l = strtok_r(copy, "\n", &save); l != NULL; l = strtok_r(NULL, "\n", &save)) {
+    while ((l = next_token(&cur, "\n")) != NULL) {
         size_t hl = strcspn(l, " \t");
 
         if (hl == 0)
@@ -1097,26 +1135,25 @@ known_hosts_update(const char *path, const char *lines)
         hosts = xrealloc(hosts, (n_hosts + 1) * sizeof(*hosts));
         hosts[n_hosts++] = xstrndup(l, hl);
     }
+    out_append(&out, &len, &cap, "", 0);
     if (file_read(path, 16u << 20, &old) == 0) {
-        char *s2 = NULL;
-
-        for (l = strtok_r(old, "\n", &s2); l != NULL; l = strtok_r(NULL, "\n", &s2)) {
+        cur = old;
+        while ((l = next_token(&cur, "\n")) != NULL) {
             size_t hl = strcspn(l, " \t");
             int drop = 0;
 
             for (size_t i = 0; i < n_hosts && !drop; i++)
                 drop = hl == strlen(hosts[i]) && strncmp(l, hosts[i], hl) == 0;
-            if (drop || l[0] == '\0')
+            if (drop)
                 continue;
-            tmp = xasprintf("%s%s\n", out, l);
-            free(out);
-            out = tmp;
+            out_append(&out, &len, &cap, l, strlen(l));
+            out_append(&out, &len, &cap, "\n", 1);
         }
     }
-    tmp = xasprintf("%s%s%s", out, lines, lines[0] && lines[strlen(lines) - 1] != '\n' ? "\n" : "");
-    free(out);
-    out = tmp;
-    r = file_write(path, out, strlen(out), 0600);
+    out_append(&out, &len, &cap, lines, strlen(lines));
+    if (len > 0 && out[len - 1] != '\n')
+        out_append(&out, &len, &cap, "\n", 1);
+    r = file_write(path, out, len, 0600);
     for (size_t i = 0; i < n_hosts; i++)
         free(hosts[i]);
     free(hosts);

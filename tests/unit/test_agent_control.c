@@ -88,8 +88,8 @@ test_session_ended_and_roles(void **state)
         const char *state;
         int ended;
     } cases[] = {
-        {"Active", 0},  {"Pending", 0}, {"PendingApproval", 0}, {"Expired", 1},
-        {"Terminated", 1}, {"Failed", 1}, {"", 0},
+        {"Active", 0}, {"Pending", 0}, {"PendingApproval", 0}, {"Expired", 1}, {"Terminated", 1},
+        {"Failed", 1}, {"", 0},
     };
     size_t i;
 
@@ -133,9 +133,9 @@ test_box_left(void **state)
         int64_t secs;
         const char *want;
     } cases[] = {
-        {-5, "expired"}, {0, "expired"},      {1, "1s"},          {59, "59s"},
-        {60, "1m00s"},   {3599, "59m59s"},    {3600, "1h00m"},    {5400, "1h30m"},
-        {86399, "23h59m"}, {86400, "1d00h"},  {90000, "1d01h"},
+        {-5, "expired"},   {0, "expired"},   {1, "1s"},        {59, "59s"},
+        {60, "1m00s"},     {3599, "59m59s"}, {3600, "1h00m"},  {5400, "1h30m"},
+        {86399, "23h59m"}, {86400, "1d00h"}, {90000, "1d01h"},
     };
     char out[32];
     size_t i;
@@ -264,8 +264,8 @@ test_ctlsock_roundtrip(void **state)
     assert_int_equal(ctlsock_call(sock, req, 5000, &resp, err, sizeof(err)), 0);
     json_decref(req);
     assert_true(json_is_true(json_object_get(resp, "ok")));
-    assert_string_equal(json_string_value(json_object_get(json_object_get(resp, "session"), "name")),
-                        "ds-x");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(resp, "session"), "name")), "ds-x");
     json_decref(resp);
 
     /* The CLI: exit codes 0 (ok), 1 (refused, message as-is), 2 (usage / not in a session). */

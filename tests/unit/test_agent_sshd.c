@@ -52,8 +52,7 @@ slurp(const char *path)
     return buf;
 }
 
-static int
-run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int
 run(const char *fmt, ...)
 {
@@ -183,9 +182,8 @@ test_exec_status_and_stdin(void **state)
     assert_int_equal(run("%s 127.0.0.1 'exit 3'", ssh), 3);
     assert_int_equal(run("test \"$(printf 'a\\nb\\n' | %s 127.0.0.1 'wc -l')\" = 2", ssh), 0);
     /* A pty: tty prints a device, exit status still comes back. */
-    assert_int_equal(run("%s -tt 127.0.0.1 'tty | grep -q /dev/pts; exit 5' </dev/null >/dev/null",
-                         ssh),
-                     5);
+    assert_int_equal(
+        run("%s -tt 127.0.0.1 'tty | grep -q /dev/pts; exit 5' </dev/null >/dev/null", ssh), 5);
     /* AIRLOCK_* reach commands, and AIRLOCK_USER names the connection's user. */
     assert_int_equal(run("test \"$(%s 127.0.0.1 'echo $AIRLOCK_SESSION $AIRLOCK_USER')\" = "
                          "'ds-test000001 alice'",
@@ -204,9 +202,8 @@ test_bulk_both_ways(void **state)
                          "%s 127.0.0.1 cat < %s/big > %s/big.out && cmp %s/big %s/big.out",
                          dir, ssh, dir, dir, dir, dir),
                      0);
-    assert_int_equal(run("test $(%s 127.0.0.1 'head -c 20000000 /dev/zero' | wc -c) = 20000000",
-                         ssh),
-                     0);
+    assert_int_equal(
+        run("test $(%s 127.0.0.1 'head -c 20000000 /dev/zero' | wc -c) = 20000000", ssh), 0);
 }
 
 static void
@@ -224,7 +221,7 @@ test_refusals(void **state)
                              "-o UserKnownHostsFile=%s/known_hosts -o IdentitiesOnly=yes "
                              "-i %s/vic -P %d 127.0.0.1 >/dev/null 2>&1",
                              dir, dir, port),
-                     0);
+                         0);
     /* bob removed from the session: denied. */
     set_session("Active", OPS_ALL, 0);
     ssh_cmd(ssh, sizeof(ssh), 1);
@@ -288,11 +285,10 @@ test_forward(void **state)
                      0);
     sleep(3);
     set_session("Active", OPS_ALL & ~DSESS_OP_FORWARD, 1);
-    assert_int_not_equal(
-        run("%s -o ExitOnForwardFailure=yes -W 127.0.0.1:%d 127.0.0.1 </dev/null "
-            ">/dev/null 2>&1",
-            ssh, port),
-        0);
+    assert_int_not_equal(run("%s -o ExitOnForwardFailure=yes -W 127.0.0.1:%d 127.0.0.1 </dev/null "
+                             ">/dev/null 2>&1",
+                             ssh, port),
+                         0);
     set_session("Active", OPS_ALL, 1);
 }
 
@@ -340,8 +336,8 @@ test_shared_shell_and_removal(void **state)
     a = start_shell(0, "a.log");
     for (i = 0; i < 100 && sshd_conn_count(d, "ds-test000001") < 1; i++)
         usleep(100 * 1000);
-    for (i = 0; i < 100 && run("tmux -S %s has-session -t =ds-test000001 2>/dev/null",
-                               tmux_sock) != 0;
+    for (i = 0;
+         i < 100 && run("tmux -S %s has-session -t =ds-test000001 2>/dev/null", tmux_sock) != 0;
          i++)
         usleep(100 * 1000);
     b = start_shell(1, "b.log");
@@ -357,11 +353,10 @@ test_shared_shell_and_removal(void **state)
     /* Neither the listening socket nor any SSH connection leaked into the tmux server. */
     assert_int_equal(run("ss -tanp 2>/dev/null | grep -q tmux"), 1);
     /* What one participant's shell prints, everyone's pane shows. */
-    assert_int_equal(run("tmux -S %s send-keys -t ds-test000001 'echo shared-$((6*7))' Enter",
-                         tmux_sock),
-                     0);
-    for (i = 0; i < 50 && run("grep -q shared-42 %s/v.log && grep -q shared-42 %s/b.log", dir,
-                              dir) != 0;
+    assert_int_equal(
+        run("tmux -S %s send-keys -t ds-test000001 'echo shared-$((6*7))' Enter", tmux_sock), 0);
+    for (i = 0;
+         i < 50 && run("grep -q shared-42 %s/v.log && grep -q shared-42 %s/b.log", dir, dir) != 0;
          i++)
         usleep(100 * 1000);
     assert_int_equal(run("grep -q shared-42 %s/v.log && grep -q shared-42 %s/b.log", dir, dir), 0);
@@ -388,8 +383,7 @@ test_shared_shell_and_removal(void **state)
         assert_int_equal(wait_exit(b, 1500), 0);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         assert_true((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 1200);
-        assert_int_equal(run("grep -q 'airlock: you were removed from the session' %s/b.log",
-                             dir),
+        assert_int_equal(run("grep -q 'airlock: you were removed from the session' %s/b.log", dir),
                          0);
     }
     /* Session ended: everyone out, tmux session gone. */
@@ -397,8 +391,7 @@ test_shared_shell_and_removal(void **state)
     assert_int_equal(wait_exit(a, 1500), 0);
     assert_int_equal(wait_exit(v, 1500), 0);
     assert_int_equal(run("grep -q 'airlock: session ended' %s/a.log", dir), 0);
-    assert_int_not_equal(run("tmux -S %s has-session -t =ds-test000001 2>/dev/null", tmux_sock),
-                         0);
+    assert_int_not_equal(run("tmux -S %s has-session -t =ds-test000001 2>/dev/null", tmux_sock), 0);
     for (i = 0; i < 30 && sshd_conn_count(d, NULL) > 0; i++)
         usleep(100 * 1000);
     assert_int_equal(sshd_conn_count(d, NULL), 0);

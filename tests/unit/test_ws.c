@@ -411,8 +411,14 @@ httpd_main(void *arg)
     if (end != NULL) {
         char *k = strcasestr(h->request, "Sec-WebSocket-Key: ");
 
-        if (k != NULL)
-            sscanf(k + 19, "%63[^\r]", key);
+        if (k != NULL) {
+            size_t n = strcspn(k + 19, "\r");
+
+            if (n < sizeof(key)) {
+                memcpy(key, k + 19, n);
+                key[n] = '\0';
+            }
+        }
     }
     if (h->status == 101) {
         ws_accept_key(key, acc);
