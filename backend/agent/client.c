@@ -41,11 +41,11 @@
 #define HTTP_BODY_MAX (16u << 20)
 #define HTTP_TIMEOUT_S 30L
 #define TOKEN_FILE_MAX (64 * 1024)
-#define PROXY_BUF (256 * 1024)      /* one stdin read, one message */
-#define PROXY_HWM (1024 * 1024)     /* queued bytes that stop reading the other side */
+#define PROXY_BUF (256 * 1024)  /* one stdin read, one message */
+#define PROXY_HWM (1024 * 1024) /* queued bytes that stop reading the other side */
 #define PROXY_CONNECT_MS 20000
-#define PROXY_PING_MS 20000         /* keeps idle-timeout proxies (nginx: 60 s) happy */
-#define PROXY_DEAD_MS 65000         /* nothing at all from the server this long: gone */
+#define PROXY_PING_MS 20000 /* keeps idle-timeout proxies (nginx: 60 s) happy */
+#define PROXY_DEAD_MS 65000 /* nothing at all from the server this long: gone */
 #define PROXY_CLOSE_WAIT_MS 3000
 #define SESSIONS_PAGE 500
 #define SESSIONS_MAX_PAGES 100
@@ -179,7 +179,7 @@ next_token(char **cur, const char *delims)
     return s;
 }
 
-/* A growing string: out_append(&b, &len, &cap, s). */
+/* Appends n bytes of s to the growing NUL-terminated string *b (*len used, *cap allocated). */
 static void
 out_append(char **b, size_t *len, size_t *cap, const char *s, size_t n)
 {
@@ -725,8 +725,9 @@ login_device(const char *server)
     client_id = json_string_value(json_object_get(json_object_get(cfg, "oidc"), "clientId"));
     if (issuer == NULL || client_id == NULL) {
         if (json_is_true(json_object_get(cfg, "dev")))
-            fprintf(stderr, "airlock: login: %s runs in development mode: use "
-                            "'airlock login --dev --user NAME [--groups G,...]'\n",
+            fprintf(stderr,
+                    "airlock: login: %s runs in development mode: use "
+                    "'airlock login --dev --user NAME [--groups G,...]'\n",
                     server);
         else
             fprintf(stderr, "airlock: login: %s names no OIDC issuer for people\n", server);
@@ -748,8 +749,9 @@ login_device(const char *server)
     if (status != 200 ||
         json_string_value(json_object_get(disc, "device_authorization_endpoint")) == NULL ||
         json_string_value(json_object_get(disc, "token_endpoint")) == NULL) {
-        fprintf(stderr, "airlock: login: %s offers no device login (no "
-                        "device_authorization_endpoint); use --token-file\n",
+        fprintf(stderr,
+                "airlock: login: %s offers no device login (no "
+                "device_authorization_endpoint); use --token-file\n",
                 issuer);
         code = CLIENT_EXIT_REFUSED;
         goto out;
@@ -895,7 +897,7 @@ print_table(json_t *sessions)
     static const char *const heads[N_COLS] = {"NAME",  "STATE",     "TEMPLATE",
                                               "AGENT", "REQUESTER", "EXPIRES"};
     size_t n = json_array_size(sessions), width[N_COLS], i;
-    char (*exp)[32] = xcalloc(n ? n : 1, sizeof(*exp));
+    char(*exp)[32] = xcalloc(n ? n : 1, sizeof(*exp));
 
     for (int k = 0; k < N_COLS; k++)
         width[k] = strlen(heads[k]);
@@ -1001,8 +1003,9 @@ cmd_sessions(const char *server, int argc, char **argv)
             break;
     }
     if (as_json) {
-        json_t *o = json_pack("{s:O, s:o}", "sessions", all,
-                              "total", total ? json_incref(total) : json_integer((json_int_t)json_array_size(all)));
+        json_t *o =
+            json_pack("{s:O, s:o}", "sessions", all, "total",
+                      total ? json_incref(total) : json_integer((json_int_t)json_array_size(all)));
 
         json_dumpf(o, stdout, JSON_INDENT(2));
         putchar('\n');
@@ -1508,7 +1511,8 @@ proxy_loop(struct proxy *px)
         }
         if (!gone && ws_pump(w, 0) != 0)
             gone = 1;
-        if (!we_closed && now - last_ping >= PROXY_PING_MS && now - ws_last_rx_ms(w) >= PROXY_PING_MS) {
+        if (!we_closed && now - last_ping >= PROXY_PING_MS &&
+            now - ws_last_rx_ms(w) >= PROXY_PING_MS) {
             (void)ws_ping(w);
             last_ping = now;
         }

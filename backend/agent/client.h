@@ -18,7 +18,7 @@
 #define AIRLOCK_CLIENT_H
 
 #define CLIENT_EXIT_OK 0
-#define CLIENT_EXIT_REFUSED 1     /* the server said no; its message was printed */
+#define CLIENT_EXIT_REFUSED 1 /* the server said no; its message was printed */
 #define CLIENT_EXIT_USAGE 2
 #define CLIENT_EXIT_UNREACHABLE 3 /* cannot reach the server */
 

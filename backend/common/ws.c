@@ -70,12 +70,12 @@ struct ws {
     uint8_t *wbuf; /* accepted from wslay, not yet on the wire: [woff, wlen) */
     size_t wcap, woff, wlen;
 
-    unsigned client : 1;    /* we mask what we send */
+    unsigned client : 1; /* we mask what we send */
     unsigned read_paused : 1;
-    unsigned kick : 1;      /* read on the next pump even without POLLIN */
-    unsigned wblocked : 1;  /* the last write hit EAGAIN: wait for POLLOUT */
-    unsigned wpin : 1;      /* TLS write pending: wbuf must not move (see io_write) */
-    unsigned dead : 1;      /* transport gone (EOF or error) */
+    unsigned kick : 1;     /* read on the next pump even without POLLIN */
+    unsigned wblocked : 1; /* the last write hit EAGAIN: wait for POLLOUT */
+    unsigned wpin : 1;     /* TLS write pending: wbuf must not move (see io_write) */
+    unsigned dead : 1;     /* transport gone (EOF or error) */
     unsigned close_pending : 1;
     unsigned eof : 1;
 
@@ -492,8 +492,8 @@ ws_alive(const struct ws *w)
 {
     if (w->dead)
         return 0;
-    return wslay_event_want_read(w->ctx) || wslay_event_want_write(w->ctx) ||
-           w->wlen > w->woff || w->close_pending;
+    return wslay_event_want_read(w->ctx) || wslay_event_want_write(w->ctx) || w->wlen > w->woff ||
+           w->close_pending;
 }
 
 /* Queues a deferred close once no data message is left ahead of it. */
@@ -759,8 +759,8 @@ refusal_message(const char *status_line, const char *body, size_t body_len, char
     if (msg != NULL)
         snprintf(err, err_len, "%s", msg);
     else
-        snprintf(err, err_len, "server answered %.*s", (int)strcspn(reason ? reason + 1 : "?", "\r"),
-                 reason ? reason + 1 : "?");
+        snprintf(err, err_len, "server answered %.*s",
+                 (int)strcspn(reason ? reason + 1 : "?", "\r"), reason ? reason + 1 : "?");
     json_decref(j);
 }
 

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "relay.h"
 #include "util.h"
+#include <pthread.h>
 #include "xmalloc.h"
 
 void
@@ -46,14 +47,71 @@ core_after_free(struct core_after *after)
     memset(after, 0, sizeof(*after));
 }
 
+/*
+ * Relayed connections are closed by the agent first: it tells each SSH
+ * client why ("airlock: session ended") and lets a running `airlock resume`
+ * return its status. The relay closes what is still open a little later, as
+ * a backstop against an agent that does not. The reaper runs the queue.
+ */
+struct deferred_close {
+    char *session, *user, *reason;
+    int64_t due_ms;
+    struct deferred_close *next;
+};
+
+static pthread_mutex_t deferred_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct deferred_close *deferred;
+
+static void
+defer_close(const struct core_after *after)
+{
+    struct deferred_close *d = xcalloc(1, sizeof(*d));
+
+    d->session = xstrdup(after->close_session);
+    d->user = after->close_user ? xstrdup(after->close_user) : NULL;
+    d->reason = xstrdup(after->close_reason ? after->close_reason : "session ended");
+    d->due_ms = time_mono_ms() + CORE_RELAY_CLOSE_DELAY_MS;
+    pthread_mutex_lock(&deferred_mu);
+    d->next = deferred;
+    deferred = d;
+    pthread_mutex_unlock(&deferred_mu);
+}
+
+void
+core_deferred_run(struct app *app, int all)
+{
+    struct deferred_close *due = NULL, **pp, *d;
+    int64_t now = time_mono_ms();
+
+    pthread_mutex_lock(&deferred_mu);
+    for (pp = &deferred; (d = *pp) != NULL;) {
+        if (all || d->due_ms <= now) {
+            *pp = d->next;
+            d->next = due;
+            due = d;
+        } else {
+            pp = &d->next;
+        }
+    }
+    pthread_mutex_unlock(&deferred_mu);
+    while ((d = due) != NULL) {
+        due = d->next;
+        if (app != NULL)
+            relay_close(app->relay, d->session, d->user, d->reason);
+        free(d->session);
+        free(d->user);
+        free(d->reason);
+        free(d);
+    }
+}
+
 void
 core_after_run(struct app *app, struct core_after *after)
 {
     size_t i;
 
     if (after->close_session != NULL)
-        relay_close(app->relay, after->close_session, after->close_user,
-                    after->close_reason ? after->close_reason : "session ended");
+        defer_close(after);
     for (i = 0; i < after->n_notify; i++) {
         control_notify(app->control, after->notify_agents[i], after->notify_sessions[i]);
         free(after->notify_agents[i]);

@@ -40,6 +40,12 @@ void core_after_free(struct core_after *after);
 /* Does the post-commit work and frees *after's strings. Call without app->lock. */
 void core_after_run(struct app *app, struct core_after *after);
 
+/* How long the agent has to close connections itself before the relay does. */
+#define CORE_RELAY_CLOSE_DELAY_MS 1500
+
+/* Closes the relayed connections whose grace has passed (all of them when all). */
+void core_deferred_run(struct app *app, int all);
+
 /* Renew by p (used by REST and control "extend"); *why on refusal. */
 int core_renew(struct app *app, struct sess *s, const struct principal *p, int64_t extend_s,
                int64_t now, struct core_after *after, const char **why);

@@ -16,6 +16,7 @@
 
 #include "api.h"
 #include "control.h"
+#include "core.h"
 #include "err.h"
 #include "http.h"
 #include "log.h"
@@ -204,6 +205,7 @@ main(int argc, char **argv)
 out:
     reaper_stop(reaper);
     notify_stop(notify);
+    core_deferred_run(app.relay ? &app : NULL, 1);
     if (app.control)
         control_free(app.control);
     if (app.relay)

@@ -98,6 +98,7 @@ reaper_pass(struct app *app, int64_t now)
 {
     int n_deleted = 0;
 
+    core_deferred_run(app, 0);
     due(app, "expire", now, 0, SEV_EXPIRE, "expired");
     due(app, "approval-timeout", now, app->cfg->approval_timeout_s, SEV_TIMEOUT,
         "approval timed out");

@@ -32,7 +32,16 @@
  * are written only at a frame boundary of the data flowing to that side.
  * Once a close has been queued to a side, data for it is dropped. The pair
  * ends when both sides have finished the close handshake or are gone, or
- * RELAY_CLOSE_WAIT_MS after the first close.
+ * RELAY_CLOSE_WAIT_MS after the first close. A side that sends nothing for
+ * RELAY_PING_MS is pinged; one that stays silent for RELAY_IDLE_MS while we
+ * are ready to read from it is closed (1001, "... timed out"): upgraded
+ * sockets get no timeout from libmicrohttpd, and reverse proxies drop quiet
+ * connections. A side held back by flow control is not idle.
+ *
+ * Limits: a message over WS_DEFAULT_MAX_MSG closes both sides with 1009;
+ * a frame that breaks the protocol (unmasked, reserved bits, bad opcode or
+ * control frame) closes its sender with 1002 and the other side with 1011.
+ * Counters are atomics, read by relay_get_stats() without the lock.
  */
 #include <errno.h>
 #include <poll.h>
@@ -57,20 +66,20 @@
 
 #define RELAY_BUF_MIN (16u * 1024)
 #define RELAY_BUF_MAX (256u * 1024)
-#define RELAY_CTL_MAX 1024          /* control frames we originate, per side */
+#define RELAY_CTL_MAX 1024 /* control frames we originate, per side */
 #define RELAY_MAX_MSG WS_DEFAULT_MAX_MSG
 /* Timers (a test may define shorter ones before including this file). */
 #ifndef RELAY_CLOSE_WAIT_MS
-#define RELAY_CLOSE_WAIT_MS 2000    /* close handshake budget */
+#define RELAY_CLOSE_WAIT_MS 2000 /* close handshake budget */
 #endif
 #ifndef RELAY_GOODBYE_MS
-#define RELAY_GOODBYE_MS 1000       /* linger after a close sent before pairing */
+#define RELAY_GOODBYE_MS 1000 /* linger after a close sent before pairing */
 #endif
 #ifndef RELAY_PING_MS
-#define RELAY_PING_MS 30000         /* ping a side that has been quiet this long */
+#define RELAY_PING_MS 30000 /* ping a side that has been quiet this long */
 #endif
 #ifndef RELAY_IDLE_MS
-#define RELAY_IDLE_MS 90000         /* and give up on it after this long */
+#define RELAY_IDLE_MS 90000 /* and give up on it after this long */
 #endif
 
 enum conn_state { CONN_PENDING, CONN_PAIRED, CONN_DONE };
@@ -78,7 +87,7 @@ enum conn_state { CONN_PENDING, CONN_PAIRED, CONN_DONE };
 struct relay_conn {
     struct relay_conn *next;
     char *id, *session, *agent, *user;
-    int64_t deadline_ms;      /* for the dial-back */
+    int64_t deadline_ms; /* for the dial-back */
     enum conn_state state;
     int has_part;             /* a participant thread owns it */
     int refs;                 /* list + threads; freed at 0 (under rl->mu) */
@@ -107,11 +116,11 @@ struct side {
     size_t ctl_len, ctl_off;
     unsigned close_queued : 1; /* no more frames to it after the close */
     unsigned close_sent : 1;
-    unsigned close_rcvd : 1;   /* it sent a close (or we stopped listening) */
-    unsigned dead : 1;         /* socket gone: no more I/O */
+    unsigned close_rcvd : 1; /* it sent a close (or we stopped listening) */
+    unsigned dead : 1;       /* socket gone: no more I/O */
     unsigned eof : 1;
-    unsigned wblocked : 1;     /* last write hit EAGAIN: wait for POLLOUT */
-    unsigned hup_done : 1;     /* its EOF or error has been passed on */
+    unsigned wblocked : 1; /* last write hit EAGAIN: wait for POLLOUT */
+    unsigned hup_done : 1; /* its EOF or error has been passed on */
     int64_t last_rx_ms, last_ping_ms;
 };
 
@@ -442,9 +451,8 @@ dir_control(struct dir *d, uint8_t opcode, uint8_t *p, size_t len)
         d->src->close_rcvd = 1;
         if (len >= 2)
             code = (uint16_t)(p[0] << 8 | p[1]);
-        if (len == 1 || (len >= 2 && (code < 1000 || code == 1004 || code == 1005 ||
-                                      code == 1006 || (code > 1014 && code < 3000) ||
-                                      code > 4999))) {
+        if (len == 1 || (len >= 2 && (code < 1000 || code == 1004 || code == 1005 || code == 1006 ||
+                                      (code > 1014 && code < 3000) || code > 4999))) {
             queue_close_str(d->src, 1002, "invalid close frame");
             queue_close_str(d->dst, 1011, "peer sent an invalid close frame");
             break;
@@ -649,8 +657,8 @@ dir_run(struct dir *d)
             dst->dead = 1; /* half a frame went out: no valid close is possible */
             return;
         }
-        queue_close_str(dst, 1001, src->name[0] == 'a' ? "agent disconnected"
-                                                       : "participant disconnected");
+        queue_close_str(dst, 1001,
+                        src->name[0] == 'a' ? "agent disconnected" : "participant disconnected");
         (void)ctl_flush(dst);
     }
 }
@@ -737,8 +745,8 @@ pair_splice(struct relay *rl, struct relay_conn *c, struct upgraded *pu, struct 
         if (side_finished(&s[0]) && side_finished(&s[1]))
             break;
         now = time_mono_ms();
-        if (close_deadline == 0 && (s[0].close_queued || s[1].close_queued || s[0].dead ||
-                                    s[1].dead))
+        if (close_deadline == 0 &&
+            (s[0].close_queued || s[1].close_queued || s[0].dead || s[1].dead))
             close_deadline = now + RELAY_CLOSE_WAIT_MS;
         if (close_deadline != 0 && now >= close_deadline)
             break;

@@ -359,7 +359,7 @@ test_many_small_then_big(void **state)
 struct httpd {
     int lfd;
     int port;
-    int status;      /* 101, or a refusal */
+    int status;       /* 101, or a refusal */
     const char *body; /* for a refusal */
     char request[4096];
     pthread_t th;
@@ -400,7 +400,8 @@ httpd_main(void *arg)
 
     if (fd < 0)
         return NULL;
-    while ((end = memmem(h->request, have, "\r\n\r\n", 4)) == NULL && have < sizeof(h->request) - 1) {
+    while ((end = memmem(h->request, have, "\r\n\r\n", 4)) == NULL &&
+           have < sizeof(h->request) - 1) {
         ssize_t n = recv(fd, h->request + have, sizeof(h->request) - 1 - have, 0);
 
         if (n <= 0)
@@ -496,9 +497,8 @@ test_client_upgrade(void **state)
     (void)state;
     httpd_start(&h, 101, NULL);
     snprintf(url, sizeof(url), "ws://127.0.0.1:%d/api/v1/debug-sessions/ds-x/connect?a=1", h.port);
-    assert_int_equal(ws_client_connect(url, "t0ken", NULL, 5000, 0, cli_on_msg, &s, &w, err,
-                                       sizeof(err)),
-                     0);
+    assert_int_equal(
+        ws_client_connect(url, "t0ken", NULL, 5000, 0, cli_on_msg, &s, &w, err, sizeof(err)), 0);
     assert_non_null(w);
     assert_non_null(strstr(h.request, "GET /api/v1/debug-sessions/ds-x/connect?a=1 HTTP/1.1\r\n"));
     assert_non_null(strstr(h.request, "\r\nAuthorization: Bearer t0ken\r\n"));
@@ -532,7 +532,7 @@ test_client_refused(void **state)
         int status;
         int want;
     } cases[] = {
-        {401, ERR_AUTH}, {403, ERR_FORBIDDEN}, {404, ERR_NOT_FOUND},
+        {401, ERR_AUTH},     {403, ERR_FORBIDDEN},   {404, ERR_NOT_FOUND},
         {409, ERR_CONFLICT}, {503, ERR_UNAVAILABLE},
     };
 
@@ -544,9 +544,9 @@ test_client_refused(void **state)
 
         httpd_start(&h, cases[i].status, "{\"error\":\"not a participant\",\"code\":\"X\"}");
         snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", h.port);
-        assert_int_equal(ws_client_connect(url, NULL, NULL, 5000, 0, cli_on_msg, NULL, &w, err,
-                                           sizeof(err)),
-                         cases[i].want);
+        assert_int_equal(
+            ws_client_connect(url, NULL, NULL, 5000, 0, cli_on_msg, NULL, &w, err, sizeof(err)),
+            cases[i].want);
         assert_null(w);
         assert_string_equal(err, "not a participant");
         assert_null(strstr(h.request, "Authorization"));
@@ -569,9 +569,9 @@ test_client_unreachable(void **state)
     assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
     close(fd); /* nobody listens on that port now */
     snprintf(url, sizeof(url), "wss://127.0.0.1:%d/x", ntohs(a.sin_port));
-    assert_int_equal(ws_client_connect(url, NULL, NULL, 2000, 0, cli_on_msg, NULL, &w, err,
-                                       sizeof(err)),
-                     ERR_UNAVAILABLE);
+    assert_int_equal(
+        ws_client_connect(url, NULL, NULL, 2000, 0, cli_on_msg, NULL, &w, err, sizeof(err)),
+        ERR_UNAVAILABLE);
     assert_null(w);
     assert_true(strlen(err) > 0);
     assert_int_equal(ws_client_connect("ftp://127.0.0.1/x", NULL, NULL, 2000, 0, cli_on_msg, NULL,
@@ -583,20 +583,13 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_accept_key),
-        cmocka_unit_test(test_text_echo),
-        cmocka_unit_test(test_binary_300k),
-        cmocka_unit_test(test_ping_pong),
-        cmocka_unit_test(test_oversize_1009),
-        cmocka_unit_test(test_close_after_data),
-        cmocka_unit_test(test_peer_closes),
-        cmocka_unit_test(test_peer_vanishes),
-        cmocka_unit_test(test_pre_bytes),
-        cmocka_unit_test(test_read_pause),
-        cmocka_unit_test(test_many_small_then_big),
-        cmocka_unit_test(test_client_upgrade),
-        cmocka_unit_test(test_client_refused),
-        cmocka_unit_test(test_client_unreachable),
+        cmocka_unit_test(test_accept_key),          cmocka_unit_test(test_text_echo),
+        cmocka_unit_test(test_binary_300k),         cmocka_unit_test(test_ping_pong),
+        cmocka_unit_test(test_oversize_1009),       cmocka_unit_test(test_close_after_data),
+        cmocka_unit_test(test_peer_closes),         cmocka_unit_test(test_peer_vanishes),
+        cmocka_unit_test(test_pre_bytes),           cmocka_unit_test(test_read_pause),
+        cmocka_unit_test(test_many_small_then_big), cmocka_unit_test(test_client_upgrade),
+        cmocka_unit_test(test_client_refused),      cmocka_unit_test(test_client_unreachable),
     };
     int failed;
 

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# `airlock login` without options: the OIDC device flow (RFC 8628) against a
+# small fake identity provider (python3, on 127.0.0.1) that answers discovery,
+# device authorization and the token endpoint: "authorization_pending" first,
+# then "slow_down", then tokens. The tokens it hands out are dev tokens minted
+# by airlockd itself (the server runs with auth.dev and also names the fake
+# issuer, whose uiClientId /api/v1/config returns), so airlockd accepts them.
+# The access token is opaque on purpose: the CLI must fall back to the ID token.
+# A second provider run denies the request.
+#
+#   tests/e2e/relay-login-device.sh     AIRLOCKD/AIRLOCK default to build/airlockd, build/airlock
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+AIRLOCKD=${AIRLOCKD:-$ROOT/build/airlockd}
+AIRLOCK=${AIRLOCK:-$ROOT/build/airlock}
+case $AIRLOCKD in /*) ;; *) AIRLOCKD=$ROOT/$AIRLOCKD ;; esac
+case $AIRLOCK in /*) ;; *) AIRLOCK=$ROOT/$AIRLOCK ;; esac
+
+PASS=0
+FAIL=0
+PIDS=()
+TMP=$(mktemp -d /tmp/airlock-login-e2e.XXXXXX)
+export HOME=$TMP/home
+mkdir -p "$HOME" "$TMP/logs" "$TMP/data"
+unset AIRLOCK_SERVER AIRLOCK_TOKEN AIRLOCK_OIDC_SCOPE
+
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    sleep 0.2
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+    if [ "${E2E_KEEP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+ok() {
+    PASS=$((PASS + 1))
+    echo "ok    $1"
+}
+bad() {
+    FAIL=$((FAIL + 1))
+    echo "FAIL  $1"
+    [ $# -gt 1 ] && echo "      $2"
+}
+check() {
+    local d=$1
+    shift
+    if "$@"; then ok "$d"; else bad "$d" "command: $*"; fi
+}
+until_true() {
+    local n=$(($1 * 5))
+    shift
+    while [ $n -gt 0 ]; do
+        "$@" && return 0
+        sleep 0.2
+        n=$((n - 1))
+    done
+    return 1
+}
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 40000))
+        ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
+    done
+}
+finish() {
+    echo
+    echo "$PASS passed, $FAIL failed"
+    [ "$FAIL" = 0 ]
+    exit
+}
+for tool in python3 curl jq ss; do
+    command -v "$tool" >/dev/null || { echo "missing tool: $tool"; echo "0 passed, 1 failed"; exit 1; }
+done
+
+PORT=$(free_port)
+IDP_PORT=$(free_port)
+URL=http://127.0.0.1:$PORT
+IDP=http://127.0.0.1:$IDP_PORT
+cat >"$TMP/airlock.yaml" <<EOF
+auth:
+  dev: true
+  issuers:
+    - name: fake
+      issuer: $IDP
+      audience: airlock
+      uiClientId: airlock-cli-test
+templates:
+  - name: sandbox
+    allowed: { groups: [developers] }
+    constraints: { maxDuration: 1h }
+EOF
+
+# The fake provider: MODE=ok or deny; records what it was sent in $TMP/idp.log.
+cat >"$TMP/idp.py" <<'EOF'
+import json, os, sys, urllib.parse
+from http.server import BaseHTTPRequestHandler, HTTPServer
+port, mode, token_file, log = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+base = "http://127.0.0.1:%d" % port
+polls = {"n": 0}
+class H(BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def reply(self, code, obj):
+        body = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        if self.path == "/.well-known/openid-configuration":
+            self.reply(200, {"issuer": base, "jwks_uri": base + "/jwks",
+                             "device_authorization_endpoint": base + "/device",
+                             "token_endpoint": base + "/token"})
+        elif self.path == "/jwks":
+            self.reply(200, {"keys": []})
+        else:
+            self.reply(404, {"error": "not_found"})
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        form = urllib.parse.parse_qs(self.rfile.read(n).decode())
+        with open(log, "a") as f:
+            f.write("%s %s\n" % (self.path, json.dumps(form, sort_keys=True)))
+        if self.path == "/device":
+            self.reply(200, {"device_code": "dev-code-1", "user_code": "WDJB-MJHT",
+                             "verification_uri": base + "/activate",
+                             "verification_uri_complete": base + "/activate?user_code=WDJB-MJHT",
+                             "expires_in": 60, "interval": 1})
+        elif self.path == "/token":
+            polls["n"] += 1
+            if mode == "deny":
+                self.reply(400, {"error": "access_denied"})
+            elif polls["n"] == 1:
+                self.reply(400, {"error": "authorization_pending"})
+            elif polls["n"] == 2:
+                self.reply(400, {"error": "slow_down"})
+            else:
+                tok = open(token_file).read().strip()
+                self.reply(200, {"access_token": "opaque-not-a-jwt", "token_type": "Bearer",
+                                 "id_token": tok, "expires_in": 3600})
+        else:
+            self.reply(404, {"error": "not_found"})
+HTTPServer(("127.0.0.1", port), H).serve_forever()
+EOF
+
+start_idp() { # MODE
+    python3 "$TMP/idp.py" "$IDP_PORT" "$1" "$TMP/minted" "$TMP/idp.log" 2>>"$TMP/logs/idp.err" &
+    IDP_PID=$!
+    PIDS+=("$IDP_PID")
+    until_true 10 curl -sf -o /dev/null "$IDP/.well-known/openid-configuration"
+}
+start_idp ok || { bad "the fake identity provider starts" "$(tail -3 "$TMP/logs/idp.err")"; finish; }
+"$AIRLOCKD" --dev --config "$TMP/airlock.yaml" --data-dir "$TMP/data" --listen "127.0.0.1:$PORT" \
+    >"$TMP/logs/airlockd.log" 2>&1 &
+PIDS+=($!)
+until_true 10 curl -sf -o /dev/null "$URL/healthz" || { bad "airlockd starts" "$(tail -5 "$TMP/logs/airlockd.log")"; finish; }
+ok "airlockd and the fake provider start"
+check "/api/v1/config names the fake issuer and its client id" \
+    test "$(curl -s "$URL/api/v1/config" | jq -r '.oidc.issuer + " " + .oidc.clientId')" = "$IDP airlock-cli-test"
+
+curl -s -X POST -H 'Content-Type: application/json' --data '{"user":"dora","groups":["developers"]}' \
+    "$URL/api/v1/dev/token" | jq -r .token >"$TMP/minted"
+
+start=$(date +%s)
+"$AIRLOCK" --server "$URL" login >"$TMP/logs/login.out" 2>"$TMP/logs/login.err"
+rc=$?
+took=$(($(date +%s) - start))
+check "login (device flow) exits 0" test $rc = 0
+check "  ... after showing the verification URL and code" \
+    sh -c "grep -q '$IDP/activate' '$TMP/logs/login.err' && grep -q 'WDJB-MJHT' '$TMP/logs/login.err'"
+check "  ... and saying who is logged in" grep -q 'as dora' "$TMP/logs/login.err"
+check "  ... it waited through authorization_pending and slow_down (>= 1 + 1 + 6 s)" test "$took" -ge 8
+check "the ID token was cached (the access token was not a JWT)" \
+    test "$(cat "$HOME/.config/airlock/token")" = "$(cat "$TMP/minted")"
+check "the device request carried the client id and the openid scope" \
+    sh -c "grep '^/device ' '$TMP/idp.log' | grep -q '\"client_id\": \[\"airlock-cli-test\"\]' && grep '^/device ' '$TMP/idp.log' | grep -q openid"
+check "the token request used the device_code grant" \
+    grep -q 'urn:ietf:params:oauth:grant-type:device_code' "$TMP/idp.log"
+check "sessions works with the new login" sh -c "'$AIRLOCK' sessions --json >/dev/null"
+
+kill "$IDP_PID"
+wait "$IDP_PID" 2>/dev/null
+start_idp deny || bad "the provider restarts"
+cp "$HOME/.config/airlock/token" "$TMP/before"
+"$AIRLOCK" --server "$URL" login >/dev/null 2>"$TMP/logs/deny.err"
+rc=$?
+check "a denied device login exits 1" test $rc = 1
+check "  ... saying it was denied" grep -q 'denied' "$TMP/logs/deny.err"
+check "  ... and leaves the cached token alone" cmp -s "$TMP/before" "$HOME/.config/airlock/token"
+kill "$IDP_PID"
+wait "$IDP_PID" 2>/dev/null
+"$AIRLOCK" --server "$URL" login >/dev/null 2>"$TMP/logs/noidp.err"
+check "an unreachable provider exits 3" test $? = 3
+finish
