@@ -7,17 +7,24 @@
  * curl's TLS). libcurl 7.88 has no WebSocket support of its own, so the
  * client sends the HTTP/1.1 upgrade request by hand and checks the answer.
  *
- * Buffering, and why. wslay reads through a 4 KiB frame buffer and a client
- * masks its output through a 4 KiB scratch buffer, so left alone it makes one
- * syscall per 4 KiB in both directions. We put our own buffers under it:
+ * Buffering, and why. wslay reads through a 4 KiB frame buffer, copies each
+ * payload three times (into a chunk, a flat message, a queued message),
+ * unmasks a byte at a time and masks its output through a 4 KiB scratch
+ * buffer. For the SSH byte stream that costs more CPU than the hop is worth,
+ * so the data path goes around it:
  *
  *   rbuf  recv() fills it with one large read (it grows from 16 KiB to
- *         256 KiB while reads keep filling it); wslay's recv callback is
- *         served from memory.
- *   wbuf  small writes (frame headers, masked 4 KiB pieces, keystrokes) are
- *         gathered and flushed with one send(); a large unmasked payload on
- *         the server side is sent straight from wslay's buffer when nothing
- *         is gathered ahead of it, so bulk data is not copied twice.
+ *         256 KiB while reads keep filling it). A complete, unfragmented
+ *         binary frame found in it is unmasked in place (server side) and
+ *         handed to on_msg straight from rbuf: no copy. Everything else
+ *         (control frames, text, fragments, oversized or broken frames) is
+ *         fed to wslay byte-exact, one frame at a time (feed_left), so that
+ *         wslay does the pongs, the close handshake, UTF-8 checks and the
+ *         1002/1009 closes, and never holds bytes of a frame we parse.
+ *   wbuf  data messages are framed (and masked, 8 bytes at a time) straight
+ *         into it when wslay has nothing queued; wslay's own output (pongs,
+ *         closes, messages queued behind them) goes through it too, and one
+ *         send() flushes it.
  *
  * Reads always go on until EAGAIN (or until the caller pauses reading): with
  * TLS, decrypted bytes can sit in OpenSSL's buffer while the fd does not poll
@@ -57,6 +64,7 @@
 #define WS_HDR_MAX (16u * 1024)   /* HTTP response head limit (client handshake) */
 #define WS_ERR_BODY_MAX 4096      /* error body we read to find the server's message */
 #define WS_MASK_POOL 256          /* random bytes fetched at once for frame masks */
+#define WS_FAST_MAX (WS_BUF_MAX - 14) /* larger binary frames go through wslay */
 
 struct ws {
     wslay_event_context_ptr ctx;
@@ -64,6 +72,7 @@ struct ws {
     CURL *curl; /* client side only */
     ws_msg_fn on_msg;
     void *ud;
+    uint64_t max_msg;
 
     uint8_t *rbuf; /* received, not yet given to wslay: [roff, rlen) */
     size_t rcap, roff, rlen;
@@ -78,6 +87,8 @@ struct ws {
     unsigned dead : 1;     /* transport gone (EOF or error) */
     unsigned close_pending : 1;
     unsigned eof : 1;
+    unsigned in_frag : 1; /* wslay is in the middle of a fragmented message */
+    uint64_t feed_left;   /* bytes of the current frame wslay may still take */
 
     uint16_t peer_code;
     uint16_t close_code; /* for a deferred ws_close() */
@@ -296,40 +307,77 @@ frame_put(struct ws *w, int opcode, const uint8_t *data, size_t len)
 
 /* ---------------------------------------------------------- wslay callbacks */
 
+/*
+ * Reads more into rbuf (compacting it, and growing it up to need bytes of
+ * room). Returns bytes read (> 0), 0 on EAGAIN, -1 when the connection is
+ * gone (dead is set).
+ */
+static ssize_t
+rbuf_fill(struct ws *w, size_t need)
+{
+    size_t room;
+    ssize_t n;
+
+    if (w->roff == w->rlen) {
+        w->roff = w->rlen = 0;
+    } else if (w->roff > 0 && (w->rcap - w->rlen < need || w->rcap - w->rlen < w->rcap / 4)) {
+        memmove(w->rbuf, w->rbuf + w->roff, w->rlen - w->roff);
+        w->rlen -= w->roff;
+        w->roff = 0;
+    }
+    while (w->rcap - w->rlen < need && w->rcap < WS_BUF_MAX) {
+        w->rcap *= 2;
+        w->rbuf = xrealloc(w->rbuf, w->rcap);
+    }
+    room = w->rcap - w->rlen;
+    if (room == 0)
+        return 0;
+    n = io_read(w, w->rbuf + w->rlen, room);
+    if (n < 0) {
+        w->dead = 1;
+        return -1;
+    }
+    w->rlen += (size_t)n;
+    /* A read that took all the room of a mostly empty buffer: traffic is bulk. */
+    if ((size_t)n == room && room >= w->rcap / 2 && w->rcap < WS_BUF_MAX) {
+        w->rcap *= 2;
+        w->rbuf = xrealloc(w->rbuf, w->rcap);
+    }
+    return n;
+}
+
+/* wslay reads here: the bytes of the frame we handed it (feed_left), no more. */
 static ssize_t
 recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud)
 {
     struct ws *w = ud;
-    size_t avail = w->rlen - w->roff;
+    size_t avail;
 
     (void)flags;
-    if (w->read_paused) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
-    if (avail == 0) {
-        ssize_t n = io_read(w, w->rbuf, w->rcap);
+    if (w->feed_left == 0)
+        goto block;
+    if (w->roff == w->rlen) {
+        ssize_t n = rbuf_fill(w, 1);
 
-        if (n <= 0) {
-            if (n < 0)
-                w->dead = 1;
-            wslay_event_set_error(ctx, n == 0 ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
+        if (n < 0) {
+            wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
             return -1;
         }
-        w->roff = 0;
-        w->rlen = (size_t)n;
-        /* A full read means more is waiting: read bigger next time. */
-        if ((size_t)n == w->rcap && w->rcap < WS_BUF_MAX) {
-            w->rcap *= 2;
-            w->rbuf = xrealloc(w->rbuf, w->rcap);
-        }
-        avail = w->rlen;
+        if (n == 0)
+            goto block;
     }
+    avail = w->rlen - w->roff;
     if (len > avail)
         len = avail;
+    if (len > w->feed_left)
+        len = (size_t)w->feed_left;
     memcpy(buf, w->rbuf + w->roff, len);
     w->roff += len;
+    w->feed_left -= len;
     return (ssize_t)len;
+block:
+    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    return -1;
 }
 
 static ssize_t
@@ -457,7 +505,8 @@ ws_alloc(int fd, CURL *curl, int client, const void *pre, size_t pre_len, size_t
         fprintf(stderr, "wslay: out of memory\n");
         abort();
     }
-    wslay_event_config_set_max_recv_msg_length(w->ctx, max_msg ? max_msg : WS_DEFAULT_MAX_MSG);
+    w->max_msg = max_msg ? max_msg : WS_DEFAULT_MAX_MSG;
+    wslay_event_config_set_max_recv_msg_length(w->ctx, w->max_msg);
     return w;
 }
 
@@ -507,6 +556,95 @@ close_if_drained(struct ws *w)
                                   w->close_code ? w->close_reason_len : 0);
 }
 
+/* dst = src XOR key (in place): the receive side of mask_copy. */
+static void
+unmask_inplace(uint8_t *p, size_t n, const uint8_t key[4])
+{
+    mask_copy(p, p, n, key);
+}
+
+/*
+ * Reads and dispatches frames until the socket would block, reading is
+ * paused or closed. Complete binary frames go to on_msg from rbuf; any other
+ * frame is fed to wslay. Returns 0, or -1 when the connection is gone.
+ */
+static int
+read_frames(struct ws *w)
+{
+    for (;;) {
+        const uint8_t *b;
+        size_t avail, hl = 2, base;
+        uint64_t len;
+        int fin, op, masked, nonminimal;
+
+        if (w->dead || w->read_paused || !wslay_event_want_read(w->ctx))
+            return w->dead ? -1 : 0;
+        if (w->feed_left > 0) {
+            /* A frame of wslay's: let it take the bytes (it reads until they run out). */
+            if (wslay_event_recv(w->ctx) != 0 || w->dead)
+                return -1;
+            if (w->feed_left > 0)
+                return 0; /* it needs bytes the socket does not have yet */
+            continue;
+        }
+        avail = w->rlen - w->roff;
+        b = w->rbuf + w->roff;
+        if (avail >= 2) {
+            len = b[1] & 0x7f;
+            hl += (len == 126 ? 2 : len == 127 ? 8 : 0) + ((b[1] & 0x80) ? 4 : 0);
+        }
+        if (avail < 2 || avail < hl) {
+            ssize_t n = rbuf_fill(w, 14);
+
+            if (n < 0)
+                return -1;
+            if (n == 0)
+                return 0;
+            continue;
+        }
+        fin = b[0] >> 7;
+        op = b[0] & 0x0f;
+        masked = b[1] >> 7;
+        len = b[1] & 0x7f;
+        if (len == 126) {
+            len = (uint64_t)b[2] << 8 | b[3];
+        } else if (len == 127) {
+            len = 0;
+            for (int i = 0; i < 8; i++)
+                len = len << 8 | b[2 + i];
+        }
+        base = hl - (masked ? 4 : 0);
+        nonminimal = (base == 4 && len < 126) || (base == 10 && len < 65536);
+        if (op != WS_OP_BINARY || !fin || w->in_frag || (b[0] & 0x70) != 0 ||
+            masked != !w->client || len > WS_FAST_MAX || len > w->max_msg || nonminimal) {
+            /* Not ours: wslay takes exactly this frame. */
+            if (op <= WS_OP_BINARY)
+                w->in_frag = !fin;
+            w->feed_left = hl + len;
+            continue;
+        }
+        if (avail < hl + len) {
+            ssize_t n = rbuf_fill(w, hl + (size_t)len - avail);
+
+            if (n < 0)
+                return -1;
+            if (n == 0)
+                return 0;
+            continue;
+        }
+        {
+            uint8_t *payload = w->rbuf + w->roff + hl;
+
+            if (masked)
+                unmask_inplace(payload, (size_t)len, payload - 4);
+            w->roff += hl + (size_t)len;
+            w->last_rx_ms = time_mono_ms();
+            if (w->on_msg)
+                w->on_msg(w, WS_OP_BINARY, payload, (size_t)len, w->ud);
+        }
+    }
+}
+
 int
 ws_pump(struct ws *w, short revents)
 {
@@ -517,7 +655,7 @@ ws_pump(struct ws *w, short revents)
     if (!w->read_paused && ((revents & (POLLIN | POLLHUP | POLLERR)) || w->kick) &&
         wslay_event_want_read(w->ctx)) {
         w->kick = 0;
-        if (wslay_event_recv(w->ctx) != 0 || w->dead) {
+        if (read_frames(w) != 0) {
             w->dead = 1;
             return ERR_SYSTEM;
         }

@@ -27,6 +27,8 @@ struct srv {
     uint64_t total;
     char text[512];
     int echo;
+    const uint8_t *expect; /* when set, binary messages must match its start */
+    int mismatches;
 };
 
 struct pair {
@@ -50,6 +52,8 @@ srv_on_msg(struct ws *w, int op, const uint8_t *m, size_t len, void *ud)
         memcpy(s->text, m, n);
         s->text[n] = '\0';
     }
+    if (op == WS_OP_BINARY && s->expect != NULL && memcmp(m, s->expect, len) != 0)
+        s->mismatches++;
     if (s->echo)
         assert_int_equal(ws_send(w, op, m, len), 0);
 }
@@ -354,6 +358,95 @@ test_many_small_then_big(void **state)
     pair_close(&pr);
 }
 
+static ssize_t
+frag_read(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
+          const union wslay_event_msg_source *src, int *eof, void *ud)
+{
+    struct peer *p = ud;
+    int *left = src->data;
+
+    (void)ctx;
+    (void)len;
+    /* Three 1000-byte frames continuing the pattern stream (seed 5). */
+    pattern_fill(buf, 1000, 5, p->tx_bytes);
+    p->tx_bytes += 1000;
+    if (--*left == 0)
+        *eof = 1;
+    return 1000;
+}
+
+static int
+got_all_echoed(struct pair *pr)
+{
+    return pr->p.rx_bytes >= pr->p.tx_bytes && pr->p.n_text >= 1 && pr->p.n_pongs >= 1;
+}
+
+static void
+test_fast_path_mix(void **state)
+{
+    struct pair pr;
+    struct wslay_event_msg ping = {WSLAY_PING, (const uint8_t *)"p", 1};
+    int left = 3;
+    struct wslay_event_fragmented_msg fm = {WSLAY_BINARY_FRAME, {.data = &left}, frag_read};
+
+    (void)state;
+    /*
+     * Binary frames take the zero-copy path; a ping, a fragmented binary
+     * message and a text message in between go through wslay. The echo of
+     * every binary byte must come back in order.
+     */
+    pair_open(&pr, 0, NULL, 0, 1);
+    pr.p.seed_rx = 5;
+    peer_send_pattern(&pr.p, 5, 10);
+    assert_int_equal(wslay_event_queue_msg(pr.p.ctx, &ping), 0);
+    peer_send_pattern(&pr.p, 5, 200000); /* grows rbuf */
+    assert_int_equal(wslay_event_queue_fragmented_msg(pr.p.ctx, &fm), 0);
+    assert_int_equal(pair_run(&pr, srv_got_msg, 5000), 0);
+    while (left > 0)
+        if (pair_run(&pr, never, 20) == 0)
+            break;
+    peer_send_pattern(&pr.p, 5, 5);
+    peer_send(&pr.p, WSLAY_TEXT_FRAME, "t", 1);
+    peer_send_pattern(&pr.p, 5, 70000);
+    assert_int_equal(pair_run(&pr, got_all_echoed, 10000), 0);
+    assert_int_equal(pr.p.rx_bytes, 10 + 200000 + 3000 + 5 + 70000);
+    assert_int_equal(pr.p.rx_bad, 0);
+    assert_int_equal(pr.s.n_msgs, 6); /* 5 binary (one of them fragmented) + 1 text */
+    assert_int_equal(pr.p.n_pongs, 1);
+    assert_string_equal(pr.p.last_text, "t");
+    pair_close(&pr);
+}
+
+static void
+test_pause_binary(void **state)
+{
+    struct pair pr;
+    uint8_t f[64];
+    static const uint8_t key[4] = {1, 2, 3, 4};
+
+    (void)state;
+    /* A binary frame that came with the handshake, then three more while paused. */
+    f[0] = 0x82;
+    f[1] = 0x80 | 4;
+    memcpy(f + 2, key, 4);
+    memcpy(f + 6, "abcd", 4);
+    for (int i = 0; i < 4; i++)
+        f[6 + i] ^= key[i & 3];
+    pair_open(&pr, 0, f, 10, 0);
+    ws_set_read_paused(pr.s.w, 1);
+    assert_int_equal(ws_pump(pr.s.w, 0), 0);
+    assert_int_equal(pr.s.n_msgs, 0);
+    for (int i = 0; i < 3; i++)
+        peer_send_pattern(&pr.p, 9, 1000);
+    (void)pair_run(&pr, never, 150);
+    assert_int_equal(pr.s.n_msgs, 0);
+    ws_set_read_paused(pr.s.w, 0);
+    assert_int_equal(ws_pump(pr.s.w, 0), 0);
+    assert_int_equal(pr.s.n_msgs, 4);
+    assert_int_equal(pr.s.total, 3004);
+    pair_close(&pr);
+}
+
 /* ------------------------------------------------------------ client side */
 
 struct httpd {
@@ -507,9 +600,14 @@ test_client_upgrade(void **state)
     assert_int_equal(cli_run(w, &s, 1, 5000), 0);
     assert_string_equal(s.text, "hi");
     pattern_fill(big, 500000, 3, 0);
+    s.expect = big;
     assert_int_equal(ws_send(w, WS_OP_BINARY, big, 500000), 0);
     assert_int_equal(cli_run(w, &s, 2, 10000), 0);
     assert_int_equal(s.last_len, 500000);
+    assert_int_equal(ws_send(w, WS_OP_BINARY, big, 100000), 0); /* fast path both ways */
+    assert_int_equal(cli_run(w, &s, 3, 10000), 0);
+    assert_int_equal(s.last_len, 100000);
+    assert_int_equal(s.mismatches, 0);
     ws_close(w, 1000, "done");
     end = peer_now_ms() + 5000;
     while (ws_alive(w) && peer_now_ms() < end) {
@@ -588,7 +686,9 @@ main(void)
         cmocka_unit_test(test_oversize_1009),       cmocka_unit_test(test_close_after_data),
         cmocka_unit_test(test_peer_closes),         cmocka_unit_test(test_peer_vanishes),
         cmocka_unit_test(test_pre_bytes),           cmocka_unit_test(test_read_pause),
-        cmocka_unit_test(test_many_small_then_big), cmocka_unit_test(test_client_upgrade),
+        cmocka_unit_test(test_many_small_then_big),
+        cmocka_unit_test(test_fast_path_mix),
+        cmocka_unit_test(test_pause_binary), cmocka_unit_test(test_client_upgrade),
         cmocka_unit_test(test_client_refused),      cmocka_unit_test(test_client_unreachable),
     };
     int failed;
