@@ -58,12 +58,12 @@
 #include "ws.h"
 #include "xmalloc.h"
 
-#define WS_BUF_MIN (16u * 1024)   /* first size of rbuf and wbuf */
-#define WS_BUF_MAX (256u * 1024)  /* they grow to this under bulk traffic */
-#define WS_DIRECT_MIN (8u * 1024) /* payloads this large skip wbuf when it is empty */
-#define WS_HDR_MAX (16u * 1024)   /* HTTP response head limit (client handshake) */
-#define WS_ERR_BODY_MAX 4096      /* error body we read to find the server's message */
-#define WS_MASK_POOL 256          /* random bytes fetched at once for frame masks */
+#define WS_BUF_MIN (16u * 1024)       /* first size of rbuf and wbuf */
+#define WS_BUF_MAX (256u * 1024)      /* they grow to this under bulk traffic */
+#define WS_DIRECT_MIN (8u * 1024)     /* payloads this large skip wbuf when it is empty */
+#define WS_HDR_MAX (16u * 1024)       /* HTTP response head limit (client handshake) */
+#define WS_ERR_BODY_MAX 4096          /* error body we read to find the server's message */
+#define WS_MASK_POOL 256              /* random bytes fetched at once for frame masks */
 #define WS_FAST_MAX (WS_BUF_MAX - 14) /* larger binary frames go through wslay */
 
 struct ws {
@@ -1018,6 +1018,9 @@ ws_client_connect(const char *url, const char *bearer, const char *ca_file, int 
     }
     curl_easy_setopt(c, CURLOPT_URL, http_url);
     curl_easy_setopt(c, CURLOPT_CONNECT_ONLY, 1L);
+    /* The upgrade is HTTP/1.1 only: offered h2 by a TLS proxy (ALPN), libcurl's
+       CONNECT_ONLY path then crashes inside nghttp2 on the first recv. */
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(c, CURLOPT_HTTPPROXYTUNNEL, 1L); /* through a proxy: CONNECT, then raw */

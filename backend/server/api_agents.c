@@ -498,7 +498,12 @@ api_sessions_connect(struct api_req *req, struct api_reply *rep)
     cap = s->tmpl->max_participants * 4;
     conn = random_token(16);
     if ((r = relay_expect(req->app->relay, conn, s->name, agent, user, cap)) != 0) {
-        r = api_fail(rep, r, "too many connections to this session (limit %d)", cap);
+        if (r == ERR_TOO_MANY)
+            r = api_fail(rep, r, "too many connections to this session (limit %d)", cap);
+        else if (r == ERR_UNAVAILABLE)
+            r = api_fail(rep, r, "the server is shutting down");
+        else
+            r = api_fail(rep, r, "cannot open a relayed connection");
         goto out;
     }
     if ((r = control_send_open(req->app->control, agent, conn, s->name)) != 0) {

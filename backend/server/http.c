@@ -100,6 +100,7 @@ struct http {
     unsigned port;
     char *csp;
     _Atomic int n_upgraded;
+    _Atomic int stopping;      /* set by http_quiesce: no new WebSocket starts */
     unsigned id_prefix;        /* request ids: random prefix + counter */
     _Atomic unsigned next_id;
     struct metric_row metrics[N_METRIC_ROWS];
@@ -361,7 +362,11 @@ upgrade_thread(void *p)
     struct http *h = job->h;
 
     pthread_setname_np(pthread_self(), "airlock-ws");
-    job->fn(a->u, job->arg);
+    /* XXX a thread past this check while shutdown frees the relay can still race it */
+    if (atomic_load(&h->stopping))
+        upgraded_close(a->u);
+    else
+        job->fn(a->u, job->arg);
     if (job->arg_free)
         job->arg_free(job->arg);
     free(job);
@@ -392,6 +397,14 @@ upgrade_cb(void *cls, struct MHD_Connection *c, void *req_cls, const char *extra
     setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     a->job = job;
     a->u = u;
+    if (atomic_load(&job->h->stopping)) { /* draining: refuse new WebSockets */
+        upgraded_close(u);
+        if (job->arg_free)
+            job->arg_free(job->arg);
+        free(job);
+        free(a);
+        return;
+    }
     atomic_fetch_add(&job->h->n_upgraded, 1);
     if (pthread_create(&th, NULL, upgrade_thread, a) != 0) {
         log_warn("cannot start a WebSocket thread: %s", strerror(errno));
@@ -1065,7 +1078,10 @@ http_port(const struct http *h)
 void
 http_quiesce(struct http *h)
 {
-    if (h != NULL && h->d != NULL)
+    if (h == NULL)
+        return;
+    atomic_store(&h->stopping, 1);
+    if (h->d != NULL)
         MHD_quiesce_daemon(h->d);
 }
 

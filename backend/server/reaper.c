@@ -98,7 +98,6 @@ reaper_pass(struct app *app, int64_t now)
 {
     int n_deleted = 0;
 
-    core_deferred_run(app, 0);
     due(app, "expire", now, 0, SEV_EXPIRE, "expired");
     due(app, "approval-timeout", now, app->cfg->approval_timeout_s, SEV_TIMEOUT,
         "approval timed out");
@@ -115,19 +114,28 @@ static void *
 reaper_main(void *p)
 {
     struct reaper *rp = p;
+    time_t last = 0;
 
     pthread_setname_np(pthread_self(), "airlock-reaper");
     pthread_mutex_lock(&rp->mu);
     while (!rp->stop) {
         struct timespec ts;
+        time_t now = time(NULL);
 
         pthread_mutex_unlock(&rp->mu);
-        reaper_pass(rp->app, time(NULL));
+        /* deferred relay closes every tick, the time-driven transitions once a second */
+        core_deferred_run(rp->app, 0);
+        if (now != last) {
+            reaper_pass(rp->app, now);
+            last = now;
+        }
         pthread_mutex_lock(&rp->mu);
-        /* wake on the next whole second, so expiry lands within ~1 s */
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
-        ts.tv_nsec = 0;
+        ts.tv_nsec += REAPER_TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
         while (!rp->stop && pthread_cond_timedwait(&rp->cv, &rp->mu, &ts) != ETIMEDOUT)
             ;
     }

@@ -11,6 +11,7 @@
 #include "api.h"
 
 #define REAPER_EXPIRING_S 300
+#define REAPER_TICK_MS 250
 
 struct reaper;
 

@@ -686,9 +686,8 @@ main(void)
         cmocka_unit_test(test_oversize_1009),       cmocka_unit_test(test_close_after_data),
         cmocka_unit_test(test_peer_closes),         cmocka_unit_test(test_peer_vanishes),
         cmocka_unit_test(test_pre_bytes),           cmocka_unit_test(test_read_pause),
-        cmocka_unit_test(test_many_small_then_big),
-        cmocka_unit_test(test_fast_path_mix),
-        cmocka_unit_test(test_pause_binary), cmocka_unit_test(test_client_upgrade),
+        cmocka_unit_test(test_many_small_then_big), cmocka_unit_test(test_fast_path_mix),
+        cmocka_unit_test(test_pause_binary),        cmocka_unit_test(test_client_upgrade),
         cmocka_unit_test(test_client_refused),      cmocka_unit_test(test_client_unreachable),
     };
     int failed;
