@@ -33,12 +33,12 @@
 #include <jansson.h>
 
 #include "client.h"
+#include "httpc.h"
 #include "err.h"
 #include "util.h"
 #include "ws.h"
 #include "xmalloc.h"
 
-#define HTTP_BODY_MAX (16u << 20)
 #define HTTP_TIMEOUT_S 30L
 #define TOKEN_FILE_MAX (64 * 1024)
 #define PROXY_BUF (256 * 1024)  /* one stdin read, one message */
@@ -293,92 +293,19 @@ server_url(const char *server)
 
 /* ----------------------------------------------------------------- HTTP */
 
-struct body {
-    char *data;
-    size_t len;
-    int too_big;
-};
-
-static size_t
-body_cb(char *p, size_t size, size_t n, void *ud)
-{
-    struct body *b = ud;
-    size_t add = size * n;
-
-    if (b->len + add > HTTP_BODY_MAX) {
-        b->too_big = 1;
-        return 0;
-    }
-    b->data = xrealloc(b->data, b->len + add + 1);
-    memcpy(b->data + b->len, p, add);
-    b->len += add;
-    b->data[b->len] = '\0';
-    return add;
-}
-
 /*
- * One HTTP request. body (may be NULL) is sent with content_type. When the
- * server answers, whatever the status, returns 0 with *status and *out (the
- * parsed JSON body, new, or NULL when it is not JSON). Returns
- * ERR_UNAVAILABLE with a message in err when the server cannot be reached.
+ * One HTTP request to the server (AIRLOCK_CA_FILE trusted when set). See
+ * httpc_call() for what it returns.
  */
 static int
 http_call(const char *method, const char *url, const char *bearer, const char *content_type,
           const char *body, long *status, json_t **out, char *err, size_t err_len)
 {
-    CURL *c = curl_easy_init();
-    struct curl_slist *h = NULL;
-    struct body b = {NULL, 0, 0};
-    char *auth = NULL, *ct = NULL, cerr[CURL_ERROR_SIZE] = "";
-    const char *ca = getenv("AIRLOCK_CA_FILE");
-    CURLcode rc;
-    int r = ERR_UNAVAILABLE;
+    char *auth = bearer ? xasprintf("Authorization: Bearer %s", bearer) : NULL;
+    int r = httpc_call(method, url, auth, content_type, body, getenv("AIRLOCK_CA_FILE"),
+                       HTTP_TIMEOUT_S * 1000L, status, out, err, err_len);
 
-    *status = 0;
-    *out = NULL;
-    if (c == NULL) {
-        snprintf(err, err_len, "curl_easy_init failed");
-        return ERR_INTERNAL;
-    }
-    h = curl_slist_append(h, "Accept: application/json");
-    if (bearer != NULL) {
-        auth = xasprintf("Authorization: Bearer %s", bearer);
-        h = curl_slist_append(h, auth);
-    }
-    if (body != NULL) {
-        ct = xasprintf("Content-Type: %s", content_type);
-        h = curl_slist_append(h, ct);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_cb);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, HTTP_TIMEOUT_S);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "airlock-cli");
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (ca != NULL && ca[0] != '\0')
-        curl_easy_setopt(c, CURLOPT_CAINFO, ca);
-    rc = curl_easy_perform(c);
-    if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && b.too_big)) {
-        snprintf(err, err_len, "cannot reach %s: %s", url, cerr[0] ? cerr : curl_easy_strerror(rc));
-        goto out;
-    }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    if (b.data != NULL && !b.too_big)
-        *out = json_loadb(b.data, b.len, 0, NULL);
-    r = 0;
-out:
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
     secret_free(auth);
-    free(ct);
-    free(b.data);
     return r;
 }
 

@@ -31,6 +31,7 @@
 
 #include "box.h"
 #include "control.h"
+#include "httpc.h"
 #include "ctlsock.h"
 #include "err.h"
 #include "log.h"
@@ -39,7 +40,6 @@
 #include "ws.h"
 #include "xmalloc.h"
 
-#define HTTP_BODY_MAX (1024 * 1024)
 #define HTTP_TIMEOUT_MS 30000
 #define CONTROL_MAX_MSG (1024 * 1024)
 #define CONNECT_TIMEOUT_MS 10000
@@ -114,29 +114,6 @@ mono(void)
  * HTTP (libcurl)
  * ------------------------------------------------------------------------ */
 
-struct body {
-    char *data;
-    size_t len;
-    int too_big;
-};
-
-static size_t
-body_cb(char *ptr, size_t size, size_t n, void *ud)
-{
-    struct body *b = ud;
-    size_t add = size * n;
-
-    if (b->len + add > HTTP_BODY_MAX) {
-        b->too_big = 1;
-        return 0;
-    }
-    b->data = xrealloc(b->data, b->len + add + 1);
-    memcpy(b->data + b->len, ptr, add);
-    b->len += add;
-    b->data[b->len] = '\0';
-    return add;
-}
-
 /*
  * method "GET" or "POST" (json body). *status gets the HTTP status, *resp the
  * body parsed as JSON (new, may be NULL). 0 or ERR_UNAVAILABLE (transport).
@@ -145,50 +122,8 @@ static int
 http_json(const char *method, const char *url, const char *auth_header, const char *body,
           const char *ca_file, long *status, json_t **resp, char *err, size_t err_len)
 {
-    struct curl_slist *h = NULL;
-    struct body b = {NULL, 0, 0};
-    CURL *c = curl_easy_init();
-    CURLcode rc;
-    int r = ERR_UNAVAILABLE;
-
-    *status = 0;
-    *resp = NULL;
-    if (c == NULL) {
-        snprintf(err, err_len, "curl_easy_init failed");
-        return ERR_INTERNAL;
-    }
-    h = curl_slist_append(h, "Accept: application/json");
-    if (auth_header != NULL)
-        h = curl_slist_append(h, auth_header);
-    if (body != NULL) {
-        h = curl_slist_append(h, "Content-Type: application/json");
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    }
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_cb);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)HTTP_TIMEOUT_MS);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "airlock/" AIRLOCK_VERSION);
-    if (ca_file != NULL)
-        curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
-    rc = curl_easy_perform(c);
-    if (rc != CURLE_OK && !b.too_big) {
-        snprintf(err, err_len, "cannot reach %s: %s", url, curl_easy_strerror(rc));
-        goto out;
-    }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    if (b.data != NULL)
-        *resp = json_loadb(b.data, b.len, 0, NULL);
-    r = 0;
-out:
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    free(b.data);
-    return r;
+    return httpc_call(method, url, auth_header, "application/json", body, ca_file,
+                      (long)HTTP_TIMEOUT_MS, status, resp, err, err_len);
 }
 
 /* The server's error message from an API error body, or a fallback. Borrowed. */
