@@ -1,0 +1,78 @@
+/*
+ * drain BYTES [IDLE_S]: reads stdin until BYTES bytes arrived (or EOF, or
+ * nothing came for IDLE_S seconds, default 30), then prints
+ *   DRAIN <bytes> <seconds from first byte to the last> <MB/s> [stalled]
+ * and exits, which closes the pipe so that the writer (ssh ... 'cat /dev/zero')
+ * stops. BYTES takes a K/M/G suffix (binary: 1G = 2^30), like head -c.
+ * Timing starts at the first byte, so connection set-up and authentication
+ * are not part of the throughput.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+static double
+now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int
+main(int argc, char **argv)
+{
+    static char buf[1 << 18];
+    uint64_t want, got = 0;
+    double t0 = 0, t1;
+    int idle_ms = 30000, stalled = 0;
+    char *end;
+
+    if (argc == 3)
+        idle_ms = atoi(argv[2]) * 1000;
+    if (argc < 2 || argc > 3) {
+        fprintf(stderr, "usage: drain BYTES [IDLE_S]\n");
+        return 2;
+    }
+    want = strtoull(argv[1], &end, 10);
+    switch (*end) {
+    case 'K': case 'k': want <<= 10; break;
+    case 'M': case 'm': want <<= 20; break;
+    case 'G': case 'g': want <<= 30; break;
+    default: break;
+    }
+    while (got < want) {
+        size_t n = want - got < sizeof(buf) ? (size_t)(want - got) : sizeof(buf);
+        struct pollfd p = {0, POLLIN, 0};
+        ssize_t r;
+
+        if (poll(&p, 1, idle_ms) == 0) {
+            stalled = 1;
+            break;
+        }
+        r = read(0, buf, n);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        if (got == 0)
+            t0 = now_s();
+        got += (uint64_t)r;
+    }
+    t1 = now_s();
+    if (got == 0) {
+        printf("DRAIN 0 0 0%s\n", stalled ? " stalled" : "");
+        return 1;
+    }
+    if (stalled)
+        t1 -= idle_ms / 1000.0;
+    printf("DRAIN %llu %.3f %.1f%s\n", (unsigned long long)got, t1 - t0,
+           t1 > t0 ? (double)got / (1 << 20) / (t1 - t0) : 0.0, stalled ? " stalled" : "");
+    return got == want ? 0 : 1;
+}
