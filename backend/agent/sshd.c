@@ -23,6 +23,12 @@
  * is non-blocking after the key exchange, so nothing in the loop blocks and a
  * removal is acted on within one 100 ms poll.
  *
+ * Key re-exchange: while a KEX runs (OpenSSH re-keys after RekeyLimit, 1 GiB
+ * for chacha20-poly1305), a non-blocking ssh_channel_write() sends nothing and
+ * returns 0 (or a short count). What was read from the child then waits in a
+ * per-stream buffer (struct outq), the child is not read until it is sent, and
+ * the loop keeps polling the session so that the KEX completes.
+ *
  * Privilege: the agent runs as the CI job's (or host's) user and the shells
  * it serves run as that same user, so there is no privileged side to
  * separate (STYLE.md 2.13). Participants get exactly what the job could do.
@@ -101,6 +107,12 @@ enum chan_kind { CHAN_SESSION, CHAN_FORWARD };
 
 struct conn;
 
+/* Child output read but not yet accepted by ssh_channel_write (a KEX was running). */
+struct outq {
+    unsigned char buf[IO_CHUNK];
+    size_t off, len;
+};
+
 struct chan {
     struct conn *c;
     ssh_channel ch;
@@ -120,6 +132,7 @@ struct chan {
     int client_eof; /* the client sent EOF */
     int in_shut;    /* EOF passed on to fd_in */
     int out_eof, err_eof;
+    struct outq oq, eq; /* pending stdout / stderr bytes */
     int sent_eof; /* forward: EOF sent to the client */
     int closing;  /* we sent EOF + close */
     int dead;     /* to be freed by the loop */
@@ -1293,9 +1306,10 @@ regs_sync(struct conn *c)
 
         if (ch->dead || !ch->started)
             continue;
-        if (win && !ch->out_eof)
+        /* With bytes pending (a KEX runs), the session's fd is what wakes us. */
+        if (win && !ch->out_eof && ch->oq.len == 0)
             reg_want(want, &n, ch->fd_out, POLLIN);
-        if (win && !ch->err_eof)
+        if (win && !ch->err_eof && ch->eq.len == 0)
             reg_want(want, &n, ch->fd_err, POLLIN);
         if (ch->ilen > 0)
             reg_want(want, &n, ch->fd_in, POLLOUT);
@@ -1417,23 +1431,60 @@ chan_pump_in(struct chan *ch)
     }
 }
 
+/*
+ * Sends what q holds, never more than the client's window. 1 when q is empty,
+ * 0 when bytes remain (window closed, or a key re-exchange runs: libssh then
+ * writes nothing and returns 0), -1 when the channel is broken.
+ */
+static int
+chan_flush_out(struct chan *ch, struct outq *q, int is_stderr)
+{
+    while (q->len > 0) {
+        uint32_t win = ssh_channel_window_size(ch->ch);
+        uint32_t n = q->len < win ? (uint32_t)q->len : win;
+        int rc;
+
+        if (n == 0)
+            return 0;
+        rc = is_stderr ? ssh_channel_write_stderr(ch->ch, q->buf + q->off, n)
+                       : ssh_channel_write(ch->ch, q->buf + q->off, n);
+        if (rc < 0 || (uint32_t)rc > n)
+            return -1;
+        if (rc == 0)
+            return 0;
+        q->off += (size_t)rc;
+        q->len -= (size_t)rc;
+    }
+    q->off = 0;
+    return 1;
+}
+
 /* Child -> client, never more than the client's window. Returns bytes moved. */
 static size_t
-chan_pump_out(struct chan *ch, int *fdp, int *eofp, int is_stderr)
+chan_pump_out(struct chan *ch, int *fdp, int *eofp, struct outq *q, int is_stderr)
 {
-    unsigned char buf[IO_CHUNK];
     size_t moved = 0;
     int rounds;
 
-    for (rounds = 0; rounds < 8 && *fdp >= 0 && !*eofp && !ch->closing; rounds++) {
-        uint32_t win = ssh_channel_window_size(ch->ch);
-        size_t want = win < sizeof(buf) ? win : sizeof(buf);
+    for (rounds = 0; rounds < 8 && !*eofp && !ch->closing; rounds++) {
+        uint32_t win;
+        size_t want, before = q->len;
         ssize_t n;
-        int rc;
+        int rc = chan_flush_out(ch, q, is_stderr);
 
+        moved += before - q->len;
+        if (rc < 0) {
+            q->len = 0;
+            *eofp = 1;
+            break;
+        }
+        if (rc == 0 || *fdp < 0)
+            break;
+        win = ssh_channel_window_size(ch->ch);
+        want = win < sizeof(q->buf) ? win : sizeof(q->buf);
         if (want == 0)
             break;
-        n = read(*fdp, buf, want);
+        n = read(*fdp, q->buf, want);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN)
@@ -1446,13 +1497,8 @@ chan_pump_out(struct chan *ch, int *fdp, int *eofp, int is_stderr)
                 chan_close_fd(ch, fdp);
             break;
         }
-        rc = is_stderr ? ssh_channel_write_stderr(ch->ch, buf, (uint32_t)n)
-                       : ssh_channel_write(ch->ch, buf, (uint32_t)n);
-        if (rc < 0 || rc != n) {
-            *eofp = 1;
-            break;
-        }
-        moved += (size_t)n;
+        q->off = 0;
+        q->len = (size_t)n;
     }
     return moved;
 }
@@ -1599,8 +1645,8 @@ chan_service(struct chan *ch, int64_t now)
         return;
     }
     chan_pump_in(ch);
-    chan_pump_out(ch, &ch->fd_out, &ch->out_eof, 0);
-    chan_pump_out(ch, &ch->fd_err, &ch->err_eof, 1);
+    chan_pump_out(ch, &ch->fd_out, &ch->out_eof, &ch->oq, 0);
+    chan_pump_out(ch, &ch->fd_err, &ch->err_eof, &ch->eq, 1);
 
     if (ch->kind == CHAN_FORWARD) {
         if (ch->out_eof && !ch->sent_eof) {
@@ -1618,7 +1664,7 @@ chan_service(struct chan *ch, int64_t now)
     }
     if (!ch->exited)
         return;
-    if (ch->pty && !ch->out_eof && now - ch->exit_ms > PTY_EXIT_DRAIN_MS &&
+    if (ch->pty && !ch->out_eof && ch->oq.len == 0 && now - ch->exit_ms > PTY_EXIT_DRAIN_MS &&
         ssh_channel_window_size(ch->ch) > 0)
         ch->out_eof = 1; /* a background process still holds the pty: stop waiting */
     if (!ch->out_eof || !ch->err_eof)

@@ -426,23 +426,7 @@ api_sessions_list(struct api_req *req, struct api_reply *rep)
             approver_of[f.n_approver_templates++] = app->cfg->templates[i].name;
     f.approver_templates = approver_of;
     pthread_mutex_lock(&app->lock);
-    r = store_sess_list(app->store, &f, &list, &n, &total);
-    if (r == 0 && n == (size_t)f.limit && total > (int64_t)n) {
-        /* is there a row after this page? */
-        struct sess_filter g = f;
-        struct sess **more = NULL;
-        size_t nm = 0;
-        int64_t t2;
-        char curs[64];
-
-        snprintf(curs, sizeof(curs), "%lld", (long long)list[n - 1]->rowid);
-        g.cursor_created = list[n - 1]->rowid;
-        g.cursor_name = curs;
-        g.limit = 1;
-        if (store_sess_list(app->store, &g, &more, &nm, &t2) == 0 && nm > 0)
-            has_more = 1;
-        sess_list_free(more, nm);
-    }
+    r = store_sess_list(app->store, &f, &list, &n, &total, &has_more);
     pthread_mutex_unlock(&app->lock);
     if (r != 0) {
         api_fail(rep, r, "cannot list sessions");

@@ -110,7 +110,7 @@ int store_sess_names_due(struct store *st, const char *kind, int64_t now, int64_
                          char ***names, size_t *n);
 /* New array of sessions for one page, newest first; *total counts all matches. */
 int store_sess_list(struct store *st, const struct sess_filter *f, struct sess ***list, size_t *n,
-                    int64_t *total);
+                    int64_t *total, int *has_more);
 /* Sessions bound to agent in the given states (state_mask 0: not ended). */
 int store_sess_by_agent(struct store *st, const char *agent, unsigned state_mask,
                         struct sess ***list, size_t *n);

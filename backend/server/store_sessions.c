@@ -319,6 +319,31 @@ out:
     return r;
 }
 
+/* Mirrors s->invited into session_invites (the list's index of invitations). */
+static int
+write_invites(struct store *st, const struct sess *s)
+{
+    sqlite3_stmt *stmt = NULL;
+    size_t i;
+    int r;
+
+    if ((r = store_prepare(st, &stmt, "DELETE FROM session_invites WHERE session = ?1")) != 0)
+        return r;
+    store_bind_text(stmt, 1, s->name);
+    r = store_step_done(st, stmt);
+    store_finish(st, stmt);
+    for (i = 0; r == 0 && i < s->n_invited; i++) {
+        if ((r = store_prepare(st, &stmt, "INSERT OR IGNORE INTO session_invites (session, who)"
+                                          " VALUES (?1, ?2)")) != 0)
+            return r;
+        store_bind_text(stmt, 1, s->name);
+        store_bind_text(stmt, 2, s->invited[i].who);
+        r = store_step_done(st, stmt);
+        store_finish(st, stmt);
+    }
+    return r;
+}
+
 int
 store_sess_insert(struct store *st, const struct sess *s)
 {
@@ -349,7 +374,8 @@ store_sess_insert(struct store *st, const struct sess *s)
     sqlite3_bind_int(stmt, 17, s->approval_required);
     store_bind_text(stmt, 18, s->tmpl_text);
     store_bind_time(stmt, 19, s->ended_at);
-    r = store_step_done(st, stmt);
+    if ((r = store_step_done(st, stmt)) == 0 && s->n_invited > 0)
+        r = write_invites(st, s);
 out:
     json_decref(inv);
     store_finish(st, stmt);
@@ -384,6 +410,7 @@ store_sess_update(struct store *st, struct sess *s)
         goto out;
     }
     s->version++;
+    r = write_invites(st, s);
 out:
     json_decref(inv);
     store_finish(st, stmt);
@@ -480,24 +507,31 @@ filter_sql(const struct sess_filter *f, char *sql, size_t len)
     if (f->user != NULL)
         ADD(" AND (requested_by = ?2 COLLATE NOCASE OR requested_by_email = ?2 COLLATE NOCASE)");
     /* ?3 me_user, ?4 me_email */
-#define ME_REQ "(requested_by = ?3 COLLATE NOCASE OR (?4 IS NOT NULL AND requested_by_email = ?4 COLLATE NOCASE))"
-#define ME_PART                                                                                    \
-    "EXISTS (SELECT 1 FROM participants p WHERE p.session = sessions.name AND"                     \
-    " (p.user = ?3 COLLATE NOCASE OR (?4 IS NOT NULL AND p.email = ?4 COLLATE NOCASE)))"
-#define ME_INV                                                                                     \
-    "EXISTS (SELECT 1 FROM json_each(sessions.invited) j WHERE"                                    \
-    " lower(json_extract(j.value, '$.who')) IN (lower(?3), lower(coalesce(?4, ''))))"
+/*
+ * Sessions the caller (?3 user, ?4 email) requested, joins or is invited to,
+ * as one uncorrelated set: SQLite builds it once per statement from indexes
+ * and probes it per row, instead of running correlated subqueries (and a
+ * json_each over the invitations) for every candidate row.
+ */
+#define ME_SET                                                                                     \
+    "sessions.rowid IN (SELECT rowid FROM sessions WHERE requested_by = ?3 COLLATE NOCASE"         \
+    " OR requested_by_email = ?4 COLLATE NOCASE"                                                   \
+    " UNION SELECT s2.rowid FROM participants p JOIN sessions s2 ON s2.name = p.session"           \
+    " WHERE p.user = ?3 COLLATE NOCASE OR p.email = ?4 COLLATE NOCASE"                             \
+    " UNION SELECT s3.rowid FROM session_invites i JOIN sessions s3 ON s3.name = i.session"        \
+    " WHERE i.who = ?3 OR i.who = ?4)"
+#define DECIDED_SET                                                                                \
+    "sessions.rowid IN (SELECT s4.rowid FROM approvals a JOIN sessions s4 ON s4.name = a.session"  \
+    " WHERE a.by = ?3 COLLATE NOCASE OR a.by = ?4 COLLATE NOCASE)"
     if (f->mine)
-        ADD(" AND (" ME_REQ " OR " ME_PART " OR " ME_INV ")");
+        ADD(" AND " ME_SET);
     if (!f->admin) {
         size_t i;
 
-        ADD(" AND (" ME_REQ " OR " ME_PART " OR " ME_INV
-            " OR EXISTS (SELECT 1 FROM approvals a WHERE a.session = sessions.name AND"
-            " (a.by = ?3 COLLATE NOCASE OR (?4 IS NOT NULL AND a.by = ?4 COLLATE NOCASE)))");
+        ADD(" AND (");
         for (i = 0; i < f->n_approver_templates; i++)
-            ADD(" OR template = ?%zu", 10 + i);
-        ADD(")");
+            ADD("template = ?%zu OR ", 10 + i);
+        ADD(ME_SET " OR " DECIDED_SET ")");
     }
 #undef ADD
 }
@@ -521,17 +555,19 @@ filter_bind(const struct sess_filter *f, sqlite3_stmt *stmt)
 
 int
 store_sess_list(struct store *st, const struct sess_filter *f, struct sess ***list, size_t *n,
-                int64_t *total)
+                int64_t *total, int *has_more)
 {
     char sql[8192], where[7000] = "";
     sqlite3_stmt *stmt = NULL;
     struct sess **out = NULL;
-    size_t cnt = 0;
+    int64_t *ids = NULL;
+    size_t cnt = 0, n_ids = 0;
     int rc, r = ERR_DB;
 
     *list = NULL;
     *n = 0;
     *total = 0;
+    *has_more = 0;
     filter_sql(f, where, sizeof(where));
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM sessions%s", where);
     if (store_prepare_once(st, &stmt, sql) != 0)
@@ -542,20 +578,42 @@ store_sess_list(struct store *st, const struct sess_filter *f, struct sess ***li
     *total = sqlite3_column_int64(stmt, 0);
     store_finish(st, stmt);
     stmt = NULL;
-    snprintf(sql, sizeof(sql),
-             SESS_SELECT "%s%s ORDER BY sessions.rowid DESC LIMIT ?7", where,
+    /*
+     * Two steps: the page's rowids from the indexes alone (the filter tests state,
+     * template and rowid sets, all in the index), then just those rows. One query
+     * that also selected the wide columns made SQLite sort whole rows.
+     */
+    snprintf(sql, sizeof(sql), "SELECT sessions.rowid FROM sessions%s%s"
+             " ORDER BY sessions.rowid DESC LIMIT ?7", where,
              f->cursor_name ? " AND sessions.rowid < ?5" : "");
     if (store_prepare_once(st, &stmt, sql) != 0)
         goto out;
     filter_bind(f, stmt);
     if (f->cursor_name)
         sqlite3_bind_int64(stmt, 5, f->cursor_created);
-    sqlite3_bind_int(stmt, 7, f->limit);
-    out = xcalloc((size_t)f->limit + 1, sizeof(*out));
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && cnt < (size_t)f->limit)
-        out[cnt++] = row_to_sess(st, stmt);
+    sqlite3_bind_int(stmt, 7, f->limit + 1); /* one more row says whether a next page exists */
+    ids = xcalloc((size_t)f->limit + 1, sizeof(*ids));
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (n_ids == (size_t)f->limit) {
+            *has_more = 1;
+            break;
+        }
+        ids[n_ids++] = sqlite3_column_int64(stmt, 0);
+    }
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         goto out;
+    store_finish(st, stmt);
+    stmt = NULL;
+    out = xcalloc((size_t)f->limit + 1, sizeof(*out));
+    for (size_t k = 0; k < n_ids; k++) {
+        if (store_prepare(st, &stmt, SESS_SELECT " WHERE sessions.rowid = ?1") != 0)
+            goto out;
+        sqlite3_bind_int64(stmt, 1, ids[k]);
+        if (sqlite3_step(stmt) == SQLITE_ROW)
+            out[cnt++] = row_to_sess(st, stmt);
+        store_finish(st, stmt);
+        stmt = NULL;
+    }
     for (size_t i = 0; i < cnt; i++)
         if (load_related(st, out[i]) != 0)
             goto out;
@@ -568,6 +626,7 @@ out:
         log_warn("list: %s", sqlite3_errmsg(st->db));
     store_finish(st, stmt);
     sess_list_free(out, cnt);
+    free(ids);
     return r;
 }
 

@@ -206,6 +206,38 @@ test_bulk_both_ways(void **state)
         run("test $(%s 127.0.0.1 'head -c 20000000 /dev/zero' | wc -c) = 20000000", ssh), 0);
 }
 
+/*
+ * A key re-exchange in the middle of a stream (OpenSSH re-keys after
+ * RekeyLimit bytes; chacha20-poly1305 after 1 GiB by default) must not stall
+ * or cut either direction: exec over pipes, exec on a pty, and an upload.
+ */
+static void
+test_bulk_across_rekey(void **state)
+{
+    char ssh[1024];
+
+    (void)state;
+    set_session("Active", OPS_ALL, 1);
+    ssh_cmd(ssh, sizeof(ssh), 1);
+    assert_int_equal(run("test \"$(timeout 60 %s -o RekeyLimit=16M 127.0.0.1 "
+                         "'head -c 209715200 /dev/zero' | wc -c)\" = 209715200",
+                         ssh),
+                     0);
+    /* stderr shares the channel window with stdout. */
+    assert_int_equal(run("test \"$(timeout 60 %s -o RekeyLimit=8M 127.0.0.1 "
+                         "'head -c 67108864 /dev/zero >&2' 2>&1 >/dev/null | wc -c)\" = 67108864",
+                         ssh),
+                     0);
+    assert_int_equal(run("test \"$(timeout 60 %s -tt -o RekeyLimit=8M 127.0.0.1 "
+                         "'head -c 67108864 /dev/zero' </dev/null | wc -c)\" = 67108864",
+                         ssh),
+                     0);
+    assert_int_equal(run("test \"$(head -c 104857600 /dev/zero | timeout 60 %s "
+                         "-o RekeyLimit=16M 127.0.0.1 'wc -c')\" = 104857600",
+                         ssh),
+                     0);
+}
+
 static void
 test_refusals(void **state)
 {
@@ -447,6 +479,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exec_status_and_stdin),
         cmocka_unit_test(test_bulk_both_ways),
+        cmocka_unit_test(test_bulk_across_rekey),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_sftp_and_ops),
         cmocka_unit_test(test_forward),

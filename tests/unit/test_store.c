@@ -102,6 +102,8 @@ q_int(struct store *st, const char *sql)
     return v;
 }
 
+static int more; /* store_sess_list's has_more, unused by most tests */
+
 /* A template snapshot as the API stores it (JSON text). */
 static char *
 tmpl_snapshot(const char *name, int64_t max_s, int max_renewals)
@@ -616,7 +618,7 @@ test_store_template_snapshots(void **state)
     }
     /* twice: the second pass reads through whatever the first one cached */
     for (k = 0; k < 2; k++) {
-        assert_int_equal(store_sess_list(st, &f, &list, &n, &total), 0);
+        assert_int_equal(store_sess_list(st, &f, &list, &n, &total, &more), 0);
         assert_int_equal(n, 70);
         for (i = 0; i < n; i++) {
             int idx = (int)strtol(list[i]->name + 7, NULL, 10);
@@ -1033,7 +1035,7 @@ test_store_list_filters(void **state)
         size_t n = 0;
         int64_t total = -1;
         char got[256];
-        int r = store_sess_list(st, &cases[i].f, &list, &n, &total);
+        int r = store_sess_list(st, &cases[i].f, &list, &n, &total, &more);
 
         if (r != 0) {
             print_error("list: %s: error %d\n", cases[i].name, r);
@@ -1062,7 +1064,7 @@ test_store_list_loads_related(void **state)
     int64_t total = 0;
 
     seed_list(st);
-    assert_int_equal(store_sess_list(st, &f, &list, &n, &total), 0);
+    assert_int_equal(store_sess_list(st, &f, &list, &n, &total, &more), 0);
     assert_int_equal(n, 2);
     assert_string_equal(list[0]->name, "ds-s4");
     assert_string_equal(list[0]->decided_by, "erin");
@@ -1073,7 +1075,7 @@ test_store_list_loads_related(void **state)
     sess_list_free(list, n);
 
     f.agent = "gh/acme/web/1-1";
-    assert_int_equal(store_sess_list(st, &f, &list, &n, &total), 0);
+    assert_int_equal(store_sess_list(st, &f, &list, &n, &total, &more), 0);
     assert_int_equal(n, 2);
     assert_int_equal(list[0]->n_parts, 1);
     assert_string_equal(list[0]->parts[0].user, "dave");
@@ -1107,7 +1109,7 @@ test_store_list_paging(void **state)
             int64_t total = 0;
             char got[256];
 
-            assert_int_equal(store_sess_list(st, &f, &list, &n, &total), 0);
+            assert_int_equal(store_sess_list(st, &f, &list, &n, &total, &more), 0);
             assert_int_equal(total, 6); /* the whole filtered set, whatever the page */
             assert_true(n <= (size_t)cases[i].limit);
             names_of(list, n, got, sizeof(got));
@@ -1138,21 +1140,21 @@ test_store_list_paging_filtered(void **state)
     int64_t total = 0;
 
     seed_list(st);
-    assert_int_equal(store_sess_list(st, &f, &list, &n, &total), 0);
+    assert_int_equal(store_sess_list(st, &f, &list, &n, &total, &more), 0);
     assert_int_equal(total, 2);
     assert_int_equal(n, 1);
     assert_string_equal(list[0]->name, "ds-s2");
     f.cursor_created = list[0]->rowid;
     f.cursor_name = "ds-s2";
     sess_list_free(list, n);
-    assert_int_equal(store_sess_list(st, &f, &list, &n, &total), 0);
+    assert_int_equal(store_sess_list(st, &f, &list, &n, &total, &more), 0);
     assert_int_equal(total, 2);
     assert_int_equal(n, 1);
     assert_string_equal(list[0]->name, "ds-s1");
     f.cursor_created = list[0]->rowid;
     f.cursor_name = "ds-s1";
     sess_list_free(list, n);
-    assert_int_equal(store_sess_list(st, &f, &list, &n, &total), 0);
+    assert_int_equal(store_sess_list(st, &f, &list, &n, &total, &more), 0);
     assert_int_equal(n, 0);
     assert_int_equal(total, 2);
     sess_list_free(list, n);
