@@ -65,18 +65,11 @@ mutate(struct api_req *req, struct api_reply *rep, action_fn fn)
     return 0;
 }
 
-static void
-fill_view(const struct sess *s, struct policy_session *v, struct policy_participant *parts,
-          struct policy_invite *invs)
-{
-    sess_policy_view(s, v, parts, invs);
-}
-
 #define VIEW(s)                                                                                    \
     struct policy_participant parts_[(s)->n_parts + 1];                                            \
     struct policy_invite invs_[(s)->n_invited + 1];                                                \
     struct policy_session v;                                                                       \
-    fill_view((s), &v, parts_, invs_)
+    sess_policy_view((s), &v, parts_, invs_)
 
 /* ---------------------------------------------------------------- create */
 
@@ -326,7 +319,7 @@ unlock:
 
 static int
 parse_list_query(struct api_req *req, struct api_reply *rep, struct sess_filter *f, char **agent,
-                 char **user, char **cursor_name)
+                 char **user)
 {
     char *state = api_query(req, "state"), *mine = api_query(req, "mine");
     char *limit = api_query(req, "limit"), *cursor = api_query(req, "cursor");
@@ -379,20 +372,14 @@ parse_list_query(struct api_req *req, struct api_reply *rep, struct sess_filter 
     if (r == 0 && cursor != NULL && *cursor) {
         unsigned char *raw = NULL;
         size_t rl = 0;
-        char *colon;
         uint64_t t;
 
+        /* opaque to clients: base64url of the last row's rowid */
         if (b64url_decode(cursor, strlen(cursor), &raw, &rl) != 0 ||
-            (colon = strchr((char *)raw, ':')) == NULL) {
+            parse_uint((char *)raw, INT64_MAX, &t) != 0 || t == 0)
             r = api_fail(rep, ERR_INVALID, "query 'cursor' is not a cursor from this API");
-        } else {
-            *colon = '\0';
-            if (parse_uint((char *)raw, INT64_MAX, &t) != 0)
-                r = api_fail(rep, ERR_INVALID, "query 'cursor' is not a cursor from this API");
-            f->cursor_created = (int64_t)t;
-            *cursor_name = xstrdup(colon + 1);
-            f->cursor_name = *cursor_name;
-        }
+        else
+            f->cursor_rowid = (int64_t)t;
         free(raw);
     }
     free(state);
@@ -408,7 +395,7 @@ api_sessions_list(struct api_req *req, struct api_reply *rep)
     struct app *app = req->app;
     struct sess_filter f;
     struct sess **list = NULL;
-    char *agent = NULL, *user = NULL, *cursor_name = NULL;
+    char *agent = NULL, *user = NULL;
     char *approver_of[app->cfg->n_templates + 1];
     size_t n = 0, i;
     int64_t total = 0;
@@ -416,7 +403,7 @@ api_sessions_list(struct api_req *req, struct api_reply *rep)
     int r, has_more = 0;
 
     memset(&f, 0, sizeof(f));
-    if ((r = parse_list_query(req, rep, &f, &agent, &user, &cursor_name)) != 0)
+    if ((r = parse_list_query(req, rep, &f, &agent, &user)) != 0)
         goto out;
     f.admin = req->p.admin;
     f.me_user = req->p.user;
@@ -439,7 +426,7 @@ api_sessions_list(struct api_req *req, struct api_reply *rep)
     rep->json = json_pack("{s:o, s:I, s:n}", "sessions", arr, "total", (json_int_t)total,
                           "nextCursor");
     if (has_more) {
-        char *raw = xasprintf("%lld:%s", (long long)list[n - 1]->rowid, list[n - 1]->name);
+        char *raw = xasprintf("%lld", (long long)list[n - 1]->rowid);
         char *enc = b64url_encode((unsigned char *)raw, strlen(raw));
 
         json_object_set_new(rep->json, "nextCursor", json_string(enc));
@@ -450,7 +437,6 @@ out:
     sess_list_free(list, n);
     free(agent);
     free(user);
-    free(cursor_name);
     return r;
 }
 

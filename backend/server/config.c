@@ -29,6 +29,7 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "tmpl.h"
 #include "duration.h"
 #include "err.h"
 #include "log.h"
@@ -121,8 +122,6 @@ static int host_of(const char *s, char *buf, size_t len);
 static int host_is_loopback(const char *host);
 static void set_str(char **dst, const char *s);
 static void strlist_add(struct strlist *l, const char *s);
-static void strlist_free(struct strlist *l);
-static void subjects_free(struct subjects *s);
 static void issuer_free(struct issuer_cfg *is);
 static void tmpl_free(struct tmpl_cfg *t);
 
@@ -398,14 +397,14 @@ config_free(struct config *cfg)
     for (i = 0; i < cfg->n_issuers; i++)
         issuer_free(&cfg->issuers[i]);
     free(cfg->issuers);
-    subjects_free(&cfg->admins);
-    subjects_free(&cfg->agent_registrars);
+    subjects_cleanup(&cfg->admins);
+    subjects_cleanup(&cfg->agent_registrars);
     for (i = 0; i < cfg->n_templates; i++)
         tmpl_free(&cfg->templates[i]);
     free(cfg->templates);
     for (i = 0; i < cfg->n_webhooks; i++) {
         free(cfg->webhooks[i].url);
-        strlist_free(&cfg->webhooks[i].events);
+        strlist_cleanup(&cfg->webhooks[i].events);
     }
     free(cfg->webhooks);
     memset(cfg, 0, sizeof(*cfg));
@@ -767,7 +766,7 @@ get_strlist(struct ctx *c, yaml_node_t *n, check_fn check, int allow_one, struct
     size_t old;
     int r = 0;
 
-    strlist_free(l);
+    strlist_cleanup(l);
     if (allow_one && n->type == YAML_SCALAR_NODE) {
         if ((r = get_scalar(c, n, "a string or a list", &s)) != 0)
             return r;
@@ -1413,26 +1412,6 @@ strlist_add(struct strlist *l, const char *s)
 }
 
 static void
-strlist_free(struct strlist *l)
-{
-    size_t i;
-
-    for (i = 0; i < l->n; i++)
-        free(l->v[i]);
-    free(l->v);
-    l->v = NULL;
-    l->n = 0;
-}
-
-static void
-subjects_free(struct subjects *s)
-{
-    strlist_free(&s->groups);
-    strlist_free(&s->users);
-    strlist_free(&s->agents);
-}
-
-static void
 issuer_free(struct issuer_cfg *is)
 {
     size_t i;
@@ -1449,7 +1428,7 @@ issuer_free(struct issuer_cfg *is)
     free(is->owner_claim);
     for (i = 0; i < is->n_require; i++) {
         free(is->require[i].claim);
-        strlist_free(&is->require[i].globs);
+        strlist_cleanup(&is->require[i].globs);
     }
     free(is->require);
 }
@@ -1460,7 +1439,7 @@ tmpl_free(struct tmpl_cfg *t)
     free(t->name);
     free(t->display_name);
     free(t->description);
-    subjects_free(&t->allowed);
-    subjects_free(&t->approvers);
-    subjects_free(&t->auto_approve);
+    subjects_cleanup(&t->allowed);
+    subjects_cleanup(&t->approvers);
+    subjects_cleanup(&t->auto_approve);
 }

@@ -570,13 +570,11 @@ metrics_observe(struct http *h, size_t row, int status, int64_t us)
 }
 
 static void
-metrics_route_text(struct http *h, char **out, size_t *len, FILE *f)
+metrics_route_text(struct http *h, FILE *f)
 {
     size_t i;
     int k, b;
 
-    (void)out;
-    (void)len;
     fprintf(f, "# HELP airlock_http_requests_total HTTP requests by route and status.\n");
     fprintf(f, "# TYPE airlock_http_requests_total counter\n");
     for (i = 0; i < N_METRIC_ROWS; i++) {
@@ -690,7 +688,7 @@ serve_metrics(struct http *h, struct MHD_Connection *c)
                 "airlock_notifications_total{result=\"failed\"} %llu\n",
                 (unsigned long long)sent, (unsigned long long)failed);
     }
-    metrics_route_text(h, &buf, &len, f);
+    metrics_route_text(h, f);
     fclose(f);
     return send_buf(c, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len, "no-store");
 }

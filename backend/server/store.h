@@ -81,8 +81,7 @@ struct sess_filter {
     char **approver_templates;    /* templates where the caller is an approver */
     size_t n_approver_templates;
     int limit;
-    int64_t cursor_created;       /* rowid of the last row of the previous page */
-    const char *cursor_name;
+    int64_t cursor_rowid;         /* rowid of the previous page's last row; 0: first page */
 };
 
 /* Opens (creating) path and applies migrations. Refuses a newer schema. */

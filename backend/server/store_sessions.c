@@ -585,12 +585,12 @@ store_sess_list(struct store *st, const struct sess_filter *f, struct sess ***li
      */
     snprintf(sql, sizeof(sql), "SELECT sessions.rowid FROM sessions%s%s"
              " ORDER BY sessions.rowid DESC LIMIT ?7", where,
-             f->cursor_name ? " AND sessions.rowid < ?5" : "");
+             f->cursor_rowid > 0 ? " AND sessions.rowid < ?5" : "");
     if (store_prepare_once(st, &stmt, sql) != 0)
         goto out;
     filter_bind(f, stmt);
-    if (f->cursor_name)
-        sqlite3_bind_int64(stmt, 5, f->cursor_created);
+    if (f->cursor_rowid > 0)
+        sqlite3_bind_int64(stmt, 5, f->cursor_rowid);
     sqlite3_bind_int(stmt, 7, f->limit + 1); /* one more row says whether a next page exists */
     ids = xcalloc((size_t)f->limit + 1, sizeof(*ids));
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {

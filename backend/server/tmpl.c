@@ -155,7 +155,7 @@ tmpl_from_json(const json_t *o, struct tmpl_cfg *t)
     return 0;
 }
 
-static void
+void
 subjects_cleanup(struct subjects *s)
 {
     strlist_cleanup(&s->groups);

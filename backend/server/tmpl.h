@@ -18,5 +18,6 @@ void tmpl_cleanup(struct tmpl_cfg *t);
 json_t *strlist_to_json(const struct strlist *l);
 void strlist_from_json(const json_t *a, struct strlist *l);
 void strlist_cleanup(struct strlist *l);
+void subjects_cleanup(struct subjects *s);
 
 #endif

@@ -1099,7 +1099,7 @@ test_store_list_paging(void **state)
     seed_list(st);
     for (i = 0; i < N(cases); i++) {
         struct sess_filter f = {.admin = 1, .limit = cases[i].limit};
-        char pages[512] = "", cursor_name[64];
+        char pages[512] = "";
         size_t o = 0;
         int guard = 0;
 
@@ -1118,9 +1118,7 @@ test_store_list_paging(void **state)
                 sess_list_free(list, n);
                 break;
             }
-            f.cursor_created = list[n - 1]->rowid; /* store.h: rowid of the page's last row */
-            snprintf(cursor_name, sizeof(cursor_name), "%s", list[n - 1]->name);
-            f.cursor_name = cursor_name;
+            f.cursor_rowid = list[n - 1]->rowid; /* store.h: rowid of the page's last row */
             sess_list_free(list, n);
             assert_true(++guard < 10);
         }
@@ -1144,15 +1142,13 @@ test_store_list_paging_filtered(void **state)
     assert_int_equal(total, 2);
     assert_int_equal(n, 1);
     assert_string_equal(list[0]->name, "ds-s2");
-    f.cursor_created = list[0]->rowid;
-    f.cursor_name = "ds-s2";
+    f.cursor_rowid = list[0]->rowid;
     sess_list_free(list, n);
     assert_int_equal(store_sess_list(st, &f, &list, &n, &total, &more), 0);
     assert_int_equal(total, 2);
     assert_int_equal(n, 1);
     assert_string_equal(list[0]->name, "ds-s1");
-    f.cursor_created = list[0]->rowid;
-    f.cursor_name = "ds-s1";
+    f.cursor_rowid = list[0]->rowid;
     sess_list_free(list, n);
     assert_int_equal(store_sess_list(st, &f, &list, &n, &total, &more), 0);
     assert_int_equal(n, 0);
