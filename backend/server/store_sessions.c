@@ -438,6 +438,7 @@ int
 store_sess_names_due(struct store *st, const char *kind, int64_t now, int64_t arg, char ***names,
                      size_t *n)
 {
+    /* Each is an index range (migration 0004): the reaper runs them every second under the lock. */
     static const struct {
         const char *kind;
         const char *sql;
@@ -445,10 +446,13 @@ store_sess_names_due(struct store *st, const char *kind, int64_t now, int64_t ar
         {"expire", "SELECT name FROM sessions WHERE state = 'Active' AND expires_at <= ?1"},
         {"approval-timeout",
          "SELECT name FROM sessions WHERE state = 'PendingApproval' AND created_at + ?2 <= ?1"},
-        {"agent-gone", "SELECT s.name FROM sessions s JOIN agents a ON a.name = s.agent"
-                       " WHERE s.state = 'Active' AND a.online = 0"
-                       " AND a.offline_since IS NOT NULL AND a.offline_since + ?2 <= ?1"},
-        {"expiring", "SELECT name FROM sessions WHERE state = 'Active' AND expires_at - ?2 <= ?1"
+        /* agents first (CROSS JOIN keeps that order): each offline agent's Active
+           sessions are then one probe of sessions_by_state_agent */
+        {"agent-gone", "SELECT s.name FROM agents a CROSS JOIN sessions s"
+                       " ON s.agent = a.name AND s.state = 'Active'"
+                       " WHERE a.online = 0 AND a.offline_since IS NOT NULL"
+                       " AND a.offline_since <= ?1 - ?2"},
+        {"expiring", "SELECT name FROM sessions WHERE state = 'Active' AND expires_at <= ?1 + ?2"
                      " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.session = sessions.name"
                      " AND e.type = 'expiring' AND e.at >= sessions.expires_at - ?2 - 1)"},
     };
