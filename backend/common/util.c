@@ -143,12 +143,16 @@ random_token(size_t n)
 void
 sha256_hex(const void *data, size_t len, char out[65])
 {
+    static const char hex[] = "0123456789abcdef";
     unsigned char md[SHA256_DIGEST_LENGTH];
     size_t i;
 
     SHA256(data, len, md);
-    for (i = 0; i < sizeof(md); i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    for (i = 0; i < sizeof(md); i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[2 * i] = '\0';
 }
 
 int

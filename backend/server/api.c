@@ -12,6 +12,7 @@
 #include "err.h"
 #include "log.h"
 #include "util.h"
+#include "viewcache.h"
 #include "xmalloc.h"
 
 int
@@ -267,57 +268,129 @@ approval_json(const struct sess *s)
                      time_json(rejected ? s->decided_at : 0), "reason", s->decision_reason);
 }
 
-json_t *
-api_session_json(struct app *app, const struct sess *s, const struct principal *p)
+/* Everything of a session's reply except the caller's can* flags. New reference. */
+static json_t *
+session_base_json(const struct sess *s)
+{
+    json_t *invited = json_array();
+    char dur[32];
+    size_t i;
+
+    for (i = 0; i < s->n_invited; i++)
+        json_array_append_new(invited, json_string(s->invited[i].who));
+    duration_format(s->requested_duration_s, dur, sizeof(dur));
+    return json_pack(
+        "{s:s, s:o, s:{s:s, s:s, s:s, s:s?, s:s?, s:s, s:s?, s:o},"
+        " s:{s:s, s:s?, s:o, s:o, s:i, s:i, s:o, s:o,"
+        " s:{s:b, s:s, s:i}, s:{s:b, s:b, s:b, s:b}, s:{s:b, s:o}}}",
+        "name", s->name, "createdAt", time_json(s->created_at), "spec", "template",
+        s->template_name, "agent", s->agent, "requestedBy", s->requested_by, "requestedByEmail",
+        s->requested_by_email, "requestedByDisplayName", s->requested_by_name,
+        "requestedDuration", dur, "reason", s->reason, "invitedParticipants", invited, "status",
+        "state", session_state_name(s->state), "message", s->message, "startsAt",
+        time_json(s->starts_at), "expiresAt", time_json(s->expires_at), "renewalCount",
+        s->renewal_count, "maxRenewals", s->tmpl->allow_renewal ? s->tmpl->max_renewals : 0,
+        "approval", approval_json(s), "participants", participants_json(s), "terminalSharing",
+        "enabled", s->tmpl->sharing_enabled, "provider", "tmux", "maxParticipants",
+        s->tmpl->max_participants, "allowedOperations", "shell", s->tmpl->op_shell, "exec",
+        s->tmpl->op_exec, "sftp", s->tmpl->op_sftp, "portForward", s->tmpl->op_port_forward,
+        "agent", "online", s->agent_online, "hostKeyFingerprints",
+        api_fingerprints(s->agent_host_keys));
+}
+
+/* The can* flags, in reply order (canApprove, canReject, canJoin, canRenew, canTerminate). */
+#define N_FLAGS 5
+static const char *const flag_names[N_FLAGS] = {"canApprove", "canReject", "canJoin", "canRenew",
+                                                "canTerminate"};
+
+/* What caller p may do with s now (all false without a person: an agent's view). */
+static void
+session_flags(const struct sess *s, const struct principal *p, int flags[N_FLAGS])
 {
     struct policy_participant parts[s->n_parts + 1];
     struct policy_invite invs[s->n_invited + 1];
     struct policy_session v;
     enum policy_role granted;
     const char *why;
-    json_t *invited = json_array(), *fps, *host_keys;
-    char dur[32];
     int64_t new_exp;
-    size_t i;
-    int online;
 
+    memset(flags, 0, N_FLAGS * sizeof(*flags));
+    if (p == NULL)
+        return;
     sess_policy_view(s, &v, parts, invs);
-    for (i = 0; i < s->n_invited; i++)
-        json_array_append_new(invited, json_string(s->invited[i].who));
-    duration_format(s->requested_duration_s, dur, sizeof(dur));
-    (void)app;
-    online = s->agent_online;
-    host_keys = s->agent_host_keys;
-    fps = api_fingerprints(host_keys);
-    {
-        json_t *j = json_pack(
-            "{s:s, s:o, s:{s:s, s:s, s:s, s:s?, s:s?, s:s, s:s?, s:o},"
-            " s:{s:s, s:s?, s:o, s:o, s:i, s:i, s:o, s:o,"
-            " s:{s:b, s:s, s:i}, s:{s:b, s:b, s:b, s:b}, s:{s:b, s:o}},"
-            " s:b, s:b, s:b, s:b, s:b}",
-            "name", s->name, "createdAt", time_json(s->created_at), "spec", "template",
-            s->template_name, "agent", s->agent, "requestedBy", s->requested_by,
-            "requestedByEmail", s->requested_by_email, "requestedByDisplayName",
-            s->requested_by_name, "requestedDuration", dur, "reason", s->reason,
-            "invitedParticipants", invited, "status", "state", session_state_name(s->state),
-            "message", s->message, "startsAt", time_json(s->starts_at), "expiresAt",
-            time_json(s->expires_at), "renewalCount", s->renewal_count, "maxRenewals",
-            s->tmpl->allow_renewal ? s->tmpl->max_renewals : 0, "approval", approval_json(s),
-            "participants", participants_json(s), "terminalSharing", "enabled",
-            s->tmpl->sharing_enabled, "provider", "tmux", "maxParticipants",
-            s->tmpl->max_participants, "allowedOperations", "shell", s->tmpl->op_shell, "exec",
-            s->tmpl->op_exec, "sftp", s->tmpl->op_sftp, "portForward", s->tmpl->op_port_forward,
-            "agent", "online", online, "hostKeyFingerprints", fps, "canApprove",
-            p && policy_check_decide(&v, p, &why) == 0, "canReject",
-            p && policy_check_decide(&v, p, &why) == 0, "canJoin",
-            p && !session_state_ended(s->state) &&
-                policy_check_join(&v, p, ROLE_NONE, &granted, &why) == 0,
-            "canRenew",
-            p && policy_check_renew(&v, p, 1, &new_exp, &why) == 0, "canTerminate",
-            p && policy_check_terminate(&v, p, 0, &why) == 0);
+    flags[0] = flags[1] = policy_check_decide(&v, p, &why) == 0;
+    flags[2] = !session_state_ended(s->state) &&
+               policy_check_join(&v, p, ROLE_NONE, &granted, &why) == 0;
+    flags[3] = policy_check_renew(&v, p, 1, &new_exp, &why) == 0;
+    flags[4] = policy_check_terminate(&v, p, 0, &why) == 0;
+}
 
-        return j;
+json_t *
+api_session_json(struct app *app, const struct sess *s, const struct principal *p)
+{
+    json_t *j = session_base_json(s);
+    int flags[N_FLAGS], i;
+
+    (void)app;
+    session_flags(s, p, flags);
+    for (i = 0; i < N_FLAGS; i++)
+        json_object_set_new(j, flag_names[i], json_boolean(flags[i]));
+    return j;
+}
+
+struct sess_view *
+api_session_view(struct sess *s)
+{
+    json_t *j = session_base_json(s);
+    char *text = json_dumps(j, JSON_COMPACT);
+    size_t len;
+
+    json_decref(j);
+    if (text == NULL)
+        fatal("cannot render session %s", s->name);
+    len = strlen(text);
+    /* a non-empty object ends in '}': the flags take its place */
+    if (len < 2 || text[len - 1] != '}')
+        fatal("session %s rendered as %s", s->name, text);
+    text[--len] = '\0';
+    return sess_view_new(s, text, len);
+}
+
+/* Longest flags text: five names, quotes, colons, "false" and commas, then '}'. */
+#define FLAGS_MAX 96
+
+static size_t
+flags_text(const struct sess *s, const struct principal *p, char out[FLAGS_MAX])
+{
+    int flags[N_FLAGS], i;
+    size_t n = 0, k;
+
+    session_flags(s, p, flags);
+    for (i = 0; i < N_FLAGS; i++) {
+        const char *parts[4] = {",\"", flag_names[i], "\":", flags[i] ? "true" : "false"};
+
+        for (k = 0; k < 4; k++) {
+            size_t l = strlen(parts[k]);
+
+            memcpy(out + n, parts[k], l);
+            n += l;
+        }
     }
+    out[n++] = '}';
+    return n;
+}
+
+size_t
+api_view_size(const struct sess_view *v)
+{
+    return v->len + FLAGS_MAX;
+}
+
+size_t
+api_view_render(const struct sess_view *v, const struct principal *p, char *out)
+{
+    memcpy(out, v->json, v->len);
+    return v->len + flags_text(v->s, p, out + v->len);
 }
 
 json_t *
@@ -344,6 +417,55 @@ api_agent_json(struct app *app, const struct agent_rec *a, int with_sessions)
                      "sessions", sessions);
 }
 
+static int
+visible(const struct sess *s, const struct principal *p)
+{
+    struct policy_participant parts[s->n_parts + 1];
+    struct policy_invite invs[s->n_invited + 1];
+    struct policy_session v;
+
+    sess_policy_view(s, &v, parts, invs);
+    return policy_can_see(&v, p);
+}
+
+int
+api_view_visible(struct api_req *req, struct api_reply *rep, const char *name,
+                 struct sess_view **vp)
+{
+    struct viewcache *vc = store_views(req->app->store);
+    struct sess_view *v;
+    struct sess *s = NULL;
+    uint64_t gen;
+    int r;
+
+    *vp = NULL;
+    if ((v = viewcache_get(vc, name)) == NULL) {
+        pthread_mutex_lock(&req->app->lock);
+        gen = viewcache_gen(vc);
+        r = store_sess_get(req->app->store, name, &s);
+        pthread_mutex_unlock(&req->app->lock);
+        if (r == ERR_NOT_FOUND)
+            return api_fail(rep, r, "session '%s' not found", name);
+        if (r != 0)
+            return api_fail(rep, r, "cannot load session");
+        v = api_session_view(s);      /* rendered without the lock */
+        (void)viewcache_put(vc, v, gen);
+    }
+    if (!visible(v->s, &req->p)) {
+        sess_view_unref(v);
+        return api_fail(rep, ERR_NOT_FOUND, "session '%s' not found", name);
+    }
+    *vp = v;
+    return 0;
+}
+
+void
+api_reply_view(struct api_reply *rep, const struct sess_view *v, const struct principal *p)
+{
+    rep->body = xmalloc(api_view_size(v));
+    rep->body_len = api_view_render(v, p, rep->body);
+}
+
 int
 api_load_visible(struct api_req *req, struct api_reply *rep, const char *name, struct sess **sp)
 {
@@ -355,16 +477,9 @@ api_load_visible(struct api_req *req, struct api_reply *rep, const char *name, s
         return api_fail(rep, r, "session '%s' not found", name);
     if (r != 0)
         return api_fail(rep, r, "cannot load session");
-    {
-        struct policy_participant parts[s->n_parts + 1];
-        struct policy_invite invs[s->n_invited + 1];
-        struct policy_session v;
-
-        sess_policy_view(s, &v, parts, invs);
-        if (!policy_can_see(&v, &req->p)) {
-            sess_free(s);
-            return api_fail(rep, ERR_NOT_FOUND, "session '%s' not found", name);
-        }
+    if (!visible(s, &req->p)) {
+        sess_free(s);
+        return api_fail(rep, ERR_NOT_FOUND, "session '%s' not found", name);
     }
     *sp = s;
     return 0;

@@ -20,6 +20,7 @@
 #define API_MAX_BODY (64 * 1024)
 #define API_MAX_STRING 4096      /* any string field, unless the field says less */
 #define API_MAX_LIST 100         /* any array field */
+#define API_MAX_PAGE 500         /* sessions per list page (query 'limit') */
 
 struct relay;
 struct control;
@@ -53,6 +54,8 @@ struct api_req {
 struct api_reply {
     int status;                  /* 0: derived from the handler's return */
     json_t *json;                /* response body (stolen) */
+    char *body;                  /* ... or the body already as JSON text (stolen) */
+    size_t body_len;
     char *error;                 /* message for an error reply */
     json_t *details;
     upgrade_fn upgrade;          /* set: answer 101 and run upgrade(u, upgrade_arg) */
@@ -96,6 +99,23 @@ char *api_ws_url(const struct app *app, const char *path);
 
 /* Loads session name visible to req->p (404 otherwise). Caller holds app->lock. */
 int api_load_visible(struct api_req *req, struct api_reply *rep, const char *name, struct sess **sp);
+
+/*
+ * Session views (viewcache.h): a session's reply rendered once per change.
+ * api_session_view renders s (taken) into a new view. api_view_visible gets
+ * session name visible to req->p from the cache, or loads it (taking
+ * app->lock: the caller must not hold it) and caches it; 404 otherwise.
+ * api_view_render writes the reply for caller p into out, which holds at
+ * least api_view_size(v) bytes, and returns its length (no NUL).
+ */
+struct sess_view;
+struct sess_view *api_session_view(struct sess *s);
+int api_view_visible(struct api_req *req, struct api_reply *rep, const char *name,
+                     struct sess_view **vp);
+size_t api_view_size(const struct sess_view *v);
+size_t api_view_render(const struct sess_view *v, const struct principal *p, char *out);
+/* Sets rep's body to v as caller p sees it. */
+void api_reply_view(struct api_reply *rep, const struct sess_view *v, const struct principal *p);
 
 /* Handlers (one file per resource). */
 int api_config_get(struct api_req *req, struct api_reply *rep);

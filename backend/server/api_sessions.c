@@ -16,6 +16,7 @@
 #include "relay.h"
 #include "tmpl.h"
 #include "util.h"
+#include "viewcache.h"
 #include "xmalloc.h"
 
 #define TICKET_TTL_S (24 * 3600)
@@ -29,6 +30,7 @@ mutate(struct api_req *req, struct api_reply *rep, action_fn fn)
     struct app *app = req->app;
     struct core_after after = {0};
     struct sess *s = NULL;
+    uint64_t gen;
     int r;
 
     pthread_mutex_lock(&app->lock);
@@ -55,12 +57,17 @@ mutate(struct api_req *req, struct api_reply *rep, action_fn fn)
     }
     sess_free(s);
     s = NULL;
+    gen = viewcache_gen(store_views(app->store));
     if (rep->json == NULL)
         (void)store_sess_get(app->store, req->params[0], &s);
     pthread_mutex_unlock(&app->lock);
-    if (s != NULL)
-        rep->json = api_session_json(app, s, &req->p);
-    sess_free(s);
+    if (s != NULL) {
+        struct sess_view *v = api_session_view(s);
+
+        (void)viewcache_put(store_views(app->store), v, gen);
+        api_reply_view(rep, v, &req->p);
+        sess_view_unref(v);
+    }
     core_after_run(app, &after);
     return 0;
 }
@@ -364,8 +371,9 @@ parse_list_query(struct api_req *req, struct api_reply *rep, struct sess_filter 
             r = api_fail(rep, ERR_INVALID, "query 'mine' must be true or false");
     }
     if (r == 0 && limit != NULL) {
-        if (parse_uint(limit, 500, &n) != 0 || n == 0)
-            r = api_fail(rep, ERR_INVALID, "query 'limit' must be an integer from 1 to 500");
+        if (parse_uint(limit, API_MAX_PAGE, &n) != 0 || n == 0)
+            r = api_fail(rep, ERR_INVALID, "query 'limit' must be an integer from 1 to %d",
+                         API_MAX_PAGE);
         else
             f->limit = (int)n;
     }
@@ -389,17 +397,84 @@ parse_list_query(struct api_req *req, struct api_reply *rep, struct sess_filter 
     return r;
 }
 
+/*
+ * Loads the views of the page ids[0..n) into views (cached ones shared, the
+ * others read now). Caller holds app->lock, so the page is one snapshot; the
+ * sessions read here are rendered later, without it (see render_missing).
+ */
+static int
+page_views(struct app *app, const int64_t *ids, size_t n, struct sess_view **views,
+           struct sess **missing)
+{
+    struct viewcache *vc = store_views(app->store);
+    size_t i;
+    int r;
+
+    for (i = 0; i < n; i++) {
+        if ((views[i] = viewcache_get_rowid(vc, ids[i])) != NULL)
+            continue;
+        if ((r = store_sess_get_rowid(app->store, ids[i], &missing[i])) != 0 &&
+            r != ERR_NOT_FOUND)
+            return r;
+    }
+    return 0;
+}
+
+static void
+render_missing(struct app *app, struct sess_view **views, struct sess **missing, size_t n,
+               uint64_t gen)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (missing[i] == NULL)
+            continue;
+        views[i] = api_session_view(missing[i]);
+        missing[i] = NULL;
+        (void)viewcache_put(store_views(app->store), views[i], gen);
+    }
+}
+
+/* {"sessions":[...],"total":N,"nextCursor":...} from the page's views, as text. */
+static void
+list_reply(struct api_reply *rep, struct sess_view **views, size_t n, int64_t total,
+           const char *cursor, const struct principal *p)
+{
+    size_t cap = 128 + (cursor ? strlen(cursor) : 0), len = 0, i;
+    char *out;
+
+    for (i = 0; i < n; i++)
+        if (views[i] != NULL)
+            cap += api_view_size(views[i]) + 1;
+    out = xmalloc(cap);
+    len = (size_t)snprintf(out, cap, "{\"sessions\":[");
+    for (i = 0; i < n; i++) {
+        if (views[i] == NULL)
+            continue;                 /* deleted between the page query and its rows */
+        if (out[len - 1] != '[')
+            out[len++] = ',';
+        len += api_view_render(views[i], p, out + len);
+    }
+    len += (size_t)snprintf(out + len, cap - len, "],\"total\":%lld,\"nextCursor\":%s%s%s}",
+                            (long long)total, cursor ? "\"" : "", cursor ? cursor : "null",
+                            cursor ? "\"" : "");
+    rep->body = out;
+    rep->body_len = len;
+}
+
 int
 api_sessions_list(struct api_req *req, struct api_reply *rep)
 {
     struct app *app = req->app;
     struct sess_filter f;
-    struct sess **list = NULL;
-    char *agent = NULL, *user = NULL;
+    char *agent = NULL, *user = NULL, *cursor = NULL;
     char *approver_of[app->cfg->n_templates + 1];
+    int64_t ids[API_MAX_PAGE + 1];
+    struct sess_view *views[API_MAX_PAGE + 1] = {0};
+    struct sess *missing[API_MAX_PAGE + 1] = {0};
     size_t n = 0, i;
     int64_t total = 0;
-    json_t *arr;
+    uint64_t gen;
     int r, has_more = 0;
 
     memset(&f, 0, sizeof(f));
@@ -413,28 +488,28 @@ api_sessions_list(struct api_req *req, struct api_reply *rep)
             approver_of[f.n_approver_templates++] = app->cfg->templates[i].name;
     f.approver_templates = approver_of;
     pthread_mutex_lock(&app->lock);
-    r = store_sess_list(app->store, &f, &list, &n, &total, &has_more);
+    gen = viewcache_gen(store_views(app->store));
+    if ((r = store_sess_page(app->store, &f, ids, &n, &total, &has_more)) == 0)
+        r = page_views(app, ids, n, views, missing);
     pthread_mutex_unlock(&app->lock);
     if (r != 0) {
         api_fail(rep, r, "cannot list sessions");
         goto out;
     }
-    /* render without the lock: the sessions are private copies */
-    arr = json_array();
-    for (i = 0; i < n; i++)
-        json_array_append_new(arr, api_session_json(app, list[i], &req->p));
-    rep->json = json_pack("{s:o, s:I, s:n}", "sessions", arr, "total", (json_int_t)total,
-                          "nextCursor");
+    render_missing(app, views, missing, n, gen);
     if (has_more) {
-        char *raw = xasprintf("%lld", (long long)list[n - 1]->rowid);
-        char *enc = b64url_encode((unsigned char *)raw, strlen(raw));
+        char *raw = xasprintf("%lld", (long long)ids[n - 1]);
 
-        json_object_set_new(rep->json, "nextCursor", json_string(enc));
+        cursor = b64url_encode((unsigned char *)raw, strlen(raw));
         free(raw);
-        free(enc);
     }
+    list_reply(rep, views, n, total, cursor, &req->p);
 out:
-    sess_list_free(list, n);
+    for (i = 0; i < n; i++) {
+        sess_view_unref(views[i]);
+        sess_free(missing[i]);
+    }
+    free(cursor);
     free(agent);
     free(user);
     return r;
@@ -443,16 +518,12 @@ out:
 int
 api_sessions_get(struct api_req *req, struct api_reply *rep)
 {
-    struct sess *s = NULL;
+    struct sess_view *v = NULL;
     int r;
 
-    pthread_mutex_lock(&req->app->lock);
-    r = api_load_visible(req, rep, req->params[0], &s);
-    pthread_mutex_unlock(&req->app->lock);
-    /* The session is a private copy: render it without holding the lock. */
-    if (r == 0)
-        rep->json = api_session_json(req->app, s, &req->p);
-    sess_free(s);
+    if ((r = api_view_visible(req, rep, req->params[0], &v)) == 0)
+        api_reply_view(rep, v, &req->p);
+    sess_view_unref(v);
     return r;
 }
 

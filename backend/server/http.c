@@ -726,6 +726,7 @@ req_cleanup(struct api_req *req, struct api_reply *rep)
     if (req->authed)
         identity_cleanup(&req->id);
     json_decref(rep->json);
+    free(rep->body);
     json_decref(rep->details);
     free(rep->error);
     if (rep->upgrade_arg_free && rep->upgrade_arg)
@@ -812,7 +813,14 @@ reply:
         ret = send_error(c, r, rep.error, rep.details);
     } else {
         *status = rep.status ? rep.status : 200;
-        ret = send_json(c, *status, rep.json ? rep.json : json_object());
+        if (rep.body != NULL) {
+            ret = send_buf(c, *status, "application/json", rep.body, rep.body_len, "no-store");
+            rep.body = NULL;      /* MHD frees it */
+        } else {
+            if (rep.json == NULL)
+                rep.json = json_object();
+            ret = send_json(c, *status, rep.json);
+        }
     }
     req_cleanup(&req, &rep);
     return ret;

@@ -19,6 +19,7 @@
 #include "store.h"
 #include "store_int.h"
 #include "tmpl.h"
+#include "viewcache.h"
 #include "xmalloc.h"
 
 extern const char *const store_migrations[];
@@ -84,6 +85,27 @@ migrate(sqlite3 *db, char *err, size_t err_len)
     return 0;
 }
 
+/*
+ * SQLite calls this for every row a statement inserts, updates or deletes
+ * (foreign-key cascades included), so the view cache hears of every write
+ * whatever code made it. A sessions row drops its view; the other tables a
+ * view reads drop them all (agents rows are replaced on re-registration, so
+ * their rowids do not name a view). Tables no view reads are ignored.
+ */
+static void
+update_hook(void *arg, int op, const char *db, const char *table, sqlite3_int64 rowid)
+{
+    struct store *st = arg;
+
+    (void)op;
+    (void)db;
+    if (strcmp(table, "sessions") == 0)
+        viewcache_drop_rowid(st->views, rowid);
+    else if (strcmp(table, "agents") == 0 || strcmp(table, "approvals") == 0 ||
+             strcmp(table, "participants") == 0 || strcmp(table, "session_invites") == 0)
+        viewcache_drop_all(st->views);
+}
+
 int
 store_open(const char *path, struct store **stp, char *err, size_t err_len)
 {
@@ -107,6 +129,8 @@ store_open(const char *path, struct store **stp, char *err, size_t err_len)
         goto out;
     st = xcalloc(1, sizeof(*st));
     st->db = db;
+    st->views = viewcache_new(STORE_VIEWS);
+    sqlite3_update_hook(st->db, update_hook, st);
     db = NULL;
     *stp = st;
     r = 0;
@@ -122,6 +146,7 @@ store_close(struct store *st)
 
     if (st == NULL)
         return;
+    viewcache_free(st->views);    /* first: views point at the template snapshots below */
     for (i = 0; i < STORE_STMT_CACHE; i++)
         sqlite3_finalize(st->cache[i].stmt);
     for (i = 0; i < st->n_tmpls; i++) {
@@ -130,6 +155,12 @@ store_close(struct store *st)
     }
     sqlite3_close(st->db);
     free(st);
+}
+
+struct viewcache *
+store_views(struct store *st)
+{
+    return st->views;
 }
 
 sqlite3 *

@@ -69,7 +69,7 @@ struct agent_rec {
     int online;
 };
 
-/* List filter for store_sess_list. */
+/* List filter for store_sess_page and store_sess_list. */
 struct sess_filter {
     unsigned state_mask;          /* bit per enum session_state; 0 = all */
     const char *agent;
@@ -88,6 +88,9 @@ struct sess_filter {
 int store_open(const char *path, struct store **stp, char *err, size_t err_len) WARN_UNUSED;
 void store_close(struct store *st);
 sqlite3 *store_db(struct store *st);
+/* Rendered sessions (viewcache.h), kept true by the store's update hook. */
+#define STORE_VIEWS 4096
+struct viewcache *store_views(struct store *st);
 int store_begin(struct store *st);
 int store_commit(struct store *st);
 void store_rollback(struct store *st);
@@ -99,7 +102,9 @@ void sess_free(struct sess *s);
 void sess_policy_view(const struct sess *s, struct policy_session *v,
                       struct policy_participant *parts, struct policy_invite *invs);
 
+/* Loads one session whole (row, approval, participants): 0, ERR_NOT_FOUND or ERR_DB. */
 int store_sess_get(struct store *st, const char *name, struct sess **sp);
+int store_sess_get_rowid(struct store *st, int64_t rowid, struct sess **sp);
 int store_sess_insert(struct store *st, const struct sess *s);
 /* Writes the mutable fields of s with optimistic locking; bumps s->version. */
 int store_sess_update(struct store *st, struct sess *s);
@@ -107,7 +112,13 @@ int store_sess_delete_ended_before(struct store *st, int64_t t, int *n_deleted);
 /* Names of sessions (new array of new strings) matching a SQL condition kind. */
 int store_sess_names_due(struct store *st, const char *kind, int64_t now, int64_t arg,
                          char ***names, size_t *n);
-/* New array of sessions for one page, newest first; *total counts all matches. */
+/*
+ * One page of f, newest first: the rowids of at most f->limit sessions into
+ * ids; *total counts all matches, *has_more says whether a next page exists.
+ */
+int store_sess_page(struct store *st, const struct sess_filter *f, int64_t *ids, size_t *n,
+                    int64_t *total, int *has_more);
+/* The same page loaded: a new array of sessions. */
 int store_sess_list(struct store *st, const struct sess_filter *f, struct sess ***list, size_t *n,
                     int64_t *total, int *has_more);
 /* Sessions bound to agent in the given states (state_mask 0: not ended). */

@@ -25,6 +25,7 @@ struct tmpl_slot {
 
 struct store {
     sqlite3 *db;
+    struct viewcache *views;      /* dropped from by the update hook (store.c) */
     struct stmt_slot cache[STORE_STMT_CACHE];
     struct tmpl_slot tmpls[STORE_TMPL_CACHE];
     size_t n_tmpls;

@@ -290,17 +290,14 @@ out:
     return r;
 }
 
-int
-store_sess_get(struct store *st, const char *name, struct sess **sp)
+/* Loads the one session selected by stmt (bound by the caller). */
+static int
+sess_load(struct store *st, sqlite3_stmt *stmt, struct sess **sp)
 {
-    sqlite3_stmt *stmt = NULL;
     struct sess *s = NULL;
     int rc, r = ERR_DB;
 
     *sp = NULL;
-    if (store_prepare(st, &stmt, SESS_SELECT " WHERE sessions.name = ?1") != 0)
-        goto out;
-    sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
     if ((rc = sqlite3_step(stmt)) == SQLITE_DONE) {
         r = ERR_NOT_FOUND;
         goto out;
@@ -317,6 +314,30 @@ out:
     store_finish(st, stmt);
     sess_free(s);
     return r;
+}
+
+int
+store_sess_get(struct store *st, const char *name, struct sess **sp)
+{
+    sqlite3_stmt *stmt = NULL;
+
+    *sp = NULL;
+    if (store_prepare(st, &stmt, SESS_SELECT " WHERE sessions.name = ?1") != 0)
+        return ERR_DB;
+    sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+    return sess_load(st, stmt, sp);
+}
+
+int
+store_sess_get_rowid(struct store *st, int64_t rowid, struct sess **sp)
+{
+    sqlite3_stmt *stmt = NULL;
+
+    *sp = NULL;
+    if (store_prepare(st, &stmt, SESS_SELECT " WHERE sessions.rowid = ?1") != 0)
+        return ERR_DB;
+    sqlite3_bind_int64(stmt, 1, rowid);
+    return sess_load(st, stmt, sp);
 }
 
 /* Mirrors s->invited into session_invites (the list's index of invitations). */
@@ -558,17 +579,13 @@ filter_bind(const struct sess_filter *f, sqlite3_stmt *stmt)
 }
 
 int
-store_sess_list(struct store *st, const struct sess_filter *f, struct sess ***list, size_t *n,
+store_sess_page(struct store *st, const struct sess_filter *f, int64_t *ids, size_t *n,
                 int64_t *total, int *has_more)
 {
     char sql[8192], where[7000] = "";
     sqlite3_stmt *stmt = NULL;
-    struct sess **out = NULL;
-    int64_t *ids = NULL;
-    size_t cnt = 0, n_ids = 0;
     int rc, r = ERR_DB;
 
-    *list = NULL;
     *n = 0;
     *total = 0;
     *has_more = 0;
@@ -583,9 +600,10 @@ store_sess_list(struct store *st, const struct sess_filter *f, struct sess ***li
     store_finish(st, stmt);
     stmt = NULL;
     /*
-     * Two steps: the page's rowids from the indexes alone (the filter tests state,
-     * template and rowid sets, all in the index), then just those rows. One query
-     * that also selected the wide columns made SQLite sort whole rows.
+     * The page's rowids come from the indexes alone (the filter tests state,
+     * template and rowid sets, all in the index); the rows are read after,
+     * one by one or from the view cache. One query that also selected the
+     * wide columns made SQLite sort whole rows.
      */
     snprintf(sql, sizeof(sql), "SELECT sessions.rowid FROM sessions%s%s"
              " ORDER BY sessions.rowid DESC LIMIT ?7", where,
@@ -596,39 +614,49 @@ store_sess_list(struct store *st, const struct sess_filter *f, struct sess ***li
     if (f->cursor_rowid > 0)
         sqlite3_bind_int64(stmt, 5, f->cursor_rowid);
     sqlite3_bind_int(stmt, 7, f->limit + 1); /* one more row says whether a next page exists */
-    ids = xcalloc((size_t)f->limit + 1, sizeof(*ids));
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        if (n_ids == (size_t)f->limit) {
+        if (*n == (size_t)f->limit) {
             *has_more = 1;
             break;
         }
-        ids[n_ids++] = sqlite3_column_int64(stmt, 0);
+        ids[(*n)++] = sqlite3_column_int64(stmt, 0);
     }
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         goto out;
-    store_finish(st, stmt);
-    stmt = NULL;
-    out = xcalloc((size_t)f->limit + 1, sizeof(*out));
-    for (size_t k = 0; k < n_ids; k++) {
-        if (store_prepare(st, &stmt, SESS_SELECT " WHERE sessions.rowid = ?1") != 0)
-            goto out;
-        sqlite3_bind_int64(stmt, 1, ids[k]);
-        if (sqlite3_step(stmt) == SQLITE_ROW)
-            out[cnt++] = row_to_sess(st, stmt);
-        store_finish(st, stmt);
-        stmt = NULL;
-    }
-    for (size_t i = 0; i < cnt; i++)
-        if (load_related(st, out[i]) != 0)
-            goto out;
-    *list = out;
-    *n = cnt;
-    out = NULL;
     r = 0;
 out:
     if (r != 0)
         log_warn("list: %s", sqlite3_errmsg(st->db));
     store_finish(st, stmt);
+    return r;
+}
+
+int
+store_sess_list(struct store *st, const struct sess_filter *f, struct sess ***list, size_t *n,
+                int64_t *total, int *has_more)
+{
+    int64_t *ids = xcalloc((size_t)f->limit + 1, sizeof(*ids));
+    struct sess **out = NULL;
+    size_t n_ids = 0, cnt = 0, k;
+    int r;
+
+    *list = NULL;
+    *n = 0;
+    if ((r = store_sess_page(st, f, ids, &n_ids, total, has_more)) != 0)
+        goto out;
+    out = xcalloc(n_ids + 1, sizeof(*out));
+    for (k = 0; k < n_ids; k++) {
+        if ((r = store_sess_get_rowid(st, ids[k], &out[cnt])) == ERR_NOT_FOUND)
+            continue;
+        if (r != 0)
+            goto out;
+        cnt++;
+    }
+    *list = out;
+    *n = cnt;
+    out = NULL;
+    r = 0;
+out:
     sess_list_free(out, cnt);
     free(ids);
     return r;
