@@ -91,7 +91,7 @@ chan_close_locked(struct chan *ch, uint16_t code, const char *reason)
 }
 
 void
-control_free(struct control *c)
+control_shutdown(struct control *c)
 {
     struct chan *ch;
     struct timespec ts;
@@ -107,11 +107,24 @@ control_free(struct control *c)
     while (c->n_running > 0)
         if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) != 0)
             break;
-    pthread_mutex_unlock(&c->mu);
     if (c->n_running > 0)
         log_warn("%d control channels did not close in time", c->n_running);
-    /* XXX a channel still running here would touch freed memory; we leak instead. */
-    if (c->n_running == 0) {
+    pthread_mutex_unlock(&c->mu);
+}
+
+void
+control_free(struct control *c)
+{
+    int running;
+
+    if (c == NULL)
+        return;
+    control_shutdown(c);
+    pthread_mutex_lock(&c->mu);
+    running = c->n_running;
+    pthread_mutex_unlock(&c->mu);
+    /* a channel still running would touch freed memory: leak instead */
+    if (running == 0) {
         pthread_mutex_destroy(&c->mu);
         pthread_cond_destroy(&c->cv);
         free(c);

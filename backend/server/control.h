@@ -16,7 +16,12 @@
 #define CONTROL_MAX_MSG (64 * 1024)
 
 struct control *control_new(struct app *app);
-/* Closes every channel (1001 "server shutting down") and joins the threads. */
+/*
+ * Closes every channel (1001 "server shutting down") and waits up to 5 s for
+ * their threads; a channel that starts later is closed at once. Memory stays.
+ */
+void control_shutdown(struct control *c);
+/* control_shutdown, then frees (unless a channel still runs: then it leaks). */
 void control_free(struct control *c);
 /* Runs agent's channel on u in the calling (upgrade) thread until it ends. */
 void control_run(struct control *c, const char *agent, struct upgraded *u);

@@ -362,7 +362,11 @@ upgrade_thread(void *p)
     struct http *h = job->h;
 
     pthread_setname_np(pthread_self(), "airlock-ws");
-    /* XXX a thread past this check while shutdown frees the relay can still race it */
+    /*
+     * A thread past this check while shutdown begins is still safe: main
+     * shuts the relay and control down (they refuse late connections) and
+     * frees them only after http_stop saw every upgrade thread end.
+     */
     if (atomic_load(&h->stopping))
         upgraded_close(a->u);
     else
@@ -1091,18 +1095,20 @@ http_quiesce(struct http *h)
         MHD_quiesce_daemon(h->d);
 }
 
-void
+int
 http_stop(struct http *h, int timeout_ms)
 {
     int64_t deadline = time_mono_ms() + timeout_ms;
+    int left;
 
     if (h == NULL)
-        return;
+        return 0;
     while (atomic_load(&h->n_upgraded) > 0 && time_mono_ms() < deadline)
         usleep(10000);
-    if (atomic_load(&h->n_upgraded) > 0)
-        log_warn("%d WebSocket connections still open at shutdown", atomic_load(&h->n_upgraded));
+    if ((left = atomic_load(&h->n_upgraded)) > 0)
+        log_warn("%d WebSocket connections still open at shutdown", left);
     MHD_stop_daemon(h->d);
     free(h->csp);
     free(h);
+    return left > 0 ? ERR_UNAVAILABLE : 0;
 }

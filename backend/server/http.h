@@ -15,8 +15,11 @@ struct http;
 int http_start(struct app *app, struct http **hp, char *err, size_t err_len);
 /* Port actually bound (useful with port 0). */
 unsigned http_port(const struct http *h);
-/* Waits (up to timeout_ms) for upgraded connections to end, then stops the daemon. */
-void http_stop(struct http *h, int timeout_ms);
+/*
+ * Waits up to timeout_ms for the WebSocket threads, then stops the daemon
+ * and frees h. ERR_UNAVAILABLE if some WebSocket thread was still running.
+ */
+int http_stop(struct http *h, int timeout_ms);
 /* Stops accepting new connections (first step of a drain). */
 void http_quiesce(struct http *h);
 

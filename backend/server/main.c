@@ -206,11 +206,18 @@ out:
     reaper_stop(reaper);
     notify_stop(notify);
     core_deferred_run(app.relay ? &app : NULL, 1);
-    if (app.control)
+    /*
+     * Shut the channels down first (they refuse late connections), wait for
+     * every WebSocket thread, and only then free what those threads use.
+     */
+    control_shutdown(app.control);
+    relay_shutdown(app.relay);
+    if (http_stop(http, 5000) == 0) {
         control_free(app.control);
-    if (app.relay)
         relay_free(app.relay);
-    http_stop(http, 5000);
+    } else {
+        log_warn("leaving the relay and control channels allocated for the threads still running");
+    }
     store_close(app.store);
     auth_free(app.auth);
     config_free(&cfg);

@@ -972,7 +972,7 @@ relay_new(void)
 }
 
 void
-relay_free(struct relay *rl)
+relay_shutdown(struct relay *rl)
 {
     struct relay_conn *c;
 
@@ -994,6 +994,14 @@ relay_free(struct relay *rl)
     while (rl->conns != NULL)
         conn_finish(rl, rl->conns);
     pthread_mutex_unlock(&rl->mu);
+}
+
+void
+relay_free(struct relay *rl)
+{
+    if (rl == NULL)
+        return;
+    relay_shutdown(rl);
     pthread_cond_destroy(&rl->idle_cond);
     pthread_mutex_destroy(&rl->mu);
     free(rl);

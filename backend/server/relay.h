@@ -28,7 +28,13 @@ struct relay_stats {
 };
 
 struct relay *relay_new(void);
-/* Closes every connection (close code 1001), joins the threads, frees. */
+/*
+ * Closes every connection (close code 1001) and waits for their threads;
+ * from then on every new connection is refused. The memory stays, so a
+ * WebSocket thread that starts late still finds a relay to be refused by.
+ */
+void relay_shutdown(struct relay *rl);
+/* relay_shutdown, then frees: call once no WebSocket thread can start. */
 void relay_free(struct relay *rl);
 
 /*

@@ -90,7 +90,8 @@ migrate(sqlite3 *db, char *err, size_t err_len)
  * (foreign-key cascades included), so the view cache hears of every write
  * whatever code made it. A sessions row drops its view; the other tables a
  * view reads drop them all (agents rows are replaced on re-registration, so
- * their rowids do not name a view). Tables no view reads are ignored.
+ * their rowids do not name a view). Tables no view reads are ignored, and so
+ * is session_invites: it mirrors sessions.invited, whose row changes with it.
  */
 static void
 update_hook(void *arg, int op, const char *db, const char *table, sqlite3_int64 rowid)
@@ -102,8 +103,21 @@ update_hook(void *arg, int op, const char *db, const char *table, sqlite3_int64 
     if (strcmp(table, "sessions") == 0)
         viewcache_drop_rowid(st->views, rowid);
     else if (strcmp(table, "agents") == 0 || strcmp(table, "approvals") == 0 ||
-             strcmp(table, "participants") == 0 || strcmp(table, "session_invites") == 0)
+             strcmp(table, "participants") == 0)
         viewcache_drop_all(st->views);
+}
+
+/*
+ * Views are loaded outside transactions (under app->lock, which writers hold
+ * from BEGIN to COMMIT), so none can hold uncommitted rows. Should one ever
+ * be loaded inside a transaction that then rolls back, this drops it anyway.
+ */
+static void
+rollback_hook(void *arg)
+{
+    struct store *st = arg;
+
+    viewcache_drop_all(st->views);
 }
 
 int
@@ -131,6 +145,7 @@ store_open(const char *path, struct store **stp, char *err, size_t err_len)
     st->db = db;
     st->views = viewcache_new(STORE_VIEWS);
     sqlite3_update_hook(st->db, update_hook, st);
+    sqlite3_rollback_hook(st->db, rollback_hook, st);
     db = NULL;
     *stp = st;
     r = 0;
@@ -149,6 +164,10 @@ store_close(struct store *st)
     viewcache_free(st->views);    /* first: views point at the template snapshots below */
     for (i = 0; i < STORE_STMT_CACHE; i++)
         sqlite3_finalize(st->cache[i].stmt);
+    for (i = 0; i < STORE_DYN_CACHE; i++) {
+        sqlite3_finalize(st->dyn[i].stmt);
+        free(st->dyn[i].sql);
+    }
     for (i = 0; i < st->n_tmpls; i++) {
         free(st->tmpls[i].text);
         tmpl_cleanup(&st->tmpls[i].tmpl);
@@ -247,6 +266,39 @@ store_prepare(struct store *st, sqlite3_stmt **stmt, const char *sql)
     return 0;
 }
 
+int
+store_prepare_text(struct store *st, sqlite3_stmt **stmt, const char *sql)
+{
+    struct dyn_slot *sl = NULL;
+    size_t i;
+
+    for (i = 0; i < STORE_DYN_CACHE; i++) {
+        if (st->dyn[i].sql != NULL && !st->dyn[i].in_use && strcmp(st->dyn[i].sql, sql) == 0) {
+            st->dyn[i].in_use = 1;
+            *stmt = st->dyn[i].stmt;
+            return 0;
+        }
+    }
+    if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, NULL) != SQLITE_OK) {
+        log_warn("prepare: %s: %s", sqlite3_errmsg(st->db), sql);
+        return ERR_DB;
+    }
+    for (i = 0; i < STORE_DYN_CACHE && sl == NULL; i++) {
+        struct dyn_slot *c = &st->dyn[st->dyn_next++ % STORE_DYN_CACHE];
+
+        if (!c->in_use)
+            sl = c;
+    }
+    if (sl != NULL) {             /* else every slot is in use: this one is finalized after use */
+        sqlite3_finalize(sl->stmt);
+        free(sl->sql);
+        sl->sql = xstrdup(sql);
+        sl->stmt = *stmt;
+        sl->in_use = 1;
+    }
+    return 0;
+}
+
 void
 store_finish(struct store *st, sqlite3_stmt *stmt)
 {
@@ -259,6 +311,14 @@ store_finish(struct store *st, sqlite3_stmt *stmt)
             sqlite3_reset(stmt);
             sqlite3_clear_bindings(stmt);
             st->cache[i].in_use = 0;
+            return;
+        }
+    }
+    for (i = 0; i < STORE_DYN_CACHE; i++) {
+        if (st->dyn[i].stmt == stmt) {
+            sqlite3_reset(stmt);
+            sqlite3_clear_bindings(stmt);
+            st->dyn[i].in_use = 0;
             return;
         }
     }

@@ -15,6 +15,14 @@ struct stmt_slot {
     int in_use;
 };
 
+/* Statements built at run time (the list's filters), cached by their text. */
+#define STORE_DYN_CACHE 32
+struct dyn_slot {
+    char *sql;
+    sqlite3_stmt *stmt;
+    int in_use;
+};
+
 #define STORE_TMPL_CACHE 64
 
 /* Parsed template snapshots, keyed by their JSON text: sessions of one template share one. */
@@ -27,6 +35,8 @@ struct store {
     sqlite3 *db;
     struct viewcache *views;      /* dropped from by the update hook (store.c) */
     struct stmt_slot cache[STORE_STMT_CACHE];
+    struct dyn_slot dyn[STORE_DYN_CACHE];
+    unsigned dyn_next;            /* round-robin victim */
     struct tmpl_slot tmpls[STORE_TMPL_CACHE];
     size_t n_tmpls;
 };
@@ -35,6 +45,8 @@ struct store {
 int store_prepare(struct store *st, sqlite3_stmt **stmt, const char *sql);
 /* Prepares sql that is built at run time: never cached. End with store_finish. */
 int store_prepare_once(struct store *st, sqlite3_stmt **stmt, const char *sql);
+/* Prepares sql built at run time, reusing a statement prepared for the same text. */
+int store_prepare_text(struct store *st, sqlite3_stmt **stmt, const char *sql);
 /* Resets a cached statement for reuse, or finalizes an uncached one. NULL is fine. */
 void store_finish(struct store *st, sqlite3_stmt *stmt);
 /* Steps a statement that returns no rows: 0, ERR_CONFLICT (constraint) or ERR_DB. */

@@ -7,11 +7,13 @@
  *
  * Entries are dropped by the store's SQLite update hook (store.c), so no
  * code path that writes a row a view reads can forget to: a sessions row
- * drops its own entry; agents, approvals, participants and session_invites
- * rows drop them all (those writes are rare: registrations, decisions,
- * joins). A reader that loaded a view from the database inserts it only if
+ * drops its own entry; agents, approvals and participants rows drop them all
+ * (those writes are rare: registrations, decisions, joins), and so does a
+ * rollback. A reader that loaded a view from the database inserts it only if
  * nothing was dropped since it began reading (viewcache_gen), so a view
- * read before a commit can never outlive that commit.
+ * read before a commit can never outlive that commit. Readers load views
+ * outside any transaction, holding app->lock (which writers hold from BEGIN
+ * to COMMIT), so a view never holds uncommitted rows.
  *
  * Thread-safe: one mutex guards the table; views are reference counted and
  * read without it.

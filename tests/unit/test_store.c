@@ -22,6 +22,7 @@
 #include "session.h"
 #include "store.h"
 #include "tmpl.h"
+#include "viewcache.h"
 #include "xmalloc.h"
 
 extern const size_t store_n_migrations;
@@ -1447,6 +1448,454 @@ test_store_outbox(void **state)
     assert_int_equal(q_int(st, "SELECT attempts FROM outbox"), 0);
 }
 
+/* ---- the view cache and the update hook ------------------------------------------------- */
+
+/*
+ * Caches a view of session name the way the server does: the gen first, then
+ * the load, then the put (which must be accepted: nothing was written between).
+ */
+static void
+cache_view(struct store *st, const char *name)
+{
+    struct viewcache *vc = store_views(st);
+    uint64_t gen = viewcache_gen(vc);
+    struct sess *s = NULL;
+    struct sess_view *v;
+
+    if (store_sess_get(st, name, &s) != 0)
+        fail_msg("cache_view: %s not found", name);
+    v = sess_view_new(s, xstrdup("{}"), 2);
+    assert_int_equal(viewcache_put(vc, v, gen), 1);
+    sess_view_unref(v);
+}
+
+/* 1 if session name has a cached view (by name, and the same one by its rowid), else 0. */
+static int
+is_cached(struct store *st, const char *name)
+{
+    struct sess_view *v = viewcache_get(store_views(st), name), *w;
+    int r = v != NULL;
+
+    if (v != NULL) {
+        assert_string_equal(v->s->name, name);
+        w = viewcache_get_rowid(store_views(st), v->s->rowid);
+        assert_ptr_equal(w, v);
+        sess_view_unref(w);
+    }
+    sess_view_unref(v);
+    return r;
+}
+
+/* A sessions row drops its own view, and only its own. */
+static void
+test_store_views_session_write(void **state)
+{
+    struct store *st = ST(state);
+    struct sess *a = NULL, *b = NULL;
+
+    insert(st, mksess("ds-view-a", "t", "agent/1", "alice", NULL, SESSION_PENDING, T0));
+    insert(st, mksess("ds-view-b", "t", "agent/1", "bob", NULL, SESSION_PENDING, T0 + 1));
+    assert_int_equal(viewcache_count(store_views(st)), 0);
+    assert_int_equal(is_cached(st, "ds-view-a"), 0);
+    cache_view(st, "ds-view-a");
+    cache_view(st, "ds-view-b");
+    assert_int_equal(is_cached(st, "ds-view-a"), 1);
+    assert_int_equal(is_cached(st, "ds-view-b"), 1);
+    assert_int_equal(viewcache_count(store_views(st)), 2);
+
+    /* (a) updating a session drops its view */
+    assert_int_equal(store_sess_get(st, "ds-view-a", &a), 0);
+    a->state = SESSION_ACTIVE;
+    a->starts_at = T0 + 5;
+    a->expires_at = T0 + 5 + HOUR;
+    assert_int_equal(store_sess_update(st, a), 0);
+    assert_int_equal(is_cached(st, "ds-view-a"), 0);
+    /* (b) ... and not the other session's */
+    assert_int_equal(is_cached(st, "ds-view-b"), 1);
+    assert_int_equal(viewcache_count(store_views(st)), 1);
+
+    /* the other way round, inside a committed transaction */
+    cache_view(st, "ds-view-a");
+    assert_int_equal(store_sess_get(st, "ds-view-b", &b), 0);
+    b->state = SESSION_TERMINATED;
+    b->ended_at = T0 + 10;
+    assert_int_equal(store_begin(st), 0);
+    assert_int_equal(store_sess_update(st, b), 0);
+    assert_int_equal(is_cached(st, "ds-view-b"), 0);
+    assert_int_equal(store_commit(st), 0);
+    assert_int_equal(is_cached(st, "ds-view-b"), 0);
+    assert_int_equal(is_cached(st, "ds-view-a"), 1);
+
+    /* a raw write to the row (whatever code makes it) drops it too */
+    assert_int_equal(sqlite3_exec(store_db(st),
+                                  "UPDATE sessions SET message = 'x' WHERE name = 'ds-view-a'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(is_cached(st, "ds-view-a"), 0);
+
+    /* a new session's row does not drop the others' */
+    cache_view(st, "ds-view-a");
+    insert(st, mksess("ds-view-c", "t", "agent/1", "carol", NULL, SESSION_PENDING, T0 + 2));
+    assert_int_equal(is_cached(st, "ds-view-a"), 1);
+
+    /* a refused (conflicting) update writes nothing; the reloaded view reflects the row */
+    b->state = SESSION_EXPIRED;
+    b->version = 1;
+    assert_int_equal(store_sess_update(st, b), ERR_CONFLICT);
+    cache_view(st, "ds-view-b");
+    {
+        struct sess_view *v = viewcache_get(store_views(st), "ds-view-b");
+
+        assert_non_null(v);
+        assert_int_equal(v->s->state, SESSION_TERMINATED);
+        sess_view_unref(v);
+    }
+    sess_free(a);
+    sess_free(b);
+}
+
+/*
+ * A view read before a write and put after it is refused: the reader's gen
+ * predates the drop (the race the gen guards against, with a real write).
+ */
+static void
+test_store_views_stale_put_refused(void **state)
+{
+    struct store *st = ST(state);
+    struct viewcache *vc = store_views(st);
+    struct sess *s = NULL, *w = NULL;
+    struct sess_view *v;
+    uint64_t gen;
+
+    insert(st, mksess("ds-stale", "t", "agent/1", "alice", NULL, SESSION_PENDING, T0));
+    insert(st, mksess("ds-other", "t", "agent/1", "alice", NULL, SESSION_PENDING, T0));
+    /* the reader: gen, load */
+    gen = viewcache_gen(vc);
+    assert_int_equal(store_sess_get(st, "ds-stale", &s), 0);
+    /* a writer commits meanwhile */
+    assert_int_equal(store_sess_get(st, "ds-stale", &w), 0);
+    w->state = SESSION_ACTIVE;
+    assert_int_equal(store_sess_update(st, w), 0);
+    sess_free(w);
+    /* the reader's view (state Pending) must not be cached */
+    v = sess_view_new(s, xstrdup("{}"), 2);
+    assert_int_equal(viewcache_put(vc, v, gen), 0);
+    assert_int_equal(is_cached(st, "ds-stale"), 0);
+    sess_view_unref(v);
+
+    /* the same with a write to another session's row: conservatively refused as well */
+    gen = viewcache_gen(vc);
+    assert_int_equal(store_sess_get(st, "ds-stale", &s), 0);
+    assert_int_equal(sqlite3_exec(store_db(st),
+                                  "UPDATE sessions SET message = 'm' WHERE name = 'ds-other'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    v = sess_view_new(s, xstrdup("{}"), 2);
+    assert_int_equal(viewcache_put(vc, v, gen), 0);
+    sess_view_unref(v);
+
+    /* a write to a table no view reads is no drop: the view goes in */
+    gen = viewcache_gen(vc);
+    assert_int_equal(store_sess_get(st, "ds-stale", &s), 0);
+    assert_int_equal(store_event_add(st, "ds-stale", T0, "alice", "created", NULL, NULL), 0);
+    v = sess_view_new(s, xstrdup("{}"), 2);
+    assert_int_equal(viewcache_put(vc, v, gen), 1);
+    assert_int_equal(v->s->state, SESSION_ACTIVE);
+    sess_view_unref(v);
+    assert_int_equal(is_cached(st, "ds-stale"), 1);
+}
+
+/* (c) Writes to participants, approvals and agents drop every view. */
+static void
+test_store_views_related_tables(void **state)
+{
+    struct store *st = ST(state);
+    struct sess_participant p;
+    struct agent_rec *a;
+
+    put_agent(st, "agent/1", 1, 0);
+    insert(st, mksess("ds-rel-a", "t", "agent/1", "alice", NULL, SESSION_PENDING_APPROVAL, T0));
+    insert(st, mksess("ds-rel-b", "t", "agent/2", "bob", NULL, SESSION_ACTIVE, T0));
+
+    /* participants: a join (insert), a re-join (upsert's update), a leave */
+    cache_view(st, "ds-rel-a");
+    cache_view(st, "ds-rel-b");
+    join(st, "ds-rel-b", "carol", NULL, ROLE_VIEWER, T0 + 1);
+    assert_int_equal(is_cached(st, "ds-rel-b"), 0);
+    assert_int_equal(is_cached(st, "ds-rel-a"), 0); /* another session's too */
+    assert_int_equal(viewcache_count(store_views(st)), 0);
+    cache_view(st, "ds-rel-a");
+    cache_view(st, "ds-rel-b");
+    memset(&p, 0, sizeof(p));
+    p.user = "carol";
+    p.role = ROLE_PARTICIPANT;
+    p.joined_at = T0 + 2;
+    p.ssh_public_key = "ssh-ed25519 AAAAother";
+    assert_int_equal(store_participant_upsert(st, "ds-rel-b", &p), 0);
+    assert_int_equal(viewcache_count(store_views(st)), 0);
+    cache_view(st, "ds-rel-b");
+    assert_int_equal(store_participant_leave(st, "ds-rel-b", "carol", T0 + 3), 0);
+    assert_int_equal(is_cached(st, "ds-rel-b"), 0);
+
+    /* approvals */
+    cache_view(st, "ds-rel-a");
+    cache_view(st, "ds-rel-b");
+    assert_int_equal(store_approval_insert(st, "ds-rel-a", "approve", "erin", T0 + 4, NULL), 0);
+    assert_int_equal(is_cached(st, "ds-rel-a"), 0);
+    assert_int_equal(is_cached(st, "ds-rel-b"), 0);
+
+    /* agents: online flag, everyone offline, re-registration (INSERT OR REPLACE) */
+    cache_view(st, "ds-rel-a");
+    cache_view(st, "ds-rel-b");
+    assert_int_equal(store_agent_set_online(st, "agent/1", 0, T0 + 5), 0);
+    assert_int_equal(viewcache_count(store_views(st)), 0);
+    {
+        struct sess_view *v;
+
+        cache_view(st, "ds-rel-a");
+        v = viewcache_get(store_views(st), "ds-rel-a");
+        assert_int_equal(v->s->agent_online, 0); /* the reloaded view sees the change */
+        sess_view_unref(v);
+    }
+    assert_int_equal(store_agents_all_offline(st, T0 + 6), 0);
+    assert_int_equal(is_cached(st, "ds-rel-a"), 0);
+    cache_view(st, "ds-rel-a");
+    a = mkagent("agent/1", 1, 0);
+    assert_int_equal(store_agent_put(st, a), 0);
+    agent_rec_free(a);
+    assert_int_equal(is_cached(st, "ds-rel-a"), 0);
+    cache_view(st, "ds-rel-b");
+    put_agent(st, "agent/new", 1, 0);
+    assert_int_equal(is_cached(st, "ds-rel-b"), 0);
+
+    /*
+     * session_invites mirrors sessions.invited: an update that rewrites the
+     * invitations drops that session's view (its row changed) and no other.
+     */
+    {
+        struct sess *s = NULL;
+
+        assert_int_equal(store_sess_get(st, "ds-rel-b", &s), 0);
+        add_invite(s, "dave", ROLE_VIEWER);
+        cache_view(st, "ds-rel-a");
+        cache_view(st, "ds-rel-b");
+        assert_int_equal(store_sess_update(st, s), 0);
+        assert_int_equal(is_cached(st, "ds-rel-b"), 0);
+        assert_int_equal(is_cached(st, "ds-rel-a"), 1);
+        sess_free(s);
+    }
+
+    /* tables no view reads drop nothing */
+    cache_view(st, "ds-rel-a");
+    cache_view(st, "ds-rel-b");
+    {
+        uint64_t gen = viewcache_gen(store_views(st));
+        int64_t id = 0;
+
+        assert_int_equal(store_event_add(st, "ds-rel-a", T0 + 7, "alice", "joined", NULL, &id), 0);
+        assert_int_equal(store_renewal_insert(st, "ds-rel-b", "bob", T0 + 8, 60, 1, 61), 0);
+        assert_int_equal(store_ticket_insert(st, "h-rel", "ds-rel-b", "bob", T0 + DAY), 0);
+        assert_int_equal(store_tickets_delete(st, "ds-rel-b", NULL), 0);
+        assert_int_equal(store_outbox_add(st, id, "https://hooks.example.com/a", "{}", T0), 0);
+        assert_int_equal(viewcache_gen(store_views(st)), gen);
+    }
+    assert_int_equal(is_cached(st, "ds-rel-a"), 1);
+    assert_int_equal(is_cached(st, "ds-rel-b"), 1);
+    assert_int_equal(viewcache_count(store_views(st)), 2);
+}
+
+/* (d) The retention delete drops the deleted sessions' views (and their rowids stay dead). */
+static void
+test_store_views_delete_ended(void **state)
+{
+    struct store *st = ST(state);
+    struct sess *s;
+    struct sess_view *v;
+    int64_t rowid;
+    int n_deleted = 0;
+
+    s = mksess("ds-del-old", "t", "a", "alice", NULL, SESSION_EXPIRED, T0 - 10 * DAY);
+    s->ended_at = T0 - 9 * DAY;
+    insert(st, s);
+    s = mksess("ds-del-live", "t", "a", "alice", NULL, SESSION_ACTIVE, T0 - 10 * DAY);
+    insert(st, s);
+    s = mksess("ds-del-last", "t", "a", "alice", NULL, SESSION_EXPIRED, T0 - 10 * DAY);
+    s->ended_at = T0 - 9 * DAY;
+    insert(st, s);
+    cache_view(st, "ds-del-old");
+    cache_view(st, "ds-del-live");
+    cache_view(st, "ds-del-last");
+    v = viewcache_get(store_views(st), "ds-del-last");
+    rowid = v->s->rowid;
+    sess_view_unref(v);
+
+    /* nothing deleted: nothing dropped */
+    assert_int_equal(store_sess_delete_ended_before(st, T0 - 9 * DAY, &n_deleted), 0);
+    assert_int_equal(n_deleted, 0);
+    assert_int_equal(viewcache_count(store_views(st)), 3);
+
+    assert_int_equal(store_sess_delete_ended_before(st, T0, &n_deleted), 0);
+    assert_int_equal(n_deleted, 2);
+    assert_int_equal(is_cached(st, "ds-del-old"), 0);
+    assert_int_equal(is_cached(st, "ds-del-last"), 0);
+    assert_null(viewcache_get_rowid(store_views(st), rowid));
+    assert_int_equal(is_cached(st, "ds-del-live"), 1); /* no dependents: no cascade to drop it */
+
+    /* the last rowid is free again (no AUTOINCREMENT): a new session may take it, and the
+       view found under it is never the deleted one */
+    insert(st, mksess("ds-del-new", "t", "a", "alice", NULL, SESSION_PENDING, T0));
+    assert_null(viewcache_get_rowid(store_views(st), rowid));
+    cache_view(st, "ds-del-new");
+    if ((v = viewcache_get_rowid(store_views(st), rowid)) != NULL) {
+        assert_string_equal(v->s->name, "ds-del-new");
+        sess_view_unref(v);
+    }
+
+    /* with dependents, the cascade deletes participants: every view goes */
+    s = mksess("ds-del-deps", "t", "a", "alice", NULL, SESSION_TERMINATED, T0 - 10 * DAY);
+    s->ended_at = T0 - 8 * DAY;
+    insert(st, s);
+    join(st, "ds-del-deps", "alice", NULL, ROLE_OWNER, T0 - 10 * DAY);
+    cache_view(st, "ds-del-deps");
+    cache_view(st, "ds-del-live");
+    assert_int_equal(store_sess_delete_ended_before(st, T0, &n_deleted), 0);
+    assert_int_equal(n_deleted, 1);
+    assert_int_equal(is_cached(st, "ds-del-deps"), 0);
+    assert_int_equal(q_int(st, "SELECT count(*) FROM participants"), 0);
+}
+
+/* (e) A write in a transaction that is rolled back leaves no stale view behind. */
+static void
+test_store_views_rollback(void **state)
+{
+    struct store *st = ST(state);
+    struct sess *s = NULL;
+    struct sess_view *v;
+    struct sess_participant p;
+
+    insert(st, mksess("ds-rb", "t", "agent/1", "alice", NULL, SESSION_PENDING, T0));
+    cache_view(st, "ds-rb");
+
+    assert_int_equal(store_sess_get(st, "ds-rb", &s), 0);
+    assert_int_equal(store_begin(st), 0);
+    s->state = SESSION_ACTIVE;
+    s->message = xstrdup("rolled back");
+    assert_int_equal(store_sess_update(st, s), 0);
+    assert_int_equal(is_cached(st, "ds-rb"), 0); /* dropped at the write, before any commit */
+    store_rollback(st);
+    assert_int_equal(is_cached(st, "ds-rb"), 0);
+    sess_free(s);
+
+    /* reloaded after the rollback: the row as it was */
+    cache_view(st, "ds-rb");
+    v = viewcache_get(store_views(st), "ds-rb");
+    assert_non_null(v);
+    assert_int_equal(v->s->state, SESSION_PENDING);
+    assert_null(v->s->message);
+    assert_int_equal(v->s->version, 1);
+    sess_view_unref(v);
+
+    /* a related-table write rolled back */
+    assert_int_equal(store_begin(st), 0);
+    memset(&p, 0, sizeof(p));
+    p.user = "bob";
+    p.role = ROLE_VIEWER;
+    p.joined_at = T0;
+    p.ssh_public_key = "k";
+    assert_int_equal(store_participant_upsert(st, "ds-rb", &p), 0);
+    assert_int_equal(is_cached(st, "ds-rb"), 0);
+    store_rollback(st);
+    assert_int_equal(is_cached(st, "ds-rb"), 0);
+    cache_view(st, "ds-rb");
+    v = viewcache_get(store_views(st), "ds-rb");
+    assert_int_equal(v->s->n_parts, 0);
+    sess_view_unref(v);
+
+    /* a reader that read its gen before the transaction cannot cache what it saw inside it */
+    {
+        uint64_t gen = viewcache_gen(store_views(st));
+        struct sess *in = NULL;
+
+        assert_int_equal(store_begin(st), 0);
+        assert_int_equal(store_sess_get(st, "ds-rb", &s), 0);
+        s->state = SESSION_TERMINATED;
+        s->ended_at = T0 + 1;
+        assert_int_equal(store_sess_update(st, s), 0);
+        assert_int_equal(store_sess_get(st, "ds-rb", &in), 0);
+        assert_int_equal(in->state, SESSION_TERMINATED); /* uncommitted, visible on this connection */
+        store_rollback(st);
+        v = sess_view_new(in, xstrdup("{}"), 2);
+        assert_int_equal(viewcache_put(store_views(st), v, gen), 0);
+        sess_view_unref(v);
+        assert_int_equal(is_cached(st, "ds-rb"), 0);
+        sess_free(s);
+    }
+}
+
+/* (f) The page's ids are the rowids of the sessions the list loads, in order. */
+static void
+test_store_page_ids_match_list(void **state)
+{
+    struct store *st = ST(state);
+    static char *tmpl_ci[] = {"ci-debug"};
+    struct sess_filter filters[] = {
+        {.admin = 1, .limit = 50},
+        {.admin = 1, .limit = 2},
+        {.admin = 1, .limit = 50, .agent = "host/db-1"},
+        {.admin = 1, .limit = 50, .state_mask = 1u << SESSION_PENDING},
+        {.limit = 50, .me_user = "alice", .me_email = "alice@example.com"},
+        {.limit = 1, .me_user = "zed", .approver_templates = tmpl_ci, .n_approver_templates = 1},
+        {.limit = 50, .me_user = "nobody"},
+    };
+    size_t i, k;
+
+    seed_list(st);
+    for (i = 0; i < N(filters); i++) {
+        struct sess_filter f = filters[i];
+        int guard = 0;
+
+        for (;;) {
+            int64_t ids[51];
+            size_t n_ids = 0, n = 0;
+            int64_t total_p = -1, total_l = -2;
+            int more_p = -1, more_l = -2;
+            struct sess **list = NULL;
+
+            assert_int_equal(store_sess_page(st, &f, ids, &n_ids, &total_p, &more_p), 0);
+            assert_int_equal(store_sess_list(st, &f, &list, &n, &total_l, &more_l), 0);
+            if (n_ids != n)
+                fail_msg("filter %zu: page %zu ids, list %zu sessions", i, n_ids, n);
+            assert_int_equal(total_p, total_l);
+            assert_int_equal(more_p, more_l);
+            for (k = 0; k < n; k++) {
+                struct sess *s = NULL;
+
+                if (ids[k] != list[k]->rowid)
+                    fail_msg("filter %zu: id %zu is %lld, list has %s (rowid %lld)", i, k,
+                             (long long)ids[k], list[k]->name, (long long)list[k]->rowid);
+                if (k > 0)
+                    assert_true(ids[k] < ids[k - 1]); /* newest first */
+                assert_int_equal(store_sess_get_rowid(st, ids[k], &s), 0);
+                assert_string_equal(s->name, list[k]->name);
+                sess_free(s);
+            }
+            if (!more_p || n == 0) {
+                sess_list_free(list, n);
+                break;
+            }
+            f.cursor_rowid = list[n - 1]->rowid;
+            sess_list_free(list, n);
+            assert_true(++guard < 10);
+        }
+    }
+    {
+        struct sess *s = (struct sess *)&s;
+
+        assert_int_equal(store_sess_get_rowid(st, 999999, &s), ERR_NOT_FOUND);
+        assert_null(s);
+    }
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -1480,6 +1929,12 @@ main(void)
         T(test_store_agents),
         T(test_store_agent_list_empty),
         T(test_store_outbox),
+        T(test_store_views_session_write),
+        T(test_store_views_stale_put_refused),
+        T(test_store_views_related_tables),
+        T(test_store_views_delete_ended),
+        T(test_store_views_rollback),
+        T(test_store_page_ids_match_list),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
