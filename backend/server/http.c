@@ -36,6 +36,7 @@
 #include "notify.h"
 #include "relay.h"
 #include "util.h"
+#include "viewcache.h"
 #include "ws.h"
 #include "xmalloc.h"
 
@@ -662,6 +663,9 @@ serve_metrics(struct http *h, struct MHD_Connection *c)
     for (i = 0; i < SESSION__COUNT; i++)
         fprintf(f, "airlock_sessions{state=\"%s\"} %lld\n",
                 session_state_name((enum session_state)i), (long long)counts[i]);
+    fprintf(f, "# HELP airlock_view_cache_sessions Sessions whose rendered reply is cached.\n"
+               "# TYPE airlock_view_cache_sessions gauge\nairlock_view_cache_sessions %zu\n",
+            viewcache_count(store_views(app->store)));
     fprintf(f, "# HELP airlock_agents_online Agents with an open control channel.\n"
                "# TYPE airlock_agents_online gauge\nairlock_agents_online %d\n",
             control_count(app->control));
