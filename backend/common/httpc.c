@@ -10,7 +10,7 @@
 
 struct body {
     char *data;
-    size_t len;
+    size_t len, max;
     int too_big;
 };
 
@@ -20,7 +20,7 @@ body_cb(char *p, size_t size, size_t n, void *ud)
     struct body *b = ud;
     size_t add = size * n;
 
-    if (add > HTTPC_MAX_BODY - b->len) {
+    if (add > b->max - b->len) {
         b->too_big = 1;
         return 0;
     }
@@ -32,58 +32,79 @@ body_cb(char *p, size_t size, size_t n, void *ud)
 }
 
 int
-httpc_call(const char *method, const char *url, const char *auth_header,
-           const char *content_type, const char *body, const char *ca_file, long timeout_ms,
-           long *status, json_t **out, char *err, size_t err_len)
+httpc_request(const struct httpc_req *rq, int want_json, struct httpc_resp *rs, char *err,
+              size_t err_len)
 {
     CURL *c = curl_easy_init();
     struct curl_slist *h = NULL;
-    struct body b = {NULL, 0, 0};
+    struct body b = {NULL, 0, rq->max_body ? rq->max_body : HTTPC_MAX_BODY, 0};
     char *ct = NULL, cerr[CURL_ERROR_SIZE] = "";
     CURLcode rc;
     int r = ERR_UNAVAILABLE;
 
-    *status = 0;
-    *out = NULL;
+    memset(rs, 0, sizeof(*rs));
     if (c == NULL) {
         snprintf(err, err_len, "curl_easy_init failed");
         return ERR_INTERNAL;
     }
     h = curl_slist_append(h, "Accept: application/json");
-    if (auth_header != NULL)
-        h = curl_slist_append(h, auth_header);
-    if (body != NULL) {
-        ct = xasprintf("Content-Type: %s", content_type ? content_type : "application/json");
+    if (rq->auth_header != NULL)
+        h = curl_slist_append(h, rq->auth_header);
+    if (rq->body != NULL) {
+        ct = xasprintf("Content-Type: %s", rq->content_type ? rq->content_type : "application/json");
         h = curl_slist_append(h, ct);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(rq->body));
     }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_URL, rq->url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, rq->method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_cb);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)HTTPC_CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "airlock");
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, rq->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)b.max);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, rq->user_agent ? rq->user_agent : "airlock");
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (ca_file != NULL && ca_file[0] != '\0')
-        curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
+    if (rq->ca_file != NULL && rq->ca_file[0] != '\0')
+        curl_easy_setopt(c, CURLOPT_CAINFO, rq->ca_file);
+    if (rq->no_proxy)
+        curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
     rc = curl_easy_perform(c);
-    if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && b.too_big)) {
-        snprintf(err, err_len, "cannot reach %s: %s", url, cerr[0] ? cerr : curl_easy_strerror(rc));
+    if (b.too_big || rc == CURLE_FILESIZE_EXCEEDED) {
+        rs->too_large = 1;
+    } else if (rc != CURLE_OK) {
+        snprintf(err, err_len, "cannot reach %s: %s", rq->url,
+                 cerr[0] ? cerr : curl_easy_strerror(rc));
         goto out;
     }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    if (b.data != NULL && !b.too_big)
-        *out = json_loadb(b.data, b.len, 0, NULL);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rs->status);
+    if (want_json && b.data != NULL && !rs->too_large)
+        rs->json = json_loadb(b.data, b.len, rq->strict_json ? JSON_REJECT_DUPLICATES : 0, NULL);
     r = 0;
 out:
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     free(ct);
     free(b.data);
+    return r;
+}
+
+int
+httpc_call(const char *method, const char *url, const char *auth_header,
+           const char *content_type, const char *body, const char *ca_file, long timeout_ms,
+           long *status, json_t **out, char *err, size_t err_len)
+{
+    struct httpc_req rq = {.method = method, .url = url, .auth_header = auth_header,
+                           .body = body, .content_type = content_type, .ca_file = ca_file,
+                           .timeout_ms = timeout_ms};
+    struct httpc_resp rs;
+    int r = httpc_request(&rq, 1, &rs, err, err_len);
+
+    *status = rs.status;
+    *out = rs.json;
     return r;
 }

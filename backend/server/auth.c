@@ -1,19 +1,19 @@
 /*
  * Bearer-token authentication (DESIGN.md 7).
  *
- * The file has five parts:
+ * The file has four parts:
  *
  *   verify     auth_verify(): size cap, result cache, split, parse the header
  *              and payload ourselves, header whitelist (claims.c), issuer by
- *              exact "iss", key by "kid", signature, claims (claims.c), then
- *              the identity (username/email/groups, agent name, require).
- *   signature  the JWS signature is checked with OpenSSL EVP directly, with
- *              the digest, padding and curve fixed by our own algorithm table.
+ *              exact "iss", key by "kid", signature (jwk.c: OpenSSL EVP with
+ *              the digest, padding and curve fixed by our own algorithm
+ *              table), claims (claims.c), then the identity
+ *              (username/email/groups, agent name, require).
  *   cache      a 4-way set-associative table of verified tokens keyed by the
  *              SHA-256 of the token, so that repeated requests with the same
  *              bearer skip the public-key operation.
- *   jwks       per issuer: discovery + JWKS fetched with libcurl on first use,
- *              JWK -> EVP_PKEY with OpenSSL 3, at most one refetch per 30 s.
+ *   jwks       per issuer: discovery + JWKS fetched (httpc.c) on first use,
+ *              JWK -> EVP_PKEY (jwk.c), at most one refetch per 30 s.
  *   dev        the built-in ES256 issuer (key in dataDir), and auth_dev_mint().
  *
  * Why not jwt_decode() for verification, as LIBS.md 3 suggests: libjwt 1.10
@@ -61,6 +61,8 @@
 #include "claims.h"
 #include "err.h"
 #include "glob.h"
+#include "httpc.h"
+#include "jwk.h"
 #include "log.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -71,39 +73,12 @@
 #define JWKS_MAX_AGE_S 3600 /* refetch keys this old, so removed keys go away */
 #define HTTP_TIMEOUT_S 5L
 #define HTTP_MAX_BODY (1024 * 1024)
-#define JWKS_MAX_KEYS 64
-#define RSA_MIN_BITS 2048
-#define RSA_MAX_BYTES 2048 /* 16384-bit modulus */
 #define AGENT_NAME_MAX 255
 #define CLAIM_NAME_MAX 128
 #define DEV_NAME "dev"
 #define DEV_AUDIENCE "airlock"
 #define DEV_KEY_FILE "dev-signing-key.pem"
 #define DEV_MAX_TTL_S (365LL * 86400)
-
-enum key_type { KEY_RSA, KEY_EC_P256, KEY_EC_P384 };
-
-/* What each accepted "alg" means. The signature code reads only this table. */
-struct alg_info {
-    const char *name;
-    enum key_type kty;
-    const EVP_MD *(*md)(void);
-    size_t ec_half; /* ECDSA: bytes of r (and of s) in the JOSE signature; 0 for RSA */
-    int pss;        /* RSASSA-PSS, salt length = digest length (RFC 7518 3.5) */
-};
-
-static const struct alg_info algs[] = {
-    {"RS256", KEY_RSA, EVP_sha256, 0, 0},      {"RS384", KEY_RSA, EVP_sha384, 0, 0},
-    {"RS512", KEY_RSA, EVP_sha512, 0, 0},      {"ES256", KEY_EC_P256, EVP_sha256, 32, 0},
-    {"ES384", KEY_EC_P384, EVP_sha384, 48, 0}, {"PS256", KEY_RSA, EVP_sha256, 0, 1},
-};
-
-struct key {
-    char *kid; /* NULL when the JWK has none */
-    char *alg; /* the JWK's "alg", or NULL */
-    enum key_type kty;
-    EVP_PKEY *pkey; /* public key; shared with verifiers through EVP_PKEY_up_ref */
-};
 
 struct issuer {
     size_t idx; /* position in auth->issuers (tags cache entries) */
@@ -162,19 +137,15 @@ static _Thread_local char why_buf[CLAIM_NAME_MAX + 32];
 
 static int token_split(const char *tok, size_t len, struct token *t, const char **why);
 static void token_cleanup(struct token *t);
-static const struct alg_info *alg_find(const char *name);
 static struct issuer *issuer_find(struct auth *a, const char *iss);
 static int identity_build(const struct issuer *is, const json_t *payload, struct identity *id,
                           const char **why);
-static int sig_verify(EVP_PKEY *pk, const struct alg_info *alg, const unsigned char *msg,
-                      size_t msg_len, const unsigned char *sig, size_t sig_len);
 static int cache_get(struct auth *a, const char *hash, int64_t now, struct identity *id);
 static void cache_put(struct auth *a, const char *hash, size_t issuer, int64_t exp, int64_t nbf,
                       const struct identity *id, int64_t now);
 static void cache_drop_issuer(struct auth *a, size_t issuer);
 static int issuer_key(struct auth *a, struct issuer *is, const char *kid,
                       const struct alg_info *alg, int64_t now, EVP_PKEY **pk, const char **why);
-static void keys_free(struct key *keys, size_t n);
 static int issuer_init(struct issuer *is, const struct issuer_cfg *c, size_t idx, char *err,
                        size_t err_len);
 static void issuer_cleanup(struct issuer *is);
@@ -309,7 +280,7 @@ auth_verify(struct auth *a, const char *token, int64_t now, struct identity *id,
         goto out;
     r = ERR_AUTH;
     /* claims_check_header allows PS256 etc.; alg_find is what we can verify. */
-    if ((alg = alg_find(json_string_value(json_object_get(t.header, "alg")))) == NULL) {
+    if ((alg = jwk_alg_find(json_string_value(json_object_get(t.header, "alg")))) == NULL) {
         *why = "unsupported algorithm";
         goto out;
     }
@@ -321,7 +292,7 @@ auth_verify(struct auth *a, const char *token, int64_t now, struct identity *id,
     if ((r = issuer_key(a, is, kid, alg, now, &pk, why)) != 0)
         goto out;
     r = ERR_AUTH;
-    if (!sig_verify(pk, alg, (const unsigned char *)token, t.signed_len, t.sig, t.sig_len)) {
+    if (!jwk_sig_verify(pk, alg, (const unsigned char *)token, t.signed_len, t.sig, t.sig_len)) {
         *why = "signature invalid";
         goto out;
     }
@@ -451,17 +422,6 @@ token_cleanup(struct token *t)
     memset(t, 0, sizeof(*t));
 }
 
-static const struct alg_info *
-alg_find(const char *name)
-{
-    size_t i;
-
-    for (i = 0; name != NULL && i < sizeof(algs) / sizeof(algs[0]); i++) {
-        if (strcmp(algs[i].name, name) == 0)
-            return &algs[i];
-    }
-    return NULL;
-}
 
 static struct issuer *
 issuer_find(struct auth *a, const char *iss)
@@ -686,76 +646,7 @@ out:
     return r;
 }
 
-/* ------------------------------------------------------------------------ */
-/* Signature                                                                */
-/* ------------------------------------------------------------------------ */
 
-/* JOSE ECDSA signatures are r || s, fixed width; OpenSSL wants DER. *der is new. */
-static int
-ecdsa_jose_to_der(const unsigned char *sig, size_t half, unsigned char **der, size_t *der_len)
-{
-    ECDSA_SIG *es = NULL;
-    BIGNUM *br = NULL, *bs = NULL;
-    unsigned char *p = NULL;
-    int n, r = ERR_AUTH;
-
-    *der = NULL;
-    br = BN_bin2bn(sig, (int)half, NULL);
-    bs = BN_bin2bn(sig + half, (int)half, NULL);
-    if (br == NULL || bs == NULL || (es = ECDSA_SIG_new()) == NULL)
-        goto out;
-    if (ECDSA_SIG_set0(es, br, bs) != 1)
-        goto out;
-    br = bs = NULL; /* owned by es now */
-    if ((n = i2d_ECDSA_SIG(es, &p)) <= 0)
-        goto out;
-    *der = p;
-    *der_len = (size_t)n;
-    r = 0;
-out:
-    BN_free(br);
-    BN_free(bs);
-    ECDSA_SIG_free(es);
-    return r;
-}
-
-/*
- * 1 if sig is a valid alg signature of msg under pk. The digest, padding and
- * signature format come from alg, which the caller has already matched to
- * the key's type.
- */
-static int
-sig_verify(EVP_PKEY *pk, const struct alg_info *alg, const unsigned char *msg, size_t msg_len,
-           const unsigned char *sig, size_t sig_len)
-{
-    EVP_MD_CTX *mctx = NULL;
-    EVP_PKEY_CTX *pctx = NULL;
-    unsigned char *der = NULL;
-    size_t der_len = 0;
-    int ok = 0;
-
-    if (alg->ec_half > 0) {
-        if (sig_len != 2 * alg->ec_half ||
-            ecdsa_jose_to_der(sig, alg->ec_half, &der, &der_len) != 0)
-            goto out;
-        sig = der;
-        sig_len = der_len;
-    }
-    if ((mctx = EVP_MD_CTX_new()) == NULL)
-        goto out;
-    if (EVP_DigestVerifyInit(mctx, &pctx, alg->md(), NULL, pk) != 1)
-        goto out;
-    if (alg->pss && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-                     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1 ||
-                     EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, alg->md()) != 1))
-        goto out;
-    ok = EVP_DigestVerify(mctx, sig, sig_len, msg, msg_len) == 1;
-out:
-    ERR_clear_error();
-    OPENSSL_free(der);
-    EVP_MD_CTX_free(mctx);
-    return ok;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Cache                                                                    */
@@ -859,24 +750,7 @@ cache_drop_issuer(struct auth *a, size_t issuer)
 /* JWKS                                                                     */
 /* ------------------------------------------------------------------------ */
 
-static void
-keys_free(struct key *keys, size_t n)
-{
-    size_t i;
 
-    for (i = 0; i < n; i++) {
-        free(keys[i].kid);
-        free(keys[i].alg);
-        EVP_PKEY_free(keys[i].pkey);
-    }
-    free(keys);
-}
-
-static int
-key_fits(const struct key *k, const struct alg_info *alg)
-{
-    return k->kty == alg->kty && (k->alg == NULL || strcmp(k->alg, alg->name) == 0);
-}
 
 /*
  * Looks up (kid, alg) among is->keys; is->mu must be held. Returns 0 with a
@@ -899,7 +773,7 @@ keys_find(struct issuer *is, const char *kid, const struct alg_info *alg, EVP_PK
         if (kid != NULL && (k->kid == NULL || strcmp(k->kid, kid) != 0))
             continue;
         seen = 1;
-        if (key_fits(k, alg)) {
+        if (jwk_key_fits(k, alg)) {
             EVP_PKEY_up_ref(k->pkey);
             *pk = k->pkey;
             return 0;
@@ -924,29 +798,6 @@ jwks_due(const struct issuer *is, int missing, int64_t now)
     return allowed && (missing || is->n_keys == 0 || now - is->ok_at >= JWKS_MAX_AGE_S);
 }
 
-struct body {
-    char *p;
-    size_t len;
-    int too_big;
-};
-
-static size_t
-body_write(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-    struct body *b = ud;
-    size_t n = size * nmemb;
-
-    if (n > HTTP_MAX_BODY - b->len) {
-        b->too_big = 1;
-        return 0;
-    }
-    b->p = xrealloc(b->p, b->len + n + 1);
-    memcpy(b->p + b->len, ptr, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return n;
-}
-
 /* 1 for https URLs, and for http URLs whose host is loopback. */
 static int
 url_allowed(const char *url)
@@ -964,249 +815,41 @@ url_allowed(const char *url)
 static int
 http_get_json(const char *what, const char *url, json_t **out)
 {
-    CURL *c = NULL;
-    struct curl_slist *hdrs = NULL;
-    struct body b = {0};
-    json_error_t jerr;
-    long status = 0;
-    CURLcode cc;
-    int r = ERR_UNAVAILABLE;
+    struct httpc_req rq = {.method = "GET", .url = url, .user_agent = "airlockd",
+                           .timeout_ms = HTTP_TIMEOUT_S * 1000, .max_body = HTTP_MAX_BODY,
+                           .strict_json = 1};
+    struct httpc_resp rs;
+    char err[256];
 
     *out = NULL;
     if (!url_allowed(url)) {
         log_warn("%s %s: refused, https is required off loopback", what, url);
-        goto out;
+        return ERR_UNAVAILABLE;
     }
-    if ((c = curl_easy_init()) == NULL)
-        goto out;
-    hdrs = curl_slist_append(NULL, "Accept: application/json");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, HTTP_TIMEOUT_S);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, HTTP_TIMEOUT_S);
-    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_MAX_BODY);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "airlockd");
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    if (is_loopback_url(url)) /* a proxy from the environment must not see local traffic */
-        curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-    if ((cc = curl_easy_perform(c)) != CURLE_OK) {
-        log_warn("%s %s: %s", what, url, b.too_big ? "response too large" : curl_easy_strerror(cc));
-        goto out;
+    rq.no_proxy = is_loopback_url(url); /* a proxy from the environment must not see local traffic */
+    if (httpc_request(&rq, 1, &rs, err, sizeof(err)) != 0) {
+        log_warn("%s: %s", what, err);
+        return ERR_UNAVAILABLE;
     }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    if (status != 200) {
-        log_warn("%s %s: HTTP status %ld", what, url, status);
-        goto out;
-    }
-    *out = json_loadb(b.p != NULL ? b.p : "", b.len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!json_is_object(*out)) {
-        log_warn("%s %s: not a JSON object: %s", what, url, *out == NULL ? jerr.text : "");
-        json_decref(*out);
-        *out = NULL;
-        goto out;
-    }
-    r = 0;
-out:
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(c);
-    free(b.p);
-    return r;
-}
-
-/* Decodes the base64url string member name of o. *out is new. */
-static int
-b64_member(const json_t *o, const char *name, unsigned char **out, size_t *out_len)
-{
-    const char *s = json_string_value(json_object_get(o, name));
-
-    *out = NULL;
-    if (s == NULL || *s == '\0')
-        return ERR_INVALID;
-    return b64url_decode(s, strlen(s), out, out_len);
-}
-
-/* EVP_PKEY_fromdata for a public key of type, plus OpenSSL's own sanity check. */
-static int
-pkey_build(const char *type, OSSL_PARAM_BLD *bld, EVP_PKEY **pk)
-{
-    OSSL_PARAM *params = NULL;
-    EVP_PKEY_CTX *ctx = NULL, *chk = NULL;
-    int r = ERR_INVALID;
-
-    *pk = NULL;
-    if ((params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
-        (ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL)) == NULL ||
-        EVP_PKEY_fromdata_init(ctx) != 1 ||
-        EVP_PKEY_fromdata(ctx, pk, EVP_PKEY_PUBLIC_KEY, params) != 1)
-        goto out;
-    if ((chk = EVP_PKEY_CTX_new_from_pkey(NULL, *pk, NULL)) == NULL ||
-        EVP_PKEY_public_check(chk) != 1)
-        goto out;
-    r = 0;
-out:
-    if (r != 0) {
-        EVP_PKEY_free(*pk);
-        *pk = NULL;
-    }
-    ERR_clear_error();
-    EVP_PKEY_CTX_free(chk);
-    EVP_PKEY_CTX_free(ctx);
-    OSSL_PARAM_free(params);
-    return r;
-}
-
-/* RSA JWK (n, e) -> public key of at least RSA_MIN_BITS. */
-static int
-jwk_rsa(const json_t *jwk, EVP_PKEY **pk)
-{
-    unsigned char *n = NULL, *e = NULL;
-    size_t n_len = 0, e_len = 0;
-    BIGNUM *bn = NULL, *be = NULL;
-    OSSL_PARAM_BLD *bld = NULL;
-    int r = ERR_INVALID;
-
-    *pk = NULL;
-    if (b64_member(jwk, "n", &n, &n_len) != 0 || b64_member(jwk, "e", &e, &e_len) != 0)
-        goto out;
-    if (n_len > RSA_MAX_BYTES || e_len > 8)
-        goto out;
-    bn = BN_bin2bn(n, (int)n_len, NULL);
-    be = BN_bin2bn(e, (int)e_len, NULL);
-    if (bn == NULL || be == NULL || (bld = OSSL_PARAM_BLD_new()) == NULL ||
-        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn) != 1 ||
-        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be) != 1)
-        goto out;
-    if ((r = pkey_build("RSA", bld, pk)) != 0)
-        goto out;
-    if (EVP_PKEY_get_bits(*pk) < RSA_MIN_BITS) {
-        EVP_PKEY_free(*pk);
-        *pk = NULL;
-        r = ERR_INVALID;
-        goto out;
-    }
-    r = 0;
-out:
-    OSSL_PARAM_BLD_free(bld);
-    BN_free(bn);
-    BN_free(be);
-    free(n);
-    free(e);
-    return r;
-}
-
-/* EC JWK (crv P-256 or P-384, x, y) -> public key; a point off the curve is refused. */
-static int
-jwk_ec(const json_t *jwk, EVP_PKEY **pk, enum key_type *kty)
-{
-    const char *crv = json_string_value(json_object_get(jwk, "crv")), *group = NULL;
-    unsigned char *x = NULL, *y = NULL, pt[1 + 2 * 48];
-    size_t x_len = 0, y_len = 0, half;
-    OSSL_PARAM_BLD *bld = NULL;
-    int r = ERR_INVALID;
-
-    *pk = NULL;
-    if (crv != NULL && strcmp(crv, "P-256") == 0) {
-        group = "prime256v1";
-        half = 32;
-        *kty = KEY_EC_P256;
-    } else if (crv != NULL && strcmp(crv, "P-384") == 0) {
-        group = "secp384r1";
-        half = 48;
-        *kty = KEY_EC_P384;
+    if (rs.too_large) {
+        log_warn("%s %s: response too large", what, url);
+    } else if (rs.status != 200) {
+        log_warn("%s %s: HTTP status %ld", what, url, rs.status);
+    } else if (!json_is_object(rs.json)) {
+        log_warn("%s %s: not a JSON object", what, url);
     } else {
-        goto out;
+        *out = rs.json;
+        return 0;
     }
-    if (b64_member(jwk, "x", &x, &x_len) != 0 || b64_member(jwk, "y", &y, &y_len) != 0 ||
-        x_len != half || y_len != half)
-        goto out;
-    pt[0] = 0x04; /* uncompressed point */
-    memcpy(pt + 1, x, half);
-    memcpy(pt + 1 + half, y, half);
-    if ((bld = OSSL_PARAM_BLD_new()) == NULL ||
-        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
-        OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, 1 + 2 * half) != 1)
-        goto out;
-    r = pkey_build("EC", bld, pk);
-out:
-    OSSL_PARAM_BLD_free(bld);
-    free(x);
-    free(y);
-    return r;
+    json_decref(rs.json);
+    return ERR_UNAVAILABLE;
 }
 
-/*
- * One JWK -> key. Returns 0, or ERR_INVALID for keys we do not use: not for
- * signatures, a type other than RSA/EC ("oct" HMAC secrets in particular),
- * an unsupported curve, an RSA modulus under 2048 bits, a bad point.
- */
-static int
-jwk_to_key(const json_t *jwk, struct key *k)
-{
-    const char *kty = json_string_value(json_object_get(jwk, "kty"));
-    const json_t *use = json_object_get(jwk, "use"), *kid = json_object_get(jwk, "kid");
-    const json_t *alg = json_object_get(jwk, "alg");
-    int r = ERR_INVALID;
 
-    memset(k, 0, sizeof(*k));
-    if (!json_is_object(jwk) || kty == NULL)
-        goto out;
-    if (use != NULL && !(json_is_string(use) && strcmp(json_string_value(use), "sig") == 0))
-        goto out;
-    if ((kid != NULL && !json_is_string(kid)) || (alg != NULL && !json_is_string(alg)))
-        goto out;
-    if (strcmp(kty, "RSA") == 0) {
-        k->kty = KEY_RSA;
-        r = jwk_rsa(jwk, &k->pkey);
-    } else if (strcmp(kty, "EC") == 0) {
-        r = jwk_ec(jwk, &k->pkey, &k->kty);
-    }
-    if (r != 0)
-        goto out;
-    k->kid = dup_or_null(json_string_value(kid));
-    k->alg = dup_or_null(json_string_value(alg));
-out:
-    return r;
-}
 
-/* {"keys": [...]} -> keys we can use. Returns 0 (at least one key) or ERR_INVALID. */
-static int
-jwks_parse(const char *issuer_name, const json_t *jwks, struct key **keysp, size_t *np)
-{
-    const json_t *arr = json_object_get(jwks, "keys"), *jwk = NULL;
-    struct key *keys = NULL;
-    size_t i, n = 0;
-    int r = ERR_INVALID;
 
-    *keysp = NULL;
-    *np = 0;
-    if (!json_is_array(arr) || json_array_size(arr) == 0)
-        goto out;
-    keys = xcalloc(json_array_size(arr), sizeof(*keys));
-    json_array_foreach(arr, i, jwk)
-    {
-        if (n == JWKS_MAX_KEYS)
-            break;
-        if (jwk_to_key(jwk, &keys[n]) == 0)
-            n++;
-        else
-            log_debug("issuer %s: JWKS entry %zu skipped (unusable for signatures)", issuer_name,
-                      i);
-    }
-    if (n == 0)
-        goto out;
-    *keysp = keys;
-    *np = n;
-    keys = NULL;
-    n = 0;
-    r = 0;
-out:
-    keys_free(keys, n);
-    return r;
-}
+
+
 
 /* Discovery, then the JWKS it names. *keysp is new. Returns 0 or ERR_UNAVAILABLE. */
 static int
@@ -1236,7 +879,7 @@ jwks_fetch(const struct issuer *is, struct key **keysp, size_t *np)
     }
     if (http_get_json("jwks", jwks_uri, &jwks) != 0)
         goto out;
-    if (jwks_parse(is->name, jwks, keysp, np) != 0) {
+    if (jwk_set_parse(is->name, jwks, keysp, np) != 0) {
         log_warn("issuer %s: %s has no usable signing keys", is->name, jwks_uri);
         goto out;
     }
@@ -1289,7 +932,7 @@ jwks_refresh(struct auth *a, struct issuer *is, unsigned gen, int64_t now)
         cache_drop_issuer(a, is->idx);
 out:
     pthread_mutex_unlock(&is->fetch_mu);
-    keys_free(keys, n);
+    jwk_keys_free(keys, n);
 }
 
 /*
@@ -1437,7 +1080,7 @@ issuer_cleanup(struct issuer *is)
         free(is->require[i].claim);
     }
     free(is->require);
-    keys_free(is->keys, is->n_keys);
+    jwk_keys_free(is->keys, is->n_keys);
     pthread_mutex_destroy(&is->mu);
     pthread_mutex_destroy(&is->fetch_mu);
 }

@@ -1,13 +1,13 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
-
 #include "err.h"
+#include "httpc.h"
 #include "log.h"
 #include "notify.h"
 #include "store_int.h"
@@ -39,43 +39,22 @@ struct item {
     int attempts;
 };
 
-static size_t
-discard(char *p, size_t sz, size_t n, void *ud)
-{
-    (void)p;
-    (void)ud;
-    return sz * n;
-}
-
 /* POSTs body to url. 0 on a 2xx answer; *why names the failure otherwise. */
 static int
 post(const char *url, const char *body, char *why, size_t why_len)
 {
-    CURL *c = curl_easy_init();
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    long status = 0;
-    CURLcode cc;
-    int r = ERR_UNAVAILABLE;
+    struct httpc_req rq = {.method = "POST", .url = url, .body = body,
+                           .user_agent = "airlockd", .timeout_ms = NOTIFY_TIMEOUT_S * 1000,
+                           .max_body = 64 * 1024}; /* the answer is not read */
+    struct httpc_resp rs;
 
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)NOTIFY_TIMEOUT_S);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-    cc = curl_easy_perform(c);
-    if (cc == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    if (cc != CURLE_OK)
-        snprintf(why, why_len, "%s", curl_easy_strerror(cc));
-    else if (status < 200 || status > 299)
-        snprintf(why, why_len, "HTTP %ld", status);
-    else
-        r = 0;
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    return r;
+    if (httpc_request(&rq, 0, &rs, why, why_len) != 0)
+        return ERR_UNAVAILABLE;
+    if (rs.status < 200 || rs.status > 299) {
+        snprintf(why, why_len, "HTTP %ld", rs.status);
+        return ERR_UNAVAILABLE;
+    }
+    return 0;
 }
 
 static size_t
