@@ -79,6 +79,16 @@ extern char **environ;
 #define FORWARD_CONNECT_MS 5000
 #define SFTP_SERVER "/usr/lib/openssh/sftp-server"
 #define SSHD_MAX_CONNS 256
+/*
+ * Our version string, after "SSH-2.0-". OpenSSH's client sends eow@openssh.com
+ * when its stdout fails (`ssh host cmd | head`), but only to a server whose
+ * version matches "OpenSSH*" (compat.c: SSH_NEW_OPENSSH); without it, it drops
+ * the rest of the output and the command runs on for ever. That flag changes
+ * nothing else but a no-more-sessions@openssh.com global request (want-reply
+ * 0), which libssh ignores. No version number, so that no client applies a
+ * workaround meant for some OpenSSH release ("OpenSSH_7.4*" and the like).
+ */
+#define SSHD_BANNER "OpenSSH_compat airlock"
 
 #define MSG_ENDED "airlock: session ended"
 #define MSG_REMOVED "airlock: you were removed from the session"
@@ -134,6 +144,7 @@ struct chan {
     int out_eof, err_eof;
     struct outq oq, eq; /* pending stdout / stderr bytes */
     int sent_eof; /* forward: EOF sent to the client */
+    int eow;      /* the client stopped writing our stdout (eow@openssh.com) */
     int closing;  /* we sent EOF + close */
     int dead;     /* to be freed by the loop */
 };
@@ -165,6 +176,7 @@ struct conn {
     struct reg regs[CONN_MAX_CHANS * 2];
     size_t n_regs;
     int auth_tries;
+    int openssh;  /* the client is OpenSSH: see on_unknown_request */
     unsigned ops; /* snapshot at auth, refreshed per request */
     struct conn *next;
 };
@@ -360,6 +372,11 @@ sshd_new(const struct sshd_opts *o, struct sshd **dp)
 
     d->bind = ssh_bind_new();
     ssh_bind_options_set(d->bind, SSH_BIND_OPTIONS_PROCESS_CONFIG, &no);
+    if (ssh_bind_options_set(d->bind, SSH_BIND_OPTIONS_BANNER, SSHD_BANNER) != SSH_OK) {
+        log_warn("ssh_bind: %s", ssh_get_error(d->bind));
+        r = ERR_INTERNAL;
+        goto out;
+    }
     /* IMPORT_KEY takes ownership of the key; the bind frees it. */
     if (ssh_bind_options_set(d->bind, SSH_BIND_OPTIONS_IMPORT_KEY, key) != SSH_OK) {
         log_warn("ssh_bind: %s", ssh_get_error(d->bind));
@@ -1155,6 +1172,43 @@ forward_connect(const char *host, int port)
     return fd;
 }
 
+static struct chan *
+chan_find(struct conn *c, ssh_channel channel)
+{
+    size_t i;
+
+    for (i = 0; channel != NULL && i < c->n_chans; i++)
+        if (c->chans[i]->ch == channel)
+            return c->chans[i];
+    return NULL;
+}
+
+/*
+ * A channel request libssh has no name for. libssh 0.10 hands those over as
+ * SSH_CHANNEL_REQUEST_UNKNOWN with neither the request's name nor its
+ * want-reply flag. The only such requests OpenSSH's client sends are
+ * eow@openssh.com, when its stdout fails, and "break" (~B), which it sends
+ * only on a channel with a pty (it has no escape character otherwise). So on
+ * a command or sftp channel without a pty, from an OpenSSH client, it is eow:
+ * stop reading the command's stdout and close it, as sshd does, so that the
+ * command gets SIGPIPE (or EPIPE) on its next write. Its stderr still flows.
+ * On a pty it may be a break: left alone (`ssh -t host cmd | head` then runs
+ * until ^C, which the raw terminal passes on). The default reply follows
+ * (a failure, sent only when a reply is wanted).
+ */
+static void
+on_unknown_request(struct conn *c, ssh_message msg)
+{
+    struct chan *ch = chan_find(c, ssh_message_channel_request_channel(msg));
+
+    if (ch == NULL || ch->kind != CHAN_SESSION || !ch->started || ch->pty || ch->is_shell ||
+        !c->openssh || ch->eow)
+        return;
+    ch->eow = 1; /* acted on by chan_service, outside libssh */
+    log_info("conn %s: %s's client stopped writing the output (eow): closing the command's stdout",
+             c->id, c->user);
+}
+
 /* libssh's catch-all for requests without a callback: direct-tcpip opens. 0 = handled. */
 static int
 on_message(ssh_session s, ssh_message msg, void *ud)
@@ -1166,6 +1220,11 @@ on_message(ssh_session s, ssh_message msg, void *ud)
     int port, fd;
 
     (void)s;
+    if (ssh_message_type(msg) == SSH_REQUEST_CHANNEL &&
+        ssh_message_subtype(msg) == SSH_CHANNEL_REQUEST_UNKNOWN) {
+        on_unknown_request(c, msg);
+        return 1;
+    }
     if (ssh_message_type(msg) != SSH_REQUEST_CHANNEL_OPEN ||
         ssh_message_subtype(msg) != SSH_CHANNEL_DIRECT_TCPIP)
         return 1;
@@ -1645,6 +1704,13 @@ chan_service(struct chan *ch, int64_t now)
         return;
     }
     chan_pump_in(ch);
+    if (ch->eow && !ch->out_eof && ch->fd_out != ch->fd_in) {
+        /* The client drops what we would send: the command's next write fails. */
+        ch->oq.len = 0;
+        ch->oq.off = 0;
+        ch->out_eof = 1;
+        chan_close_fd(ch, &ch->fd_out);
+    }
     chan_pump_out(ch, &ch->fd_out, &ch->out_eof, &ch->oq, 0);
     chan_pump_out(ch, &ch->fd_err, &ch->err_eof, &ch->eq, 1);
 
@@ -1769,6 +1835,7 @@ conn_main(void *arg)
     struct conn *c = arg;
     struct sshd *d = c->d;
     long timeout = KEX_TIMEOUT_S;
+    const char *banner;
     int rc;
     size_t i;
 
@@ -1794,6 +1861,8 @@ conn_main(void *arg)
         log_info("conn %s: key exchange failed: %s", c->id, ssh_get_error(c->s));
         goto out;
     }
+    banner = ssh_get_clientbanner(c->s);
+    c->openssh = banner != NULL && strncmp(banner, "SSH-2.0-OpenSSH", 15) == 0;
     /* From here on nothing may block: see the header comment. */
     ssh_set_blocking(c->s, 0);
     c->ev = ssh_event_new();
