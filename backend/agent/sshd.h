@@ -10,7 +10,7 @@
  * (sshd_listen). One thread per SSH connection; only that thread touches
  * its ssh_session.
  *
- * sshd.c owns every libssh call and returns ERR_* at its boundary.
+ * the sshd*.c files own every libssh call and returns ERR_* at its boundary.
  */
 #ifndef AIRLOCK_SSHD_H
 #define AIRLOCK_SSHD_H
