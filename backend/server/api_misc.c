@@ -10,25 +10,42 @@
 
 #define DEV_TOKEN_TTL_S (12 * 3600)
 
+/* The scopes as a new JSON array: those in l, or the defaults when l is NULL or empty. */
+static json_t *
+scopes_json(const struct strlist *l)
+{
+    json_t *a = json_array();
+    size_t i;
+
+    if (l == NULL || l->n == 0) {
+        for (i = 0; config_ui_scopes_default[i] != NULL; i++)
+            json_array_append_new(a, json_string(config_ui_scopes_default[i]));
+        return a;
+    }
+    for (i = 0; i < l->n; i++)
+        json_array_append_new(a, json_string(l->v[i]));
+    return a;
+}
+
 int
 api_config_get(struct api_req *req, struct api_reply *rep)
 {
     const struct config *cfg = req->app->cfg;
-    const char *issuer = NULL, *client = NULL;
+    const struct issuer_cfg *ui = NULL;
+    const char *issuer = NULL;
     size_t i;
 
-    for (i = 0; i < cfg->n_issuers; i++) {
-        if (cfg->issuers[i].kind == ISSUER_USER && cfg->issuers[i].ui_client_id != NULL) {
-            issuer = cfg->issuers[i].issuer;
-            client = cfg->issuers[i].ui_client_id;
-            break;
-        }
-    }
-    if (issuer == NULL && cfg->dev)
+    for (i = 0; i < cfg->n_issuers && ui == NULL; i++)
+        if (cfg->issuers[i].kind == ISSUER_USER && cfg->issuers[i].ui_client_id != NULL)
+            ui = &cfg->issuers[i];
+    if (ui != NULL)
+        issuer = ui->issuer;
+    else if (cfg->dev)
         issuer = auth_dev_issuer(req->app->auth);
-    rep->json = json_pack("{s:s, s:b, s:s, s:{s:s?, s:s?}}", "version", AIRLOCK_VERSION, "dev",
+    rep->json = json_pack("{s:s, s:b, s:s, s:{s:s?, s:s?, s:o}}", "version", AIRLOCK_VERSION, "dev",
                           cfg->dev, "publicUrl", cfg->public_url, "oidc", "issuer", issuer,
-                          "clientId", client);
+                          "clientId", ui != NULL ? ui->ui_client_id : NULL, "scopes",
+                          scopes_json(ui != NULL ? &ui->ui_scopes : NULL));
     return 0;
 }
 

@@ -39,6 +39,8 @@
 #define CONFIG_MAX_BYTES (1024 * 1024) /* a config file is small; refuse anything huge */
 #define MAX_FIELDS 16                  /* most keys any one table has */
 
+const char *const config_ui_scopes_default[] = {"openid", "profile", "email", NULL};
+
 /* The events a webhook may subscribe to: the audit event types of DESIGN.md section 6. */
 static const char *const event_names[] = {
     "created",   "approval_required", "approved",      "rejected",
@@ -95,6 +97,7 @@ static int parse_require(struct ctx *c, yaml_node_t *n, void *target);
 static int parse_templates(struct ctx *c, yaml_node_t *n, void *target);
 static int parse_webhooks(struct ctx *c, yaml_node_t *n, void *target);
 static int parse_provider(struct ctx *c, yaml_node_t *n, void *target);
+static int parse_ui_scopes(struct ctx *c, yaml_node_t *n, void *target);
 static int check_listen(struct ctx *c, yaml_node_t *n, const char *s);
 static int check_http_url(struct ctx *c, yaml_node_t *n, const char *s);
 static int check_issuer_url(struct ctx *c, yaml_node_t *n, const char *s);
@@ -102,6 +105,7 @@ static int check_agent_name(struct ctx *c, yaml_node_t *n, const char *s);
 static int check_tmpl_name(struct ctx *c, yaml_node_t *n, const char *s);
 static int check_glob(struct ctx *c, yaml_node_t *n, const char *s);
 static int check_event(struct ctx *c, yaml_node_t *n, const char *s);
+static int check_scope(struct ctx *c, yaml_node_t *n, const char *s);
 static int issuer_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t **found);
 static int tmpl_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t **found);
 static int constraints_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t **found);
@@ -260,6 +264,7 @@ static const struct field issuer_fields[] = {
     ISTR(name_claim, "nameClaim"),
     ISTR(groups_claim, "groupsClaim"),
     ISTR(ui_client_id, "uiClientId"),
+    {.key = "uiScopes", .type = F_FN, .fn = parse_ui_scopes},
     {.key = "agentName",
      .type = F_STR,
      .off = offsetof(struct issuer_cfg, agent_name),
@@ -980,6 +985,49 @@ parse_provider(struct ctx *c, yaml_node_t *n, void *target)
     return 0;
 }
 
+/*
+ * uiScopes: [openid, profile, email, groups]: the scopes the web UI asks for.
+ * A list, not one space-separated string, so each scope is checked on its own:
+ * at most CONFIG_UI_SCOPES_MAX scope-tokens, no duplicates, openid among them.
+ * The list replaces the default; it is not added to it.
+ */
+static int
+parse_ui_scopes(struct ctx *c, yaml_node_t *n, void *target)
+{
+    struct issuer_cfg *is = target;
+    yaml_node_item_t *items;
+    size_t i, j, n_items, old;
+    int r, has_openid = 0;
+
+    if (n->type == YAML_SCALAR_NODE)
+        return cfg_err(c, n,
+                       "expected a list of scopes such as [openid, profile, email], got "
+                       "a string");
+    if (n->type != YAML_SEQUENCE_NODE)
+        return expect(c, n, "a list of scopes");
+    items = n->data.sequence.items.start;
+    n_items = (size_t)(n->data.sequence.items.top - items);
+    if (n_items > CONFIG_UI_SCOPES_MAX)
+        return cfg_err(c, n, "at most %d scopes, got %zu", CONFIG_UI_SCOPES_MAX, n_items);
+    if ((r = get_strlist(c, n, check_scope, 0, &is->ui_scopes)) != 0)
+        return r;
+    for (i = 0; i < is->ui_scopes.n; i++) {
+        has_openid |= strcmp(is->ui_scopes.v[i], "openid") == 0;
+        for (j = 0; j < i; j++) {
+            if (strcmp(is->ui_scopes.v[i], is->ui_scopes.v[j]) != 0)
+                continue;
+            old = path_push(c, "[%zu]", i);
+            r = cfg_err(c, node_at(c, items[i]), "duplicate scope '%s' (first at [%zu])",
+                        is->ui_scopes.v[i], j);
+            path_pop(c, old);
+            return r;
+        }
+    }
+    if (!has_openid)
+        return cfg_err(c, n, "must include openid (the web UI signs in with OpenID Connect)");
+    return 0;
+}
+
 /* require: {claim: glob | [globs], ...}: every listed claim must match one of its globs. */
 static int
 parse_require(struct ctx *c, yaml_node_t *n, void *target)
@@ -1018,12 +1066,15 @@ static void
 issuer_init(void *p)
 {
     struct issuer_cfg *is = p;
+    size_t i;
 
     is->kind = ISSUER_USER;
     is->username_claim = xstrdup("preferred_username");
     is->email_claim = xstrdup("email");
     is->name_claim = xstrdup("name");
     is->groups_claim = xstrdup("groups");
+    for (i = 0; config_ui_scopes_default[i] != NULL; i++)
+        strlist_add(&is->ui_scopes, config_ui_scopes_default[i]);
 }
 
 static int
@@ -1038,7 +1089,11 @@ parse_issuers(struct ctx *c, yaml_node_t *n, void *target)
                        issuer_init);
 }
 
-/* Issuer names and "iss" values are unique; agentName/ownerClaim belong to agent issuers. */
+/*
+ * Issuer names and "iss" values are unique; agentName/ownerClaim belong to
+ * agent issuers; uiScopes belongs with a uiClientId on a user issuer (the only
+ * place the web UI reads it), so that a misplaced list is not silently ignored.
+ */
 static int
 issuer_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t **found)
 {
@@ -1055,6 +1110,15 @@ issuer_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t **found)
             return key_err(c, found_val(&issuer_table, found, "issuer"), "issuer",
                            "issuer '%s' is already configured as '%s'", is->issuer,
                            c->cfg->issuers[i].name);
+    }
+    if ((v = found_val(&issuer_table, found, "uiScopes")) != NULL) {
+        if (is->kind == ISSUER_AGENT)
+            return key_err(c, v, "uiScopes",
+                           "only valid with kind: user (the web UI signs people in)");
+        if (is->ui_client_id == NULL)
+            return key_err(c, v, "uiScopes",
+                           "only valid together with uiClientId (the scopes the web UI asks "
+                           "for when it signs in with that client)");
     }
     if (is->kind == ISSUER_AGENT)
         return 0;
@@ -1291,6 +1355,42 @@ check_event(struct ctx *c, yaml_node_t *n, const char *s)
     return cfg_err(c, n, "unknown event '%s' (one of %s)", s, all);
 }
 
+/*
+ * An RFC 6749 (section 3.3) scope-token: 1*( %x21 / %x23-5B / %x5D-7E ), that
+ * is printable ASCII without space, '"' or '\'; here at most
+ * CONFIG_UI_SCOPE_MAX_LEN characters. The UI joins the list with spaces, so a
+ * space inside one entry would silently make two scopes.
+ */
+static int
+check_scope(struct ctx *c, yaml_node_t *n, const char *s)
+{
+    const unsigned char *p;
+    size_t len = strlen(s);
+
+    if (len > CONFIG_UI_SCOPE_MAX_LEN)
+        return cfg_err(c, n, "scope longer than %d characters (%zu)", CONFIG_UI_SCOPE_MAX_LEN, len);
+    /* Control and non-ASCII bytes first: only then is s safe to quote in the message. */
+    for (p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p > 0x7e)
+            return cfg_err(c, n,
+                           "scope contains the byte 0x%02x (a scope is printable ASCII "
+                           "without space, '\"' or '\\')",
+                           *p);
+    for (p = (const unsigned char *)s; *p; p++) {
+        if (*p == ' ')
+            return cfg_err(c, n,
+                           "scope '%s' contains a space: write each scope as its own list "
+                           "entry",
+                           s);
+        if (*p == '"' || *p == '\\')
+            return cfg_err(c, n,
+                           "scope '%s' contains '%c' (a scope is printable ASCII without "
+                           "space, '\"' or '\\')",
+                           s, *p);
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Addresses                                                                 */
 /* ------------------------------------------------------------------------ */
@@ -1424,6 +1524,7 @@ issuer_free(struct issuer_cfg *is)
     free(is->name_claim);
     free(is->groups_claim);
     free(is->ui_client_id);
+    strlist_cleanup(&is->ui_scopes);
     free(is->agent_name);
     free(is->owner_claim);
     for (i = 0; i < is->n_require; i++) {

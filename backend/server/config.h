@@ -39,6 +39,7 @@ struct issuer_cfg {
     char *name_claim;       /* default "name" */
     char *groups_claim;     /* default "groups" */
     char *ui_client_id;     /* SPA client id, optional */
+    struct strlist ui_scopes; /* scopes the SPA asks for; default config_ui_scopes_default */
     char *agent_name;       /* kind agent: template like "gh/{repository}/{run_id}-{run_attempt}" */
     char *owner_claim;      /* kind agent: claim naming the person who owns the session */
     struct claim_rule *require;
@@ -93,6 +94,16 @@ struct config {
     struct webhook_cfg *webhooks;
     size_t n_webhooks;
 };
+
+/* Limits on uiScopes (RFC 6749 section 3.3 scope-tokens). */
+#define CONFIG_UI_SCOPES_MAX 32     /* entries */
+#define CONFIG_UI_SCOPE_MAX_LEN 128 /* characters per scope */
+
+/*
+ * The scopes the web UI asks for when an issuer sets no uiScopes, and the ones
+ * GET /api/v1/config reports when no issuer has a uiClientId. NULL-terminated.
+ */
+extern const char *const config_ui_scopes_default[];
 
 /*
  * Fills *cfg with defaults, then reads path (if not NULL). On failure writes

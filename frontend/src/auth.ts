@@ -31,6 +31,8 @@ export const auth = reactive({
 })
 
 const DEV_KEY = 'airlock.dev'
+/** Asked for when the server names no scopes (a server from before uiScopes). */
+export const DEFAULT_SCOPES = ['openid', 'profile', 'email']
 const RENEW_MARGIN_MS = 60_000
 let renewTimer: ReturnType<typeof setTimeout> | null = null
 let manager: UserManager | null = null
@@ -118,6 +120,15 @@ function restoreDev(): boolean {
 
 // ---- OIDC ---------------------------------------------------------------------------------
 
+/**
+ * The `scope` parameter: the configured scopes (uiScopes, e.g. with `groups` for Dex, so that the
+ * tokens carry the groups approvers are configured by), else the default.
+ */
+export function scopeFor(c: Pick<ServerConfig, 'oidc'> | null): string {
+  const s = c?.oidc?.scopes
+  return (Array.isArray(s) && s.length > 0 ? s : DEFAULT_SCOPES).join(' ')
+}
+
 async function oidcManager(): Promise<UserManager> {
   if (manager) return manager
   const c = auth.config
@@ -131,7 +142,7 @@ async function oidcManager(): Promise<UserManager> {
     silent_redirect_uri: origin + '/auth/silent',
     post_logout_redirect_uri: origin + '/login',
     response_type: 'code', // + PKCE, always on in oidc-client-ts
-    scope: 'openid profile email',
+    scope: scopeFor(c),
     automaticSilentRenew: true,
     userStore: new WebStorageStateStore({ store: window.sessionStorage }),
   })

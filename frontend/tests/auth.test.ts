@@ -30,7 +30,7 @@ vi.mock('oidc-client-ts', () => {
   return { UserManager, WebStorageStateStore }
 })
 
-import { auth, bearerFor, completeOidcSignIn, getToken, signInDev, startOidcSignIn } from '../src/auth'
+import { auth, bearerFor, completeOidcSignIn, getToken, scopeFor, signInDev, startOidcSignIn } from '../src/auth'
 
 const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln'
 
@@ -45,6 +45,7 @@ describe('OIDC sign-in', () => {
     expect(s.authority).toBe('https://idp.example.com/realms/corp')
     expect(s.client_id).toBe('airlock-ui')
     expect(s.response_type).toBe('code')
+    expect(s.scope).toBe('openid profile email') // the config names no scopes: the default
     expect(s.redirect_uri).toBe(window.location.origin + '/auth/callback')
     expect(s.silent_redirect_uri).toBe(window.location.origin + '/auth/silent')
     expect(s.automaticSilentRenew).toBe(true)
@@ -58,6 +59,30 @@ describe('OIDC sign-in', () => {
     expect(auth.token).toBe(jwt)
     rec.callbackUser = { access_token: jwt, id_token: 'x', expires_at: 0, state: { returnTo: '//evil.example.com' } }
     expect(await completeOidcSignIn()).toBe('/debug-sessions')
+  })
+
+  it('asks the provider for the scopes the server names (oidc.scopes, from uiScopes)', async () => {
+    // The UserManager is made once per page load: a fresh copy of the module stands for a new page.
+    vi.resetModules()
+    const fresh = await import('../src/auth')
+    fresh.auth.config = {
+      version: 't',
+      dev: false,
+      publicUrl: 'https://airlock.example.com',
+      oidc: { issuer: 'https://dex.example.com', clientId: 'airlock-ui', scopes: ['openid', 'profile', 'email', 'groups'] },
+    }
+    await fresh.startOidcSignIn('/agents')
+    expect(rec.settings!.authority).toBe('https://dex.example.com')
+    expect(rec.settings!.scope).toBe('openid profile email groups')
+  })
+
+  it('falls back to openid profile email when the server names no scopes', () => {
+    const base = { issuer: 'https://idp.example.com', clientId: 'airlock-ui' }
+    expect(scopeFor({ oidc: { ...base, scopes: ['openid', 'groups'] } })).toBe('openid groups')
+    expect(scopeFor({ oidc: base })).toBe('openid profile email')
+    expect(scopeFor({ oidc: { ...base, scopes: [] } })).toBe('openid profile email')
+    expect(scopeFor({ oidc: null })).toBe('openid profile email')
+    expect(scopeFor(null)).toBe('openid profile email')
   })
 
   it('falls back to the ID token when the access token is opaque', () => {

@@ -2,6 +2,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
+import YAML from 'yaml';
+
 import { agentOnline, assertSchema, client, configYaml, is, REASON, registerAgent, runAirlockdExpectExit, setup, startAirlock, USERS } from './lib.mjs';
 
 let env;
@@ -24,6 +26,7 @@ test('0103 GET /api/v1/config needs no token and names the people issuer and UI 
   assert.equal(c.publicUrl.replace(/\/$/, ''), env.base);
   assert.equal(c.oidc.issuer, env.oidc.issuer);
   assert.equal(c.oidc.clientId, 'airlock-ui');
+  assert.deepEqual(c.oidc.scopes, ['openid', 'profile', 'email'], 'no uiScopes: the default scopes');
   assert.ok(c.version.length > 0);
 });
 
@@ -113,5 +116,43 @@ test('0111 SIGTERM drains: open control channels are closed and the process exit
     assert.equal(ctl.closed, true, 'the control socket was closed');
   } finally {
     await s2.stop();
+  }
+});
+
+/** The fixture's config with uiScopes set on the people issuer (the one with uiClientId). */
+function withUiScopes(scopes, publicUrl = 'http://127.0.0.1:1') {
+  const cfg = YAML.parse(configYaml({ publicUrl, oidc: env.oidc, ci: env.ci }));
+  const people = cfg.auth.issuers.find((i) => i.uiClientId);
+  people.uiScopes = scopes;
+  return YAML.stringify(cfg);
+}
+
+test('0112 GET /api/v1/config returns the issuer\'s uiScopes as oidc.scopes, in order', async () => {
+  const scopes = ['openid', 'groups', 'profile', 'email', 'offline_access'];
+  const s2 = await startAirlock({ configText: withUiScopes(scopes) });
+  try {
+    const c = is(await client(s2, null).get('/api/v1/config'), 200);
+    assert.deepEqual(c.oidc.scopes, scopes);
+    assert.equal(c.oidc.clientId, 'airlock-ui');
+    assert.equal(c.oidc.issuer, env.oidc.issuer);
+  } finally {
+    await s2.stop();
+  }
+});
+
+test('0113 bad uiScopes are refused at start, naming the key and line', async () => {
+  // YAML.stringify writes the list as a block under "uiScopes:", one item per line; a list-wide
+  // error points at the list (its first item), an item's error at that item.
+  for (const [scopes, why, item] of [
+    [['profile', 'groups'], /key 'auth\.issuers\[0\]\.uiScopes': must include openid/, 0],
+    [['openid', 'profile email'], /key 'auth\.issuers\[0\]\.uiScopes\[1\]': scope 'profile email' contains a space/, 1],
+    [['openid', 'groups', 'groups'], /key 'auth\.issuers\[0\]\.uiScopes\[2\]': duplicate scope 'groups'/, 2],
+  ]) {
+    const text = withUiScopes(scopes);
+    const line = text.split('\n').findIndex((l) => /^\s*uiScopes:$/.test(l)) + 1 + 1 + item;
+    const r = await runAirlockdExpectExit(text);
+    assert.ok(r.code !== null && r.code !== 0, `exit non-zero for ${scopes}: ${r.code}/${r.signal} ${r.output}`);
+    assert.match(r.output, why);
+    assert.match(r.output, new RegExp(`airlock\\.yaml:${line}: `), `names line ${line}: ${r.output}`);
   }
 });

@@ -1,12 +1,15 @@
 // Production sign-in: Authorization Code + PKCE with oidc-client-ts against a real OpenID
 // Connect provider (the npm package oidc-provider, in-process on loopback), the mock API in
 // production mode (--no-dev --issuer), sign-in, the callback, bearer on API calls, silent renewal
-// through the hidden iframe, and sign-out.
+// through the hidden iframe, and sign-out. The provider releases the groups claim only for the
+// `groups` scope (as Dex does), and /api/v1/config names that scope (airlockd's uiScopes; the
+// mock API does not know the key, so the test adds it to the mock's answer).
 import path from 'node:path'
 import fs from 'node:fs'
 import Provider from 'oidc-provider'
 import { ROOT, assert, freePort, launch, shot, startMock, suite, waitFor } from './lib.mjs'
 
+const SCOPES = ['openid', 'profile', 'email', 'groups']
 const TOKEN_TTL = 75 // s; oidc-client-ts renews 60 s before expiry, so ~15 s after sign-in
 const t = suite('ui-oidc', { dependent: true })
 
@@ -29,6 +32,7 @@ t.step('Sign in goes to the provider with a PKCE code request', async (c) => {
   assert(q.get('response_type') === 'code', `response_type=${q.get('response_type')}`)
   assert(q.get('code_challenge_method') === 'S256' && (q.get('code_challenge') ?? '').length >= 43, 'no PKCE challenge')
   assert(q.get('client_id') === 'airlock-ui' && q.get('redirect_uri') === c.base + '/auth/callback', 'client or redirect')
+  assert(q.get('scope') === SCOPES.join(' '), `scope=${q.get('scope')}, want the configured "${SCOPES.join(' ')}"`)
   await p.locator('input[name=login]').waitFor()
 })
 
@@ -40,6 +44,8 @@ t.step('after logging in at the provider the UI lands where it started, signed i
   await p.getByRole('button', { name: 'Continue' }).click() // consent
   await p.waitForURL(c.base + '/debug-sessions')
   await p.getByTestId('whoami').filter({ hasText: 'alice' }).waitFor()
+  const title = await p.getByTestId('whoami').getAttribute('title')
+  assert(title === 'groups: developers', `groups from the token (released for the groups scope): ${title}`)
   await p.locator('tbody tr').first().waitFor()
   const stored = await p.evaluate(() => Object.keys(sessionStorage).filter((k) => k.startsWith('oidc.user:')))
   assert(stored.length === 1, `tokens not in sessionStorage: ${stored}`)
@@ -98,7 +104,7 @@ async function before() {
         post_logout_redirect_uris: [`${base}/login`],
       },
     ],
-    claims: { openid: ['sub'], profile: ['name', 'preferred_username', 'groups'], email: ['email'] },
+    claims: { openid: ['sub'], profile: ['name', 'preferred_username'], email: ['email'], groups: ['groups'] },
     conformIdTokenClaims: false,
     findAccount: (_ctx, id) => ({
       accountId: id,
@@ -117,6 +123,13 @@ async function before() {
   const browser = await launch()
   const ctx = await browser.newContext({ baseURL: base, viewport: { width: 1280, height: 900 } })
   await ctx.route(/fonts\.googleapis\.com/, (r) => r.abort()) // the provider's login page asks for a web font
+  // What airlockd answers with uiScopes: [openid, profile, email, groups] on the issuer.
+  await ctx.route(`${base}/api/v1/config`, async (r) => {
+    const res = await r.fetch()
+    const json = await res.json()
+    json.oidc.scopes = SCOPES
+    await r.fulfill({ response: res, json })
+  })
   const page = await ctx.newPage()
   const errors = []
   page.on('pageerror', (e) => errors.push(e.message))

@@ -200,6 +200,107 @@ test_issuers(void **state)
     config_free(&cfg);
 }
 
+/* uiScopes: the default, a list of its own (replacing the default), null keeping the default. */
+static void
+test_ui_scopes(void **state)
+{
+    static const char yaml[] = "auth:\n"
+                               "  issuers:\n"
+                               "    - name: dex\n"
+                               "      issuer: https://dex.example.com\n"
+                               "      audience: airlock\n"
+                               "      uiClientId: airlock-ui\n"
+                               "      uiScopes: [openid, groups, offline_access, "
+                               "\"!#$%&'()*+,-./09:;<=>?@AZ[]^_`az{|}~\"]\n"
+                               "    - name: keycloak\n"
+                               "      issuer: https://kc.example.com/realms/corp\n"
+                               "      audience: airlock\n"
+                               "      uiClientId: airlock-ui\n"
+                               "      uiScopes:\n"
+                               "    - name: plain\n"
+                               "      issuer: https://idp.example.com\n"
+                               "      audience: airlock\n";
+    static const char *const defaults[] = {"openid", "profile", "email"};
+    struct config cfg;
+    const struct issuer_cfg *is;
+    char err[512];
+    size_t i, k;
+    (void)state;
+
+    if (load_text(&cfg, yaml, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    is = &cfg.issuers[0];
+    assert_int_equal(is->ui_scopes.n, 4);
+    assert_string_equal(is->ui_scopes.v[0], "openid");
+    assert_string_equal(is->ui_scopes.v[1], "groups");
+    assert_string_equal(is->ui_scopes.v[2], "offline_access");
+    /* every character RFC 6749 allows in a scope-token, at both ends of each range */
+    assert_string_equal(is->ui_scopes.v[3], "!#$%&'()*+,-./09:;<=>?@AZ[]^_`az{|}~");
+    /* "uiScopes:" with no value and no uiScopes at all both mean the default */
+    for (k = 1; k < 3; k++) {
+        is = &cfg.issuers[k];
+        assert_int_equal(is->ui_scopes.n, 3);
+        for (i = 0; i < 3; i++)
+            assert_string_equal(is->ui_scopes.v[i], defaults[i]);
+    }
+    for (i = 0; i < 3; i++)
+        assert_string_equal(config_ui_scopes_default[i], defaults[i]);
+    assert_null(config_ui_scopes_default[3]);
+    config_free(&cfg);
+}
+
+/* uiScopes limits, both sides: 32 entries and 128 characters pass, one more is refused. */
+static void
+test_ui_scopes_limits(void **state)
+{
+    static const char head[] = "auth:\n  issuers:\n    - name: a\n      issuer: https://a.example\n"
+                               "      audience: x\n      uiClientId: ui\n      uiScopes: [openid";
+    struct config cfg;
+    char yaml[8192], err[1024], want[1024], longest[CONFIG_UI_SCOPE_MAX_LEN + 2];
+    size_t i, len;
+    int r, extra;
+    (void)state;
+
+    /* 32 entries: openid and s1..s31; then 33 */
+    for (extra = 0; extra < 2; extra++) {
+        len = (size_t)snprintf(yaml, sizeof(yaml), "%s", head);
+        for (i = 1; i < CONFIG_UI_SCOPES_MAX + (size_t)extra; i++)
+            len += (size_t)snprintf(yaml + len, sizeof(yaml) - len, ", s%zu", i);
+        snprintf(yaml + len, sizeof(yaml) - len, "]\n");
+        r = load_text(&cfg, yaml, err, sizeof(err));
+        if (extra == 0) {
+            assert_int_equal(r, 0);
+            assert_int_equal(cfg.issuers[0].ui_scopes.n, CONFIG_UI_SCOPES_MAX);
+        } else {
+            snprintf(want, sizeof(want),
+                     "%s:7: key 'auth.issuers[0].uiScopes': at most 32 scopes, got 33", yaml_path);
+            assert_int_equal(r, ERR_INVALID);
+            assert_string_equal(err, want);
+        }
+        config_free(&cfg);
+    }
+
+    /* a scope of 128 characters; then 129 */
+    for (extra = 0; extra < 2; extra++) {
+        memset(longest, 'x', sizeof(longest));
+        longest[CONFIG_UI_SCOPE_MAX_LEN + extra] = '\0';
+        snprintf(yaml, sizeof(yaml), "%s, %s]\n", head, longest);
+        r = load_text(&cfg, yaml, err, sizeof(err));
+        if (extra == 0) {
+            assert_int_equal(r, 0);
+            assert_string_equal(cfg.issuers[0].ui_scopes.v[1], longest);
+        } else {
+            snprintf(want, sizeof(want),
+                     "%s:7: key 'auth.issuers[0].uiScopes[1]': scope longer than 128 characters "
+                     "(129)",
+                     yaml_path);
+            assert_int_equal(r, ERR_INVALID);
+            assert_string_equal(err, want);
+        }
+        config_free(&cfg);
+    }
+}
+
 /* http:// issuers are accepted on loopback only. */
 static void
 test_issuer_url_loopback(void **state)
@@ -366,6 +467,11 @@ test_null_keeps_default(void **state)
     config_free(&cfg);
 }
 
+/* An issuer with a uiClientId in lines 1-6 of a test file; its uiScopes go on line 7. */
+#define UI_ISSUER                                                                                  \
+    "auth:\n  issuers:\n    - name: a\n      issuer: https://a.example\n      audience: x\n"       \
+    "      uiClientId: ui\n"
+
 /* Every load error names the file, the line and the key at fault. */
 static void
 test_errors(void **state)
@@ -492,6 +598,64 @@ test_errors(void **state)
         {"auth:\n  issuers:\n    - name: a\n      issuer: https://a.example\n      audience: x\n"
          "      require: [repository_owner]\n",
          "6: key 'auth.issuers[0].require': expected a mapping of claim: [globs], got a list"},
+        /* issuers: uiScopes */
+        {UI_ISSUER "      uiScopes: openid profile groups\n",
+         "7: key 'auth.issuers[0].uiScopes': expected a list of scopes such as [openid, profile, "
+         "email], got a string"},
+        {UI_ISSUER "      uiScopes: { openid: true }\n",
+         "7: key 'auth.issuers[0].uiScopes': expected a list of scopes, got a mapping"},
+        {UI_ISSUER "      uiScopes: [openid, \"\"]\n",
+         "7: key 'auth.issuers[0].uiScopes[1]': must not be empty"},
+        {UI_ISSUER "      uiScopes: [openid, ~]\n",
+         "7: key 'auth.issuers[0].uiScopes[1]': expected a string, got nothing"},
+        {UI_ISSUER "      uiScopes: [openid, [groups]]\n",
+         "7: key 'auth.issuers[0].uiScopes[1]': expected a string, got a list"},
+        {UI_ISSUER "      uiScopes: [openid, \"profile email\"]\n",
+         "7: key 'auth.issuers[0].uiScopes[1]': scope 'profile email' contains a space: write "
+         "each scope as its own list entry"},
+        {UI_ISSUER "      uiScopes: [openid, 'a\"b']\n",
+         "7: key 'auth.issuers[0].uiScopes[1]': scope 'a\"b' contains '\"' (a scope is printable "
+         "ASCII without space, '\"' or '\\')"},
+        {UI_ISSUER "      uiScopes: [openid, 'a\\b']\n",
+         "7: key 'auth.issuers[0].uiScopes[1]': scope 'a\\b' contains '\\' (a scope is printable "
+         "ASCII without space, '\"' or '\\')"},
+        {UI_ISSUER "      uiScopes: [openid, \"a\\tb\"]\n",
+         "7: key 'auth.issuers[0].uiScopes[1]': scope contains the byte 0x09 (a scope is "
+         "printable ASCII without space, '\"' or '\\')"},
+        {UI_ISSUER "      uiScopes: [openid, \"a\\x7fb\"]\n",
+         "7: key 'auth.issuers[0].uiScopes[1]': scope contains the byte 0x7f (a scope is "
+         "printable ASCII without space, '\"' or '\\')"},
+        {UI_ISSUER "      uiScopes: [openid, \"a b\\tc\"]\n",
+         "7: key 'auth.issuers[0].uiScopes[1]': scope contains the byte 0x09 (a scope is "
+         "printable ASCII without space, '\"' or '\\')"},
+        {UI_ISSUER "      uiScopes: [openid, \"gr\xc3\xbcppen\"]\n",
+         "7: key 'auth.issuers[0].uiScopes[1]': scope contains the byte 0xc3 (a scope is "
+         "printable ASCII without space, '\"' or '\\')"},
+        {UI_ISSUER "      uiScopes: [openid, groups, groups]\n",
+         "7: key 'auth.issuers[0].uiScopes[2]': duplicate scope 'groups' (first at [1])"},
+        {UI_ISSUER "      uiScopes: [profile, email, groups]\n",
+         "7: key 'auth.issuers[0].uiScopes': must include openid (the web UI signs in with "
+         "OpenID Connect)"},
+        {UI_ISSUER "      uiScopes: [OpenID, profile]\n",
+         "7: key 'auth.issuers[0].uiScopes': must include openid (the web UI signs in with "
+         "OpenID Connect)"},
+        {UI_ISSUER "      uiScopes: []\n",
+         "7: key 'auth.issuers[0].uiScopes': must include openid (the web UI signs in with "
+         "OpenID Connect)"},
+        {UI_ISSUER "      uiScopes:\n        - openid\n        - \"a b\"\n",
+         "9: key 'auth.issuers[0].uiScopes[1]': scope 'a b' contains a space: write each scope "
+         "as its own list entry"},
+        {UI_ISSUER "      uiScopes:\n        - profile\n        - groups\n",
+         "8: key 'auth.issuers[0].uiScopes': must include openid (the web UI signs in with "
+         "OpenID Connect)"},
+        {"auth:\n  issuers:\n    - name: a\n      issuer: https://a.example\n      audience: x\n"
+         "      uiScopes: [openid, groups]\n",
+         "6: key 'auth.issuers[0].uiScopes': only valid together with uiClientId (the scopes the "
+         "web UI asks for when it signs in with that client)"},
+        {"auth:\n  issuers:\n    - name: a\n      issuer: https://a.example\n      audience: x\n"
+         "      kind: agent\n      uiClientId: ui\n      uiScopes: [openid, groups]\n",
+         "8: key 'auth.issuers[0].uiScopes': only valid with kind: user (the web UI signs people "
+         "in)"},
         /* other values */
         {"listen: localhost\n",
          "1: key 'listen': expected HOST:PORT (e.g. 127.0.0.1:8080 or [::1]:8080), got "
@@ -777,6 +941,8 @@ main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_top_level_values),
         cmocka_unit_test(test_issuers),
+        cmocka_unit_test(test_ui_scopes),
+        cmocka_unit_test(test_ui_scopes_limits),
         cmocka_unit_test(test_issuer_url_loopback),
         cmocka_unit_test(test_template_defaults),
         cmocka_unit_test(test_template_values),

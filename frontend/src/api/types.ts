@@ -32,7 +32,12 @@ export interface ServerConfig {
   version: string
   dev: boolean
   publicUrl: string
-  oidc: { issuer: string | null; clientId: string | null } | null
+  oidc: {
+    issuer: string | null
+    clientId: string | null
+    /** Scopes to ask the provider for (the issuer's uiScopes); older servers leave it out. */
+    scopes?: string[]
+  } | null
 }
 
 export interface Me {
