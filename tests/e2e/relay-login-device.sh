@@ -10,73 +10,14 @@
 #
 #   tests/e2e/relay-login-device.sh     AIRLOCKD/AIRLOCK default to build/airlockd, build/airlock
 set -u
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-AIRLOCKD=${AIRLOCKD:-$ROOT/build/airlockd}
-AIRLOCK=${AIRLOCK:-$ROOT/build/airlock}
-case $AIRLOCKD in /*) ;; *) AIRLOCKD=$ROOT/$AIRLOCKD ;; esac
-case $AIRLOCK in /*) ;; *) AIRLOCK=$ROOT/$AIRLOCK ;; esac
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
+e2e_setup airlock-login-e2e
+need_tools python3 curl jq ss
+need_binaries
 
-PASS=0
-FAIL=0
-PIDS=()
-TMP=$(mktemp -d /tmp/airlock-login-e2e.XXXXXX)
-export HOME=$TMP/home
-mkdir -p "$HOME" "$TMP/logs" "$TMP/data"
-unset AIRLOCK_SERVER AIRLOCK_TOKEN AIRLOCK_OIDC_SCOPE
-
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    sleep 0.2
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-    if [ "${E2E_KEEP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-ok() {
-    PASS=$((PASS + 1))
-    echo "ok    $1"
-}
-bad() {
-    FAIL=$((FAIL + 1))
-    echo "FAIL  $1"
-    [ $# -gt 1 ] && echo "      $2"
-}
-check() {
-    local d=$1
-    shift
-    if "$@"; then ok "$d"; else bad "$d" "command: $*"; fi
-}
-until_true() {
-    local n=$(($1 * 5))
-    shift
-    while [ $n -gt 0 ]; do
-        "$@" && return 0
-        sleep 0.2
-        n=$((n - 1))
-    done
-    return 1
-}
-free_port() {
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 40000))
-        ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
-    done
-}
-finish() {
-    echo
-    echo "$PASS passed, $FAIL failed"
-    [ "$FAIL" = 0 ]
-    exit
-}
-for tool in python3 curl jq ss; do
-    command -v "$tool" >/dev/null || { echo "missing tool: $tool"; echo "0 passed, 1 failed"; exit 1; }
-done
-
-PORT=$(free_port)
+server_port
 IDP_PORT=$(free_port)
-URL=http://127.0.0.1:$PORT
 IDP=http://127.0.0.1:$IDP_PORT
 cat >"$TMP/airlock.yaml" <<EOF
 auth:
@@ -146,21 +87,16 @@ EOF
 
 start_idp() { # MODE
     python3 "$TMP/idp.py" "$IDP_PORT" "$1" "$TMP/minted" "$TMP/idp.log" 2>>"$TMP/logs/idp.err" &
-    IDP_PID=$!
-    PIDS+=("$IDP_PID")
+    track IDP_PID
     until_true 10 curl -sf -o /dev/null "$IDP/.well-known/openid-configuration"
 }
 start_idp ok || { bad "the fake identity provider starts" "$(tail -3 "$TMP/logs/idp.err")"; finish; }
-"$AIRLOCKD" --dev --config "$TMP/airlock.yaml" --data-dir "$TMP/data" --listen "127.0.0.1:$PORT" \
-    >"$TMP/logs/airlockd.log" 2>&1 &
-PIDS+=($!)
-until_true 10 curl -sf -o /dev/null "$URL/healthz" || { bad "airlockd starts" "$(tail -5 "$TMP/logs/airlockd.log")"; finish; }
+start_airlockd || airlockd_failed
 ok "airlockd and the fake provider start"
 check "/api/v1/config names the fake issuer and its client id" \
     test "$(curl -s "$URL/api/v1/config" | jq -r '.oidc.issuer + " " + .oidc.clientId')" = "$IDP airlock-cli-test"
 
-curl -s -X POST -H 'Content-Type: application/json' --data '{"user":"dora","groups":["developers"]}' \
-    "$URL/api/v1/dev/token" | jq -r .token >"$TMP/minted"
+dev_token dora '["developers"]' >"$TMP/minted"
 
 start=$(date +%s)
 "$AIRLOCK" --server "$URL" login >"$TMP/logs/login.out" 2>"$TMP/logs/login.err"

@@ -12,80 +12,14 @@
 # Servers listen on 127.0.0.1 on ports picked here and are killed by PID on
 # exit; everything runs with a temporary HOME. Prints "N passed, N failed".
 set -u
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-AIRLOCKD=${AIRLOCKD:-$ROOT/build/airlockd}
-AIRLOCK=${AIRLOCK:-$ROOT/build/airlock}
-case $AIRLOCKD in /*) ;; *) AIRLOCKD=$ROOT/$AIRLOCKD ;; esac
-case $AIRLOCK in /*) ;; *) AIRLOCK=$ROOT/$AIRLOCK ;; esac
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
+e2e_setup airlock-relay-e2e
 MB=${RELAY_E2E_MB:-50}
+need_tools ssh ssh-keygen tmux script curl jq ss sha256sum
+need_binaries
 
-PASS=0
-FAIL=0
-PIDS=()
-TMP=$(mktemp -d /tmp/airlock-relay-e2e.XXXXXX)
-export HOME=$TMP/home
-mkdir -p "$HOME" "$TMP/logs"
-unset SSH_AUTH_SOCK TMUX TMUX_PANE AIRLOCK_SOCK AIRLOCK_SESSION AIRLOCK_SERVER AIRLOCK_TOKEN CI \
-    ACTIONS_ID_TOKEN_REQUEST_URL ACTIONS_ID_TOKEN_REQUEST_TOKEN
-export SHELL=/bin/bash
-export PATH="$(dirname "$AIRLOCK"):$PATH"
-
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    sleep 0.3
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-    [ -S "$TMP/run/tmux.sock" ] && tmux -S "$TMP/run/tmux.sock" kill-server 2>/dev/null
-    if [ "${E2E_KEEP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-ok() {
-    PASS=$((PASS + 1))
-    echo "ok    $1"
-}
-bad() {
-    FAIL=$((FAIL + 1))
-    echo "FAIL  $1"
-    [ $# -gt 1 ] && echo "      $2"
-}
-check() {
-    local d=$1
-    shift
-    if "$@"; then ok "$d"; else bad "$d" "command: $*"; fi
-}
-until_true() {
-    local n=$(($1 * 5))
-    shift
-    while [ $n -gt 0 ]; do
-        "$@" && return 0
-        sleep 0.2
-        n=$((n - 1))
-    done
-    return 1
-}
-free_port() {
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 40000))
-        ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
-    done
-}
-finish() {
-    echo
-    echo "$PASS passed, $FAIL failed"
-    [ "$FAIL" = 0 ]
-    exit
-}
-
-for tool in ssh ssh-keygen tmux script curl jq ss sha256sum; do
-    command -v "$tool" >/dev/null || { echo "missing tool: $tool"; echo "0 passed, 1 failed"; exit 1; }
-done
-[ -x "$AIRLOCKD" ] && [ -x "$AIRLOCK" ] || { echo "no binaries (make bin)"; echo "0 passed, 1 failed"; exit 1; }
-
-PORT=$(free_port)
-URL=http://127.0.0.1:$PORT
+server_port
 cat >"$TMP/airlock.yaml" <<'EOF'
 auth:
   dev: true
@@ -97,12 +31,7 @@ templates:
     terminalSharing: { enabled: true, provider: tmux, maxParticipants: 2 }
     allowedOperations: { shell: true, exec: true, sftp: true, portForward: false }
 EOF
-mkdir -p "$TMP/data"
-"$AIRLOCKD" --dev --config "$TMP/airlock.yaml" --data-dir "$TMP/data" --listen "127.0.0.1:$PORT" \
-    >"$TMP/logs/airlockd.log" 2>&1 &
-SERVER_PID=$!
-PIDS+=("$SERVER_PID")
-until_true 10 curl -sf -o /dev/null "$URL/healthz" || { bad "airlockd starts" "$(tail -5 "$TMP/logs/airlockd.log")"; finish; }
+start_airlockd || airlockd_failed
 ok "airlockd starts"
 
 # ------------------------------------------------------------------ login
@@ -112,6 +41,7 @@ check "login --dev exits 0" test $? = 0
 check "the token is cached with mode 0600" test "$(stat -c %a "$HOME/.config/airlock/token")" = 600
 check "  ... in a 0700 directory" test "$(stat -c %a "$HOME/.config/airlock")" = 700
 TOKEN=$(cat "$HOME/.config/airlock/token")
+API_TOKEN=$TOKEN # session_field, state_is
 check "  ... and the server accepts it" \
     test "$(curl -s -H "Authorization: Bearer $TOKEN" "$URL/api/v1/me" | jq -r .user)" = alice
 "$AIRLOCK" --server "$URL" login --dev >/dev/null 2>&1
@@ -133,17 +63,15 @@ check "  ... and keeps the good cached token" test "$(cat "$HOME/.config/airlock
 LISTEN=$(free_port)
 "$AIRLOCK" --server "$URL" agent --name e2e-host --run-dir "$TMP/run" --listen "127.0.0.1:$LISTEN" \
     >"$TMP/logs/agent.out" 2>"$TMP/logs/agent.err" &
-AGENT_PID=$!
-PIDS+=("$AGENT_PID")
-online() { curl -s -H "Authorization: Bearer $TOKEN" "$URL/api/v1/agents/e2e-host" | jq -e .online >/dev/null; }
+track AGENT_PID
+TMUX_SOCKS+=("$TMP/run/tmux.sock")
+online() { api GET /api/v1/agents/e2e-host "$TOKEN" && jq -e .online <<<"$BODY" >/dev/null; }
 check "the agent comes online" until_true 20 online
-BODY=$(curl -s -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-    --data '{"template":"sandbox","agent":"e2e-host","reason":"relay e2e"}' "$URL/api/v1/debug-sessions")
+api POST /api/v1/debug-sessions "$TOKEN" '{"template":"sandbox","agent":"e2e-host","reason":"relay e2e"}'
 NAME=$(jq -r .name <<<"$BODY")
-state() { curl -s -H "Authorization: Bearer $TOKEN" "$URL/api/v1/debug-sessions/$NAME" | jq -r .status.state; }
 check "a session is created" test -n "$NAME" -a "$NAME" != null
-check "it becomes Active" until_true 15 test "$(state)" = Active
-[ "$(state)" = Active ] || finish
+check "it becomes Active" until_true 15 state_is "$NAME" Active
+state_is "$NAME" Active || finish
 
 out=$("$AIRLOCK" sessions)
 check "sessions prints a table with the session" grep -q "^$NAME *Active *sandbox *e2e-host *alice *in " <<<"$out"
@@ -171,10 +99,8 @@ check "join without a name is a usage error (2)" test $? = 2
 
 # The printed line, run with a command: the proxy, the relay and the pin work together.
 TICKET=$(sed -n "s/.*--ticket \([^' ]*\).*/\1/p" <<<"$line")
-sshp() { # ssh through `airlock proxy` with the printed line's options, then args
-    ssh -F /dev/null -o BatchMode=yes -o LogLevel=ERROR -o IdentitiesOnly=yes \
-        -i "$HOME/.ssh/id_ed25519" -o UserKnownHostsFile="$KH" -o StrictHostKeyChecking=yes \
-        -o ProxyCommand="$AIRLOCK --server $URL proxy %n --ticket $TICKET" "$NAME" "$@"
+sshp() { # ssh through `airlock proxy` with the printed line's key, pin and ticket, then args
+    relay_ssh "$HOME/.ssh/id_ed25519" "$KH" "$TICKET" "$NAME" "$@"
 }
 # ssh expands ~ from the passwd entry, not $HOME: point the line at the test's HOME.
 run_line=${line% "$NAME"}
@@ -203,20 +129,15 @@ check "/metrics counts relayed bytes" \
     sh -c "curl -s '$URL/metrics' | awk '/^airlock_relay_bytes_total/ {s += \$2} END {exit !(s > $((2 * MB << 20)))}'"
 
 # An interactive shell through `airlock join` itself (exec ssh), driven by script(1).
-mkfifo "$TMP/keys.in"
-script -qfec "'$AIRLOCK' join '$NAME'" "$TMP/logs/shell.log" <"$TMP/keys.in" >/dev/null 2>&1 &
-SHELL_PID=$!
-PIDS+=("$SHELL_PID")
-exec {KEYS}>"$TMP/keys.in"
+term_start shell "'$AIRLOCK' join '$NAME'"
 SOCK=$TMP/run/tmux.sock
-until_true 20 tmux -S "$SOCK" has-session -t "$NAME" 2>/dev/null
-printf 'echo joined-$((6*7))\r' >&"$KEYS"
-pane_has() { tmux -S "$SOCK" capture-pane -p -J -S - -t "$NAME" 2>/dev/null | grep -qF -- "$1"; }
-check "join runs ssh into the session's tmux; keystrokes arrive" until_true 15 pane_has joined-42
+until_true 20 tmux_has "$SOCK" "$NAME"
+type_in shell 'echo joined-$((6*7))'
+check "join runs ssh into the session's tmux; keystrokes arrive" until_true 15 pane_has "$SOCK" "$NAME" joined-42
 check "  ... and the output comes back through the relay" \
-    until_true 10 grep -q joined-42 "$TMP/logs/shell.log"
-printf 'exit\r' >&"$KEYS"
-exec {KEYS}>&-
+    until_true 10 log_has shell joined-42
+type_in shell exit
+type_end shell
 
 # ------------------------------------------------------------------ proxy refusals
 "$AIRLOCK" --server "$URL" proxy "$NAME" --ticket not-a-ticket </dev/null >/dev/null 2>"$TMP/logs/p401.err"
@@ -230,9 +151,7 @@ check "proxy to a server that is not there exits 3" test $? = 3
 "$AIRLOCK" proxy >/dev/null 2>&1
 check "proxy without a name is a usage error (2)" test $? = 2
 # Without --ticket the cached token (a JWT) is the bearer.
-out=$(ssh -F /dev/null -o BatchMode=yes -o LogLevel=ERROR -o IdentitiesOnly=yes \
-    -i "$HOME/.ssh/id_ed25519" -o UserKnownHostsFile="$KH" -o StrictHostKeyChecking=yes \
-    -o ProxyCommand="$AIRLOCK --server $URL proxy %n" "$NAME" 'echo via-token' 2>&1)
+out=$(relay_ssh "$HOME/.ssh/id_ed25519" "$KH" "" "$NAME" 'echo via-token' 2>&1)
 check "proxy without --ticket uses the cached token" test "$out" = via-token
 
 # ------------------------------------------------------------------ bench (optional)
@@ -240,8 +159,9 @@ if [ "${RELAY_E2E_BENCH:-0}" = 1 ] && command -v socat >/dev/null; then
     SPORT=$(free_port)
     socat -b 262144 "TCP-LISTEN:$SPORT,reuseaddr,fork,nodelay" "TCP:127.0.0.1:$LISTEN,nodelay" \
         2>/dev/null &
-    PIDS+=($!)
+    track
     sleep 0.3
+    # The same ssh, straight to the agent's --listen port through socat.
     sshs() {
         ssh -F /dev/null -o BatchMode=yes -o LogLevel=ERROR -o IdentitiesOnly=yes \
             -i "$HOME/.ssh/id_ed25519" -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no \
@@ -260,10 +180,11 @@ if [ "${RELAY_E2E_BENCH:-0}" = 1 ] && command -v socat >/dev/null; then
         done
         echo "$b"
     }
-    up_relay=$(best sh -c "ssh -F /dev/null -o BatchMode=yes -o LogLevel=ERROR -o IdentitiesOnly=yes -i '$HOME/.ssh/id_ed25519' -o UserKnownHostsFile='$KH' -o ProxyCommand='$AIRLOCK --server $URL proxy %n --ticket $TICKET' '$NAME' 'cat >/dev/null' <'$TMP/blob'")
-    up_socat=$(best sh -c "ssh -F /dev/null -o BatchMode=yes -o LogLevel=ERROR -o IdentitiesOnly=yes -i '$HOME/.ssh/id_ed25519' -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no -o ProxyCommand='socat - TCP:127.0.0.1:$SPORT,nodelay' '$NAME' 'cat >/dev/null' <'$TMP/blob'")
-    down_relay=$(best sh -c "ssh -F /dev/null -o BatchMode=yes -o LogLevel=ERROR -o IdentitiesOnly=yes -i '$HOME/.ssh/id_ed25519' -o UserKnownHostsFile='$KH' -o ProxyCommand='$AIRLOCK --server $URL proxy %n --ticket $TICKET' '$NAME' 'cat $TMP/blob'")
-    down_socat=$(best sh -c "ssh -F /dev/null -o BatchMode=yes -o LogLevel=ERROR -o IdentitiesOnly=yes -i '$HOME/.ssh/id_ed25519' -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no -o ProxyCommand='socat - TCP:127.0.0.1:$SPORT,nodelay' '$NAME' 'cat $TMP/blob'")
+    up() { "$1" 'cat >/dev/null' <"$TMP/blob"; } # SSH-FUNCTION
+    up_relay=$(best up sshp)
+    up_socat=$(best up sshs)
+    down_relay=$(best sshp "cat $TMP/blob")
+    down_socat=$(best sshs "cat $TMP/blob")
     printf 'bench: %s MiB up:   airlock %.0f MiB/s, socat %.0f MiB/s, ratio %.2f\n' "$MB" \
         "$(echo "$MB / $up_relay" | bc -l)" "$(echo "$MB / $up_socat" | bc -l)" \
         "$(echo "$up_socat / $up_relay" | bc -l)"
