@@ -34,7 +34,7 @@
 #define AUTH_MAX_TRIES 20
 #define POLL_MS 100
 #define CLOSE_GRACE_MS 400 /* after our close, how long the client gets to close back */
-#define EXEC_DRAIN_MS 500  /* on a kill, a running command gets this long to finish */
+#define EXEC_DRAIN_MS 1500 /* on a kill, a running command gets this long to finish */
 
 /* ------------------------------------------------------------------------
  * Authentication

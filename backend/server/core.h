@@ -41,7 +41,7 @@ void core_after_free(struct core_after *after);
 void core_after_run(struct app *app, struct core_after *after);
 
 /* How long the agent has to close connections itself before the relay does. */
-#define CORE_RELAY_CLOSE_DELAY_MS 1000
+#define CORE_RELAY_CLOSE_DELAY_MS 2000 /* after the agent's EXEC_DRAIN_MS (1.5 s) */
 
 /* Closes the relayed connections whose grace has passed (all of them when all). */
 void core_deferred_run(struct app *app, int all);
