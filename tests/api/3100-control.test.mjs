@@ -170,12 +170,13 @@ test('3108 relay: a participant connects with the join ticket, the agent dials b
   const atUser = recv(p.conn);
   t.conn.ws.send(Buffer.from([0, 1, 2, 255, 10]), { binary: true });
   assert.deepEqual([...(await atUser)], [0, 1, 2, 255, 10]);
-  // terminating the session closes the relayed connection within a second or so
+  // terminating the session closes the relayed connection: this fake agent does not close it
+  // itself, so the relay's backstop does, 2-2.25 s after the end (CORE_RELAY_CLOSE_DELAY_MS)
   is(await c.alice.post(sessPath(s.name, 'terminate'), {}), 200);
   const closed = await new Promise((resolve) => {
     if (p.conn.closed) return resolve(true);
     p.conn.ws.once('close', () => resolve(true));
-    setTimeout(() => resolve(false), 2000);
+    setTimeout(() => resolve(false), 4000);
   });
   assert.ok(closed, 'the participant\'s relay socket is closed when the session ends');
   await t.conn.close();
