@@ -519,16 +519,39 @@ nap(long s)
 }
 
 /*
+ * The scopes to ask for: AIRLOCK_OIDC_SCOPE when set, else the server's
+ * oidc.scopes (the issuer's uiScopes) joined with spaces, else the default.
+ * New string.
+ */
+static char *
+login_scope(const json_t *cfg)
+{
+    const json_t *arr = json_object_get(json_object_get(cfg, "oidc"), "scopes"), *v;
+    const char *env = getenv("AIRLOCK_OIDC_SCOPE");
+    char *out = NULL, *next;
+    size_t i;
+
+    if (env != NULL && env[0] != '\0')
+        return xstrdup(env);
+    json_array_foreach(arr, i, v) {
+        if (!json_is_string(v))
+            continue;
+        next = out ? xasprintf("%s %s", out, json_string_value(v)) : xstrdup(json_string_value(v));
+        free(out);
+        out = next;
+    }
+    return out ? out : xstrdup("openid profile email");
+}
+
+/*
  * RFC 8628: device authorization, then polling the token endpoint. On
  * success *access and *id receive new strings (either may be NULL).
  */
 static int
-device_flow(const char *device_ep, const char *token_ep, const char *client_id, char **access,
-            char **id)
+device_flow(const char *device_ep, const char *token_ep, const char *client_id, const char *scope,
+            char **access, char **id)
 {
-    const char *scope = getenv("AIRLOCK_OIDC_SCOPE");
-    char *body = form("client_id", client_id, "scope", scope ? scope : "openid profile email",
-                      (const char *)NULL);
+    char *body = form("client_id", client_id, "scope", scope, (const char *)NULL);
     char err[512], *device_code = NULL;
     json_t *j = NULL;
     long status, interval = 5;
@@ -634,6 +657,7 @@ login_device(const char *server)
 {
     char *url = xasprintf("%s/api/v1/config", server), err[512], *disc_url = NULL;
     char *access = NULL, *id = NULL, *user = NULL, *device_ep = NULL, *token_ep = NULL;
+    char *scope = NULL;
     const char *issuer, *client_id, *tries[2];
     json_t *cfg = NULL, *disc = NULL;
     long status;
@@ -685,7 +709,8 @@ login_device(const char *server)
     }
     device_ep = xstrdup(json_string_value(json_object_get(disc, "device_authorization_endpoint")));
     token_ep = xstrdup(json_string_value(json_object_get(disc, "token_endpoint")));
-    if ((code = device_flow(device_ep, token_ep, client_id, &access, &id)) != 0)
+    scope = login_scope(cfg);
+    if ((code = device_flow(device_ep, token_ep, client_id, scope, &access, &id)) != 0)
         goto out;
     /* Which token does airlockd accept? The access token when it is a JWT, else the ID token. */
     tries[0] = access && strchr(access, '.') ? access : id;
@@ -709,6 +734,7 @@ out:
     free(disc_url);
     free(device_ep);
     free(token_ep);
+    free(scope);
     secret_free(access);
     secret_free(id);
     free(user);

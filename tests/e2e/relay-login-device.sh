@@ -27,6 +27,7 @@ auth:
       issuer: $IDP
       audience: airlock
       uiClientId: airlock-cli-test
+      uiScopes: [openid, profile, email, groups]
 templates:
   - name: sandbox
     allowed: { groups: [developers] }
@@ -109,8 +110,10 @@ check "  ... and saying who is logged in" grep -q 'as dora' "$TMP/logs/login.err
 check "  ... it waited through authorization_pending and slow_down (>= 1 + 1 + 6 s)" test "$took" -ge 8
 check "the ID token was cached (the access token was not a JWT)" \
     test "$(cat "$HOME/.config/airlock/token")" = "$(cat "$TMP/minted")"
-check "the device request carried the client id and the openid scope" \
-    sh -c "grep '^/device ' '$TMP/idp.log' | grep -q '\"client_id\": \[\"airlock-cli-test\"\]' && grep '^/device ' '$TMP/idp.log' | grep -q openid"
+check "the device request carried the client id" \
+    sh -c "grep '^/device ' '$TMP/idp.log' | grep -q '\"client_id\": \[\"airlock-cli-test\"\]'"
+check "  ... and the issuer's uiScopes from /api/v1/config" \
+    sh -c "grep '^/device ' '$TMP/idp.log' | grep -q '\"scope\": \[\"openid profile email groups\"\]'"
 check "the token request used the device_code grant" \
     grep -q 'urn:ietf:params:oauth:grant-type:device_code' "$TMP/idp.log"
 check "sessions works with the new login" sh -c "'$AIRLOCK' sessions --json >/dev/null"
