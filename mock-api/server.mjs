@@ -570,7 +570,7 @@ export function createMockServer(opts = {}) {
     const method = req.method
     const route = segs.join('/')
     if (method === 'GET' && route === 'config') {
-      return send(res, 200, { version: 'mock-0.1.0', dev, publicUrl, oidc: dev ? { issuer: `${publicUrl}/dev`, clientId: null } : { issuer: opts.issuer ?? 'https://idp.example.com/realms/corp', clientId: 'airlock-ui' } })
+      return send(res, 200, { version: 'mock-0.1.0', dev, publicUrl, oidc: dev ? { issuer: `${publicUrl}/dev`, clientId: null, scopes: ['openid', 'profile', 'email'] } : { issuer: opts.issuer ?? 'https://idp.example.com/realms/corp', clientId: 'airlock-ui', scopes: opts.scopes ?? ['openid', 'profile', 'email'] } })
     }
     if (method === 'POST' && route === 'dev/token') {
       if (!dev) throw notFound('not found')
