@@ -1,7 +1,8 @@
 /*
- * drain BYTES [IDLE_S]: reads stdin until BYTES bytes arrived (or EOF, or
- * nothing came for IDLE_S seconds, default 30), then prints
- *   DRAIN <bytes> <seconds from first byte to the last> <MB/s> [stalled]
+ * drain BYTES [IDLE_S [MAX_S]]: reads stdin until BYTES bytes arrived (or EOF,
+ * or nothing came for IDLE_S seconds, default 30, or MAX_S seconds passed since
+ * the first byte, default no limit), then prints
+ *   DRAIN <bytes> <seconds from first byte to the last> <MB/s> [stalled|capped]
  * and exits, which closes the pipe so that the writer (ssh ... 'cat /dev/zero')
  * stops. BYTES takes a K/M/G suffix (binary: 1G = 2^30), like head -c.
  * Timing starts at the first byte, so connection set-up and authentication
@@ -30,13 +31,16 @@ main(int argc, char **argv)
     static char buf[1 << 18];
     uint64_t want, got = 0;
     double t0 = 0, t1;
-    int idle_ms = 30000, stalled = 0;
+    int idle_ms = 30000, stalled = 0, capped = 0;
+    double max_s = 0;
     char *end;
 
-    if (argc == 3)
+    if (argc >= 3)
         idle_ms = atoi(argv[2]) * 1000;
-    if (argc < 2 || argc > 3) {
-        fprintf(stderr, "usage: drain BYTES [IDLE_S]\n");
+    if (argc == 4)
+        max_s = atof(argv[3]);
+    if (argc < 2 || argc > 4) {
+        fprintf(stderr, "usage: drain BYTES [IDLE_S [MAX_S]]\n");
         return 2;
     }
     want = strtoull(argv[1], &end, 10);
@@ -64,6 +68,10 @@ main(int argc, char **argv)
         if (got == 0)
             t0 = now_s();
         got += (uint64_t)r;
+        if (max_s > 0 && got < want && now_s() - t0 >= max_s) {
+            capped = 1;
+            break;
+        }
     }
     t1 = now_s();
     if (got == 0) {
@@ -73,6 +81,7 @@ main(int argc, char **argv)
     if (stalled)
         t1 -= idle_ms / 1000.0;
     printf("DRAIN %llu %.3f %.1f%s\n", (unsigned long long)got, t1 - t0,
-           t1 > t0 ? (double)got / (1 << 20) / (t1 - t0) : 0.0, stalled ? " stalled" : "");
+           t1 > t0 ? (double)got / (1 << 20) / (t1 - t0) : 0.0,
+           stalled ? " stalled" : capped ? " capped" : "");
     return got == want ? 0 : 1;
 }
