@@ -69,7 +69,7 @@ struct agent_rec {
     int online;
 };
 
-/* List filter for store_sess_page and store_sess_list. */
+/* List filter for store_sess_page. */
 struct sess_filter {
     unsigned state_mask;          /* bit per enum session_state; 0 = all */
     const char *agent;
@@ -117,9 +117,6 @@ int store_sess_names_due(struct store *st, const char *kind, int64_t now, int64_
  * ids; *total counts all matches, *has_more says whether a next page exists.
  */
 int store_sess_page(struct store *st, const struct sess_filter *f, int64_t *ids, size_t *n,
-                    int64_t *total, int *has_more);
-/* The same page loaded: a new array of sessions. */
-int store_sess_list(struct store *st, const struct sess_filter *f, struct sess ***list, size_t *n,
                     int64_t *total, int *has_more);
 /* Sessions bound to agent in the given states (state_mask 0: not ended). */
 int store_sess_by_agent(struct store *st, const char *agent, unsigned state_mask,

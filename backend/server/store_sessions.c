@@ -699,37 +699,6 @@ store_sess_page(struct store *st, const struct sess_filter *f, int64_t *ids, siz
 }
 
 int
-store_sess_list(struct store *st, const struct sess_filter *f, struct sess ***list, size_t *n,
-                int64_t *total, int *has_more)
-{
-    int64_t *ids = xcalloc((size_t)f->limit + 1, sizeof(*ids));
-    struct sess **out = NULL;
-    size_t n_ids = 0, cnt = 0, k;
-    int r;
-
-    *list = NULL;
-    *n = 0;
-    if ((r = store_sess_page(st, f, ids, &n_ids, total, has_more)) != 0)
-        goto out;
-    out = xcalloc(n_ids + 1, sizeof(*out));
-    for (k = 0; k < n_ids; k++) {
-        if ((r = store_sess_get_rowid(st, ids[k], &out[cnt])) == ERR_NOT_FOUND)
-            continue;
-        if (r != 0)
-            goto out;
-        cnt++;
-    }
-    *list = out;
-    *n = cnt;
-    out = NULL;
-    r = 0;
-out:
-    sess_list_free(out, cnt);
-    free(ids);
-    return r;
-}
-
-int
 store_sess_by_agent(struct store *st, const char *agent, unsigned state_mask, struct sess ***list,
                     size_t *n)
 {

@@ -105,6 +105,42 @@ q_int(struct store *st, const char *sql)
 
 static int more; /* store_sess_list's has_more, unused by most tests */
 
+/*
+ * One page of f loaded whole (a new array), as the list handler sees it:
+ * store_sess_page's ids, then each row. Tests check filters through it.
+ */
+static int
+store_sess_list(struct store *st, const struct sess_filter *f, struct sess ***list, size_t *n,
+                int64_t *total, int *has_more)
+{
+    int64_t *ids = xcalloc((size_t)f->limit + 1, sizeof(*ids));
+    struct sess **out = NULL;
+    size_t n_ids = 0, cnt = 0, k;
+    int r;
+
+    *list = NULL;
+    *n = 0;
+    if ((r = store_sess_page(st, f, ids, &n_ids, total, has_more)) != 0)
+        goto out;
+    out = xcalloc(n_ids + 1, sizeof(*out));
+    for (k = 0; k < n_ids; k++) {
+        if ((r = store_sess_get_rowid(st, ids[k], &out[cnt])) == ERR_NOT_FOUND)
+            continue;
+        if (r != 0)
+            goto out;
+        cnt++;
+    }
+    *list = out;
+    *n = cnt;
+    out = NULL;
+    r = 0;
+out:
+    sess_list_free(out, cnt);
+    free(ids);
+    return r;
+}
+
+
 /* A template snapshot as the API stores it (JSON text). */
 static char *
 tmpl_snapshot(const char *name, int64_t max_s, int max_renewals)
