@@ -339,8 +339,9 @@ api_session_json(struct app *app, const struct sess *s, const struct principal *
 }
 
 struct sess_view *
-api_session_view(struct sess *s)
+api_session_view(struct app *app, struct sess *s, uint64_t gen)
 {
+    struct sess_view *v;
     json_t *j = session_base_json(s);
     char *text = json_dumps(j, JSON_COMPACT);
     size_t len;
@@ -353,7 +354,9 @@ api_session_view(struct sess *s)
     if (len < 2 || text[len - 1] != '}')
         fatal("session %s rendered as %s", s->name, text);
     text[--len] = '\0';
-    return sess_view_new(s, text, len);
+    v = sess_view_new(s, text, len);
+    (void)viewcache_put(store_views(app->store), v, gen);
+    return v;
 }
 
 /* Longest flags text: five names, quotes, colons, "false" and commas, then '}'. */
@@ -448,8 +451,7 @@ api_view_visible(struct api_req *req, struct api_reply *rep, const char *name,
             return api_fail(rep, r, "session '%s' not found", name);
         if (r != 0)
             return api_fail(rep, r, "cannot load session");
-        v = api_session_view(s);      /* rendered without the lock */
-        (void)viewcache_put(vc, v, gen);
+        v = api_session_view(req->app, s, gen); /* rendered without the lock */
     }
     if (!visible(v->s, &req->p)) {
         sess_view_unref(v);

@@ -102,14 +102,15 @@ int api_load_visible(struct api_req *req, struct api_reply *rep, const char *nam
 
 /*
  * Session views (viewcache.h): a session's reply rendered once per change.
- * api_session_view renders s (taken) into a new view. api_view_visible gets
+ * api_session_view renders s (taken) into a new view and caches it unless
+ * something was dropped since gen (read before s was loaded). api_view_visible gets
  * session name visible to req->p from the cache, or loads it (taking
  * app->lock: the caller must not hold it) and caches it; 404 otherwise.
  * api_view_render writes the reply for caller p into out, which holds at
  * least api_view_size(v) bytes, and returns its length (no NUL).
  */
 struct sess_view;
-struct sess_view *api_session_view(struct sess *s);
+struct sess_view *api_session_view(struct app *app, struct sess *s, uint64_t gen);
 int api_view_visible(struct api_req *req, struct api_reply *rep, const char *name,
                      struct sess_view **vp);
 size_t api_view_size(const struct sess_view *v);

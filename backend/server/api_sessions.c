@@ -62,9 +62,8 @@ mutate(struct api_req *req, struct api_reply *rep, action_fn fn)
         (void)store_sess_get(app->store, req->params[0], &s);
     pthread_mutex_unlock(&app->lock);
     if (s != NULL) {
-        struct sess_view *v = api_session_view(s);
+        struct sess_view *v = api_session_view(app, s, gen);
 
-        (void)viewcache_put(store_views(app->store), v, gen);
         api_reply_view(rep, v, &req->p);
         sess_view_unref(v);
     }
@@ -429,9 +428,8 @@ render_missing(struct app *app, struct sess_view **views, struct sess **missing,
     for (i = 0; i < n; i++) {
         if (missing[i] == NULL)
             continue;
-        views[i] = api_session_view(missing[i]);
+        views[i] = api_session_view(app, missing[i], gen);
         missing[i] = NULL;
-        (void)viewcache_put(store_views(app->store), views[i], gen);
     }
 }
 
