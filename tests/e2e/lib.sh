@@ -124,14 +124,16 @@ need_binaries() {
     [ -x "$AIRLOCK" ] || { echo "no $AIRLOCK (make bin)"; echo "0 passed, 1 failed"; exit 1; }
 }
 
-# free_port: prints a TCP port in 20000-59999 that nothing listens on and that
+# free_port: prints a TCP port in 20000-31999 that no socket uses and that
 # no earlier free_port of this run handed out (they are listed in TMP/ports).
 free_port() {
     local p
     while :; do
-        p=$((20000 + RANDOM % 40000))
+        # below the kernel's ephemeral range (32768-60999), so no outgoing
+        # connection can be holding it; any socket on it (any state) rules it out
+        p=$((20000 + RANDOM % 12000))
         grep -qx "$p" "$TMP/ports" 2>/dev/null && continue
-        ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { echo "$p" >>"$TMP/ports"; echo "$p"; return; }
+        ss -Htan "sport = :$p" 2>/dev/null | grep -q . || { echo "$p" >>"$TMP/ports"; echo "$p"; return; }
     done
 }
 
