@@ -5,7 +5,9 @@
  * same wslay callbacks: a plain fd (the server side, an upgraded MHD socket)
  * and a libcurl CONNECT_ONLY handle (the client side, so that https:// gets
  * curl's TLS). libcurl 7.88 has no WebSocket support of its own, so the
- * client sends the HTTP/1.1 upgrade request by hand and checks the answer.
+ * client sends the HTTP/1.1 upgrade request by hand and checks the answer
+ * (ws_client.c), then hands the connection to ws_new() here. Frame headers
+ * and masks are read and written by wsframe.c.
  *
  * Buffering, and why. wslay reads through a 4 KiB frame buffer, copies each
  * payload three times (into a chunk, a flat message, a queued message),
@@ -41,30 +43,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 
 #include <curl/curl.h>
-#include <jansson.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <wslay/wslay.h>
 
 #include "err.h"
 #include "util.h"
 #include "ws.h"
+#include "ws_int.h"
+#include "wsframe.h"
 #include "xmalloc.h"
 
 #define WS_BUF_MIN (16u * 1024)       /* first size of rbuf and wbuf */
 #define WS_BUF_MAX (256u * 1024)      /* they grow to this under bulk traffic */
 #define WS_DIRECT_MIN (8u * 1024)     /* payloads this large skip wbuf when it is empty */
-#define WS_HDR_MAX (16u * 1024)       /* HTTP response head limit (client handshake) */
-#define WS_ERR_BODY_MAX 4096          /* error body we read to find the server's message */
 #define WS_MASK_POOL 256              /* random bytes fetched at once for frame masks */
-#define WS_FAST_MAX (WS_BUF_MAX - 14) /* larger binary frames go through wslay */
+#define WS_FAST_MAX (WS_BUF_MAX - WSFRAME_HDR_MAX) /* larger binary frames go through wslay */
 
 struct ws {
     wslay_event_context_ptr ctx;
@@ -226,28 +222,6 @@ wbuf_add(struct ws *w, const uint8_t *data, size_t len)
     return len;
 }
 
-/* dst = src XOR the 4-byte mask key (dst may equal src). */
-static void
-mask_copy(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t key[4])
-{
-    uint64_t k;
-    uint8_t k8[8];
-    size_t i = 0;
-
-    for (int j = 0; j < 8; j++)
-        k8[j] = key[j & 3];
-    memcpy(&k, k8, 8);
-    for (; i + 8 <= n; i += 8) {
-        uint64_t v;
-
-        memcpy(&v, src + i, 8);
-        v ^= k;
-        memcpy(dst + i, &v, 8);
-    }
-    for (; i < n; i++)
-        dst[i] = src[i] ^ key[i & 3];
-}
-
 static int genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *ud);
 
 /*
@@ -259,29 +233,12 @@ static int genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, voi
 static int
 frame_put(struct ws *w, int opcode, const uint8_t *data, size_t len)
 {
-    uint8_t h[14];
-    size_t hl = 2, need;
+    uint8_t h[WSFRAME_HDR_MAX], key[4];
+    size_t hl, need;
 
-    h[0] = (uint8_t)(0x80 | (opcode & 0x0f));
-    if (len < 126) {
-        h[1] = (uint8_t)len;
-    } else if (len < 65536) {
-        h[1] = 126;
-        h[2] = (uint8_t)(len >> 8);
-        h[3] = (uint8_t)len;
-        hl = 4;
-    } else {
-        h[1] = 127;
-        for (int i = 0; i < 8; i++)
-            h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
-        hl = 10;
-    }
-    if (w->client) {
-        h[1] |= 0x80;
-        if (genmask_cb(w->ctx, h + hl, 4, w) != 0)
-            return ERR_INTERNAL;
-        hl += 4;
-    }
+    if (w->client && genmask_cb(w->ctx, key, 4, w) != 0)
+        return ERR_INTERNAL;
+    hl = wsframe_encode(h, 1, opcode, len, w->client ? key : NULL);
     if (w->woff > 0) {
         memmove(w->wbuf, w->wbuf + w->woff, w->wlen - w->woff);
         w->wlen -= w->woff;
@@ -298,7 +255,7 @@ frame_put(struct ws *w, int opcode, const uint8_t *data, size_t len)
     }
     memcpy(w->wbuf + w->wlen, h, hl);
     if (w->client)
-        mask_copy(w->wbuf + w->wlen + hl, data, len, h + hl - 4);
+        (void)wsframe_mask(w->wbuf + w->wlen + hl, data, len, key, 0);
     else if (len > 0)
         memcpy(w->wbuf + w->wlen + hl, data, len);
     w->wlen += hl + len;
@@ -467,9 +424,9 @@ msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *ar
 
 /* ------------------------------------------------------------------ common */
 
-static struct ws *
-ws_alloc(int fd, CURL *curl, int client, const void *pre, size_t pre_len, size_t max_msg,
-         ws_msg_fn on_msg, void *ud)
+struct ws *
+ws_new(int fd, CURL *curl, int client, const void *pre, size_t pre_len, size_t max_msg,
+       ws_msg_fn on_msg, void *ud)
 {
     struct wslay_event_callbacks cb = {
         .recv_callback = recv_cb,
@@ -513,7 +470,7 @@ ws_alloc(int fd, CURL *curl, int client, const void *pre, size_t pre_len, size_t
 struct ws *
 ws_server_new(int fd, const char *pre, size_t pre_len, size_t max_msg, ws_msg_fn on_msg, void *ud)
 {
-    return ws_alloc(fd, NULL, 0, pre, pre_len, max_msg, on_msg, ud);
+    return ws_new(fd, NULL, 0, pre, pre_len, max_msg, on_msg, ud);
 }
 
 int
@@ -556,13 +513,6 @@ close_if_drained(struct ws *w)
                                   w->close_code ? w->close_reason_len : 0);
 }
 
-/* dst = src XOR key (in place): the receive side of mask_copy. */
-static void
-unmask_inplace(uint8_t *p, size_t n, const uint8_t key[4])
-{
-    mask_copy(p, p, n, key);
-}
-
 /*
  * Reads and dispatches frames until the socket would block, reading is
  * paused or closed. Complete binary frames go to on_msg from rbuf; any other
@@ -572,10 +522,9 @@ static int
 read_frames(struct ws *w)
 {
     for (;;) {
-        const uint8_t *b;
-        size_t avail, hl = 2, base;
-        uint64_t len;
-        int fin, op, masked, nonminimal;
+        struct wsframe_hdr h;
+        size_t avail;
+        int r;
 
         if (w->dead || w->read_paused || !wslay_event_want_read(w->ctx))
             return w->dead ? -1 : 0;
@@ -588,13 +537,9 @@ read_frames(struct ws *w)
             continue;
         }
         avail = w->rlen - w->roff;
-        b = w->rbuf + w->roff;
-        if (avail >= 2) {
-            len = b[1] & 0x7f;
-            hl += (len == 126 ? 2 : len == 127 ? 8 : 0) + ((b[1] & 0x80) ? 4 : 0);
-        }
-        if (avail < 2 || avail < hl) {
-            ssize_t n = rbuf_fill(w, 14);
+        r = wsframe_decode(w->rbuf + w->roff, avail, &h);
+        if (r == ERR_AGAIN || avail < h.hdr_len) {
+            ssize_t n = rbuf_fill(w, WSFRAME_HDR_MAX);
 
             if (n < 0)
                 return -1;
@@ -602,29 +547,17 @@ read_frames(struct ws *w)
                 return 0;
             continue;
         }
-        fin = b[0] >> 7;
-        op = b[0] & 0x0f;
-        masked = b[1] >> 7;
-        len = b[1] & 0x7f;
-        if (len == 126) {
-            len = (uint64_t)b[2] << 8 | b[3];
-        } else if (len == 127) {
-            len = 0;
-            for (int i = 0; i < 8; i++)
-                len = len << 8 | b[2 + i];
-        }
-        base = hl - (masked ? 4 : 0);
-        nonminimal = (base == 4 && len < 126) || (base == 10 && len < 65536);
-        if (op != WS_OP_BINARY || !fin || w->in_frag || (b[0] & 0x70) != 0 ||
-            masked != !w->client || len > WS_FAST_MAX || len > w->max_msg || nonminimal) {
+        /* Broken headers (reserved bits, non-minimal lengths...) are wslay's to close on. */
+        if (r != 0 || h.opcode != WS_OP_BINARY || !h.fin || w->in_frag ||
+            h.masked != !w->client || h.len > WS_FAST_MAX || h.len > w->max_msg) {
             /* Not ours: wslay takes exactly this frame. */
-            if (op <= WS_OP_BINARY)
-                w->in_frag = !fin;
-            w->feed_left = hl + len;
+            if (h.opcode <= WS_OP_BINARY)
+                w->in_frag = !h.fin;
+            w->feed_left = h.hdr_len + h.len;
             continue;
         }
-        if (avail < hl + len) {
-            ssize_t n = rbuf_fill(w, hl + (size_t)len - avail);
+        if (avail < h.hdr_len + h.len) {
+            ssize_t n = rbuf_fill(w, h.hdr_len + (size_t)h.len - avail);
 
             if (n < 0)
                 return -1;
@@ -633,14 +566,14 @@ read_frames(struct ws *w)
             continue;
         }
         {
-            uint8_t *payload = w->rbuf + w->roff + hl;
+            uint8_t *payload = w->rbuf + w->roff + h.hdr_len;
 
-            if (masked)
-                unmask_inplace(payload, (size_t)len, payload - 4);
-            w->roff += hl + (size_t)len;
+            if (h.masked)
+                (void)wsframe_mask(payload, payload, (size_t)h.len, h.mask, 0);
+            w->roff += h.hdr_len + (size_t)h.len;
             w->last_rx_ms = time_mono_ms();
             if (w->on_msg)
-                w->on_msg(w, WS_OP_BINARY, payload, (size_t)len, w->ud);
+                w->on_msg(w, WS_OP_BINARY, payload, (size_t)h.len, w->ud);
         }
     }
 }
@@ -771,331 +704,4 @@ ws_free(struct ws *w)
     free(w->rbuf);
     free(w->wbuf);
     free(w);
-}
-
-void
-ws_accept_key(const char *key, char out[29])
-{
-    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-    unsigned char sha[SHA_DIGEST_LENGTH];
-    char buf[128];
-    int n = snprintf(buf, sizeof(buf), "%s%s", key, guid);
-
-    if (n < 0 || (size_t)n >= sizeof(buf))
-        n = 0; /* an absurd key: the accept value will simply not match */
-    SHA1((const unsigned char *)buf, (size_t)n, sha);
-    EVP_EncodeBlock((unsigned char *)out, sha, SHA_DIGEST_LENGTH);
-}
-
-/* ------------------------------------------------------------ client side */
-
-/* Waits until the curl socket is ready for events or the deadline passes. */
-static int
-wait_fd(int fd, short events, int64_t deadline)
-{
-    for (;;) {
-        int64_t left = deadline - time_mono_ms();
-        struct pollfd p = {fd, events, 0};
-        int n;
-
-        if (left <= 0)
-            return -1;
-        n = poll(&p, 1, left > 1000 ? 1000 : (int)left);
-        if (n > 0)
-            return 0;
-        if (n < 0 && errno != EINTR)
-            return -1;
-    }
-}
-
-static int
-send_all(CURL *c, int fd, const char *buf, size_t len, int64_t deadline)
-{
-    while (len > 0) {
-        size_t n = 0;
-        CURLcode rc = curl_easy_send(c, buf, len, &n);
-
-        if (rc == CURLE_AGAIN) {
-            if (wait_fd(fd, POLLOUT, deadline) != 0)
-                return -1;
-            continue;
-        }
-        if (rc != CURLE_OK)
-            return -1;
-        buf += n;
-        len -= n;
-    }
-    return 0;
-}
-
-/* Finds header name (case-insensitive) in an HTTP head; copies its value into out. */
-static int
-head_value(const char *head, const char *name, char *out, size_t out_len)
-{
-    size_t nlen = strlen(name);
-    const char *p = strstr(head, "\r\n");
-
-    while (p != NULL && p[2] != '\0' && p[2] != '\r') {
-        const char *line = p + 2, *end = strstr(line, "\r\n");
-
-        if (end == NULL)
-            break;
-        if ((size_t)(end - line) > nlen && strncasecmp(line, name, nlen) == 0 &&
-            line[nlen] == ':') {
-            const char *v = line + nlen + 1;
-            size_t vlen;
-
-            while (v < end && (*v == ' ' || *v == '\t'))
-                v++;
-            vlen = (size_t)(end - v);
-            while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
-                vlen--;
-            if (vlen >= out_len)
-                vlen = out_len - 1;
-            memcpy(out, v, vlen);
-            out[vlen] = '\0';
-            return 0;
-        }
-        p = end;
-    }
-    return -1;
-}
-
-static int
-status_to_err(long status)
-{
-    switch (status) {
-    case 400:
-        return ERR_INVALID;
-    case 401:
-        return ERR_AUTH;
-    case 403:
-        return ERR_FORBIDDEN;
-    case 404:
-        return ERR_NOT_FOUND;
-    case 409:
-        return ERR_CONFLICT;
-    case 429:
-        return ERR_TOO_MANY;
-    default:
-        return status >= 500 ? ERR_UNAVAILABLE : ERR_INVALID;
-    }
-}
-
-/*
- * Puts the server's message for a refused upgrade into err: the "error" field
- * of a JSON envelope when the body is one, else the status line's reason.
- */
-static void
-refusal_message(const char *status_line, const char *body, size_t body_len, char *err,
-                size_t err_len)
-{
-    json_t *j = json_loadb(body, body_len, 0, NULL);
-    const char *msg = json_string_value(json_object_get(j, "error"));
-    const char *reason = strchr(status_line, ' ');
-
-    if (msg != NULL)
-        snprintf(err, err_len, "%s", msg);
-    else
-        snprintf(err, err_len, "server answered %.*s",
-                 (int)strcspn(reason ? reason + 1 : "?", "\r"), reason ? reason + 1 : "?");
-    json_decref(j);
-}
-
-/* Reads what is left of a refused response's body (bounded, best effort). */
-static size_t
-read_body(CURL *c, int fd, char *head, char *body_start, size_t have, char *body, size_t body_max,
-          int64_t deadline)
-{
-    char lenbuf[32];
-    size_t want = body_max, got;
-
-    if (head_value(head, "Content-Length", lenbuf, sizeof(lenbuf)) == 0) {
-        unsigned long v = strtoul(lenbuf, NULL, 10);
-
-        if (v < want)
-            want = v;
-    }
-    got = have < want ? have : want;
-    memcpy(body, body_start, got);
-    while (got < want) {
-        size_t n = 0;
-        CURLcode rc = curl_easy_recv(c, body + got, want - got, &n);
-
-        if (rc == CURLE_AGAIN) {
-            if (wait_fd(fd, POLLIN, deadline) != 0)
-                break;
-            continue;
-        }
-        if (rc != CURLE_OK || n == 0)
-            break;
-        got += n;
-    }
-    return got;
-}
-
-/* Builds the upgrade request for url into a new string; 0 or ERR_INVALID. */
-static int
-build_request(const char *url, const char *bearer, const char *key, char **http_url, char **req)
-{
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL;
-    int r = ERR_INVALID;
-
-    *http_url = NULL;
-    *req = NULL;
-    if (strncasecmp(url, "ws://", 5) == 0)
-        *http_url = xasprintf("http://%s", url + 5);
-    else if (strncasecmp(url, "wss://", 6) == 0)
-        *http_url = xasprintf("https://%s", url + 6);
-    else
-        *http_url = xstrdup(url);
-    if (curl_url_set(u, CURLUPART_URL, *http_url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
-        goto out;
-    (void)curl_url_get(u, CURLUPART_PORT, &port, 0);
-    (void)curl_url_get(u, CURLUPART_QUERY, &query, 0);
-    *req = xasprintf("GET %s%s%s HTTP/1.1\r\n"
-                     "Host: %s%s%s\r\n"
-                     "User-Agent: airlock\r\n"
-                     "Upgrade: websocket\r\n"
-                     "Connection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: %s\r\n"
-                     "Sec-WebSocket-Version: 13\r\n"
-                     "%s%s%s"
-                     "\r\n",
-                     path, query ? "?" : "", query ? query : "", host, port ? ":" : "",
-                     port ? port : "", key, bearer ? "Authorization: Bearer " : "",
-                     bearer ? bearer : "", bearer ? "\r\n" : "");
-    r = 0;
-out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_free(path);
-    curl_free(query);
-    curl_url_cleanup(u);
-    return r;
-}
-
-int
-ws_client_connect(const char *url, const char *bearer, const char *ca_file, int timeout_ms,
-                  size_t max_msg, ws_msg_fn on_msg, void *ud, struct ws **wp, char *err,
-                  size_t err_len)
-{
-    int64_t deadline = time_mono_ms() + (timeout_ms > 0 ? timeout_ms : 30000);
-    unsigned char nonce[16];
-    char key[32], want_accept[29], got_accept[64], *http_url = NULL, *req = NULL;
-    char *head = xmalloc(WS_HDR_MAX + 1), *end = NULL;
-    size_t have = 0;
-    curl_socket_t sock = CURL_SOCKET_BAD;
-    CURL *c = NULL;
-    CURLcode rc;
-    long status = 0;
-    int r = ERR_INVALID, one = 1;
-
-    *wp = NULL;
-    if (err_len > 0)
-        err[0] = '\0';
-    if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
-        snprintf(err, err_len, "no randomness for the WebSocket key");
-        r = ERR_INTERNAL;
-        goto out;
-    }
-    EVP_EncodeBlock((unsigned char *)key, nonce, sizeof(nonce));
-    ws_accept_key(key, want_accept);
-    if (build_request(url, bearer, key, &http_url, &req) != 0) {
-        snprintf(err, err_len, "invalid URL %s", url);
-        goto out;
-    }
-    if ((c = curl_easy_init()) == NULL) {
-        snprintf(err, err_len, "curl_easy_init failed");
-        r = ERR_INTERNAL;
-        goto out;
-    }
-    curl_easy_setopt(c, CURLOPT_URL, http_url);
-    curl_easy_setopt(c, CURLOPT_CONNECT_ONLY, 1L);
-    /* The upgrade is HTTP/1.1 only: offered h2 by a TLS proxy (ALPN), libcurl's
-       CONNECT_ONLY path then crashes inside nghttp2 on the first recv. */
-    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(c, CURLOPT_HTTPPROXYTUNNEL, 1L); /* through a proxy: CONNECT, then raw */
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout_ms > 0 ? timeout_ms : 30000));
-    if (ca_file != NULL)
-        curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
-    if ((rc = curl_easy_perform(c)) != CURLE_OK) {
-        snprintf(err, err_len, "cannot connect to %s: %s", http_url, curl_easy_strerror(rc));
-        r = ERR_UNAVAILABLE;
-        goto out;
-    }
-    if (curl_easy_getinfo(c, CURLINFO_ACTIVESOCKET, &sock) != CURLE_OK || sock == CURL_SOCKET_BAD) {
-        snprintf(err, err_len, "no socket from libcurl");
-        r = ERR_UNAVAILABLE;
-        goto out;
-    }
-    (void)setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (send_all(c, sock, req, strlen(req), deadline) != 0) {
-        snprintf(err, err_len, "%s: sending the upgrade request failed", http_url);
-        r = ERR_UNAVAILABLE;
-        goto out;
-    }
-    while ((end = memmem(head, have, "\r\n\r\n", 4)) == NULL) {
-        size_t n = 0;
-
-        if (have == WS_HDR_MAX) {
-            snprintf(err, err_len, "%s: response head too large", http_url);
-            goto out;
-        }
-        rc = curl_easy_recv(c, head + have, WS_HDR_MAX - have, &n);
-        if (rc == CURLE_AGAIN) {
-            if (wait_fd(sock, POLLIN, deadline) != 0) {
-                snprintf(err, err_len, "%s: no answer to the upgrade request", http_url);
-                r = ERR_UNAVAILABLE;
-                goto out;
-            }
-            continue;
-        }
-        if (rc != CURLE_OK || n == 0) {
-            snprintf(err, err_len, "%s: connection closed during the upgrade", http_url);
-            r = ERR_UNAVAILABLE;
-            goto out;
-        }
-        have += n;
-    }
-    end[2] = '\0'; /* head now ends with its last header line's CRLF */
-    if (strncmp(head, "HTTP/1.", 7) != 0 || strlen(head) < 12) {
-        snprintf(err, err_len, "%s: not an HTTP response", http_url);
-        goto out;
-    }
-    status = strtol(head + 9, NULL, 10);
-    if (status != 101) {
-        char body[WS_ERR_BODY_MAX];
-        size_t blen = read_body(c, sock, head, end + 4, have - (size_t)(end + 4 - head), body,
-                                sizeof(body), deadline);
-
-        refusal_message(head, body, blen, err, err_len);
-        r = status_to_err(status);
-        goto out;
-    }
-    if (head_value(head, "Sec-WebSocket-Accept", got_accept, sizeof(got_accept)) != 0 ||
-        strcmp(got_accept, want_accept) != 0) {
-        snprintf(err, err_len, "%s: bad Sec-WebSocket-Accept in the upgrade answer", http_url);
-        goto out;
-    }
-    *wp = ws_alloc(sock, c, 1, end + 4, have - (size_t)(end + 4 - head), max_msg, on_msg, ud);
-    c = NULL;
-    r = 0;
-out:
-    curl_easy_cleanup(c);
-    if (req != NULL) {
-        explicit_bzero(req, strlen(req)); /* it carries the bearer */
-        free(req);
-    }
-    free(http_url);
-    free(head);
-    return r;
 }

@@ -230,6 +230,57 @@ test_oversize_1009(void **state)
     pair_close(&pr);
 }
 
+static int
+srv_gone(struct pair *pr)
+{
+    return !ws_alive(pr->s.w);
+}
+
+/*
+ * A frame whose header breaks RFC 6455 is never delivered, fast path or
+ * not, and ends the connection: with a 1002 close, or (a length not in its
+ * shortest form, a fragmented or oversized control frame: wslay's frame
+ * parser fails on these before it can queue a close) by dropping it. A good
+ * frame before it is still delivered.
+ */
+static void
+test_broken_header_1002(void **state)
+{
+    static const struct {
+        const char *name;
+        uint8_t b[16];
+        size_t n;
+        uint16_t want_code; /* 0: dropped without a close */
+    } cases[] = {
+        {"RSV1 binary", {0xc2, 0x81, 1, 2, 3, 4, 'x'}, 7, 1002},
+        {"16-bit length for 1 byte", {0x82, 0xfe, 0, 1, 1, 2, 3, 4, 'x'}, 9, 0},
+        {"64-bit length for 1 byte", {0x82, 0xff, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4, 'x'}, 15, 0},
+        {"reserved opcode 3", {0x83, 0x81, 1, 2, 3, 4, 'x'}, 7, 1002},
+        {"unmasked binary", {0x82, 0x01, 'x'}, 3, 1002},
+        {"fragmented ping", {0x09, 0x81, 1, 2, 3, 4, 'x'}, 7, 0},
+        {"ping of 126 bytes", {0x89, 0xfe, 0, 126, 1, 2, 3, 4}, 8, 0},
+    };
+    static const uint8_t good[] = {0x82, 0x81, 0, 0, 0, 0, 'g'};
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct pair pr;
+        uint8_t f[sizeof(good) + 16];
+
+        memcpy(f, good, sizeof(good));
+        memcpy(f + sizeof(good), cases[i].b, cases[i].n);
+        pair_open(&pr, 0, NULL, 0, 0);
+        assert_int_equal(write(pr.p.fd, f, sizeof(good) + cases[i].n),
+                         (ssize_t)(sizeof(good) + cases[i].n));
+        if (pair_run(&pr, cases[i].want_code ? peer_got_close : srv_gone, 5000) != 0 ||
+            pr.p.close_code != cases[i].want_code || pr.s.n_msgs != 1 || pr.s.last_len != 1)
+            fail_msg("%s: close %d, %d messages", cases[i].name, pr.p.close_code, pr.s.n_msgs);
+        if (cases[i].want_code == 0)
+            assert_int_equal(ws_pump(pr.s.w, 0), ERR_SYSTEM); /* gone, not closing */
+        pair_close(&pr);
+    }
+}
+
 static void
 test_close_after_data(void **state)
 {
@@ -689,6 +740,7 @@ main(void)
         cmocka_unit_test(test_many_small_then_big), cmocka_unit_test(test_fast_path_mix),
         cmocka_unit_test(test_pause_binary),        cmocka_unit_test(test_client_upgrade),
         cmocka_unit_test(test_client_refused),      cmocka_unit_test(test_client_unreachable),
+        cmocka_unit_test(test_broken_header_1002),
     };
     int failed;
 
