@@ -1,10 +1,11 @@
 /*
- * backend/server/relay.c with fake upgraded sockets: each side is a
- * socketpair whose server end goes to relay_run_participant/relay_run_agent
- * (in threads, as http.c would call them) and whose other end is spoken by a
- * wslay client peer (ws_testpeer.h). relay.c is included with a short dial
- * timeout so the timeout cases run quickly; upgraded_close() is a stub here
- * (the real one lives in http.c).
+ * backend/server/relay.c and relay_splice.c with fake upgraded sockets: each
+ * side is a socketpair whose server end goes to relay_run_participant/
+ * relay_run_agent (in threads, as http.c would call them) and whose other end
+ * is spoken by a wslay client peer (ws_testpeer.h). Both files are included
+ * with a short dial timeout and short ping/idle timers so the timeout cases
+ * run quickly; upgraded_close() is a stub here (the real one lives in
+ * http.c).
  *
  * RELAY_TEST_MB sets the bulk size per direction (default 50).
  */
@@ -20,6 +21,7 @@
 #define RELAY_PING_MS 300
 #define RELAY_IDLE_MS 1500
 #include "../../backend/server/relay.c"
+#include "../../backend/server/relay_splice.c"
 
 #include "ws_testpeer.h"
 
@@ -133,6 +135,14 @@ duo_one_msg_each(void *arg)
     struct duo *d = arg;
 
     return d->p.n_msgs >= 1 && d->a.n_msgs >= 1;
+}
+
+static int
+duo_a_got_msg(void *arg)
+{
+    struct duo *d = arg;
+
+    return d->a.n_msgs >= 1;
 }
 
 static int
@@ -488,6 +498,73 @@ test_participant_vanishes(void **state)
     relay_free(rl);
 }
 
+/* One raw frame from the participant, then whatever the relay makes of it. */
+struct raw_case {
+    const char *name;
+    uint8_t b[24]; /* header; a masked payload follows when pay_len > 0 */
+    size_t hdr_len, pay_len;
+    uint16_t want_p, want_a; /* close codes the two sides get; 0: passed on */
+    const char *want_reason;
+};
+
+/*
+ * Header rules (RFC 6455 5.2, 5.5): a broken header closes the participant
+ * with 1002 and the reason, and the agent with 1011. A length not in its
+ * shortest form has always been passed on, re-encoded (the agent's
+ * WebSocket library would drop a connection that sent it).
+ */
+static void
+test_header_rules(void **state)
+{
+    static const struct raw_case cases[] = {
+        {"RSV1", {0xc2, 0x85, 1, 2, 3, 4}, 6, 5, 1002, 1011, "reserved bits set"},
+        {"opcode 3", {0x83, 0x85, 1, 2, 3, 4}, 6, 5, 1002, 1011, "unexpected frame opcode"},
+        {"opcode 0xB", {0x8b, 0x80, 1, 2, 3, 4}, 6, 0, 1002, 1011, "bad control frame"},
+        {"fragmented ping", {0x09, 0x80, 1, 2, 3, 4}, 6, 0, 1002, 1011, "bad control frame"},
+        {"ping of 126", {0x89, 0xfe, 0, 126, 1, 2, 3, 4}, 8, 0, 1002, 1011, "bad control frame"},
+        {"continuation first", {0x80, 0x85, 1, 2, 3, 4}, 6, 5, 1002, 1011,
+         "unexpected frame opcode"},
+        {"16-bit length for 5", {0x82, 0xfe, 0, 5, 1, 2, 3, 4}, 8, 5, 0, 0, NULL},
+        {"64-bit length for 5", {0x82, 0xff, 0, 0, 0, 0, 0, 0, 0, 5, 1, 2, 3, 4}, 14, 5, 0, 0, NULL},
+    };
+    struct relay *rl = relay_new();
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct raw_case *c = &cases[i];
+        const uint8_t *key = c->b + c->hdr_len - 4;
+        uint8_t f[64];
+        char id[16];
+        struct duo d;
+
+        snprintf(id, sizeof(id), "h%zu", i);
+        memcpy(f, c->b, c->hdr_len);
+        pattern_fill(f + c->hdr_len, c->pay_len, 1, 0);
+        for (size_t k = 0; k < c->pay_len; k++)
+            f[c->hdr_len + k] ^= key[k & 3];
+        duo_open(&d, rl, id, "ds-h", "alice");
+        assert_int_equal(send(d.p.fd, f, c->hdr_len + c->pay_len, 0),
+                         (ssize_t)(c->hdr_len + c->pay_len));
+        if (c->want_p != 0) {
+            assert_int_equal(run_duo(&d, duo_closed, 5000), 0);
+            if (d.p.close_code != c->want_p || d.a.close_code != c->want_a ||
+                strcmp(d.p.close_reason, c->want_reason) != 0 || d.a.rx_bytes != 0)
+                fail_msg("%s: closes %d/%d \"%s\", %llu bytes through", c->name, d.p.close_code,
+                         d.a.close_code, d.p.close_reason, (unsigned long long)d.a.rx_bytes);
+        } else {
+            d.p.tx_bytes = c->pay_len;
+            assert_int_equal(run_duo(&d, duo_a_got_msg, 5000), 0);
+            assert_int_equal(d.a.rx_bytes, c->pay_len);
+            assert_int_equal(d.a.rx_bad, 0);
+            assert_false(d.a.got_close || d.p.got_close);
+            relay_close(rl, "ds-h", NULL, "done");
+            assert_int_equal(run_duo(&d, duo_closed, 5000), 0);
+        }
+        duo_join(&d);
+    }
+    relay_free(rl);
+}
+
 static void
 test_protocol_errors(void **state)
 {
@@ -620,6 +697,7 @@ main(void)
         cmocka_unit_test(test_close_one_user),
         cmocka_unit_test(test_participant_vanishes),
         cmocka_unit_test(test_protocol_errors),
+        cmocka_unit_test(test_header_rules),
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_keepalive_and_idle),
         cmocka_unit_test(test_bulk_both_ways),
