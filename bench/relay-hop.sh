@@ -15,8 +15,9 @@ WORK=$(mktemp -d /tmp/airlock-relay-hop.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 cd "$ROOT"
 cc -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Ibackend/common -Ibackend/server \
-    -o "$WORK/relay-bench" bench/relay-bench.c backend/server/relay.c backend/common/ws.c \
-    backend/common/util.c backend/common/xmalloc.c backend/common/log.c backend/common/err.c \
+    -o "$WORK/relay-bench" bench/relay-bench.c backend/server/relay.c \
+    backend/server/relay_splice.c backend/common/wsframe.c backend/common/util.c \
+    backend/common/xmalloc.c backend/common/log.c backend/common/err.c \
     $(pkg-config --cflags --libs jansson libcurl openssl) -lwslay -lpthread
 : >"$WORK/out"
 for _ in $(seq "$ROUNDS"); do
