@@ -3,9 +3,10 @@
  * side is a socketpair whose server end goes to relay_run_participant/
  * relay_run_agent (in threads, as http.c would call them) and whose other end
  * is spoken by a wslay client peer (ws_testpeer.h). Both files are included
- * with a short dial timeout and short ping/idle timers so the timeout cases
- * run quickly; upgraded_close() is a stub here (the real one lives in
- * http.c).
+ * with their timers turned into variables: the production values by default,
+ * so that a loaded machine cannot time a pair out while a test sets it up,
+ * and short ones in the tests of the timers themselves, so they run quickly.
+ * upgraded_close() is a stub here (the real one lives in http.c).
  *
  * RELAY_TEST_MB sets the bulk size per direction (default 50).
  */
@@ -16,16 +17,43 @@
 #include <cmocka.h>
 
 #include "relay.h"
+static int64_t test_dial_ms, test_ping_ms, test_idle_ms;
 #undef RELAY_DIAL_TIMEOUT_MS
-#define RELAY_DIAL_TIMEOUT_MS 400
-#define RELAY_PING_MS 300
-#define RELAY_IDLE_MS 1500
+#define RELAY_DIAL_TIMEOUT_MS test_dial_ms
+#define RELAY_PING_MS test_ping_ms
+#define RELAY_IDLE_MS test_idle_ms
 #include "../../backend/server/relay.c"
 #include "../../backend/server/relay_splice.c"
 
 #include "ws_testpeer.h"
 
 static _Atomic int n_upgraded_closed;
+
+/* Before each test (no relay thread runs then): the production timers. */
+static int
+timers_default(void **state)
+{
+    (void)state;
+    test_dial_ms = 10000;
+    test_ping_ms = 30000;
+    test_idle_ms = 90000;
+    return 0;
+}
+
+/* For the tests of the dial timeout. */
+static void
+timers_short_dial(void)
+{
+    test_dial_ms = 400;
+}
+
+/* For the test of pings and idle closes. */
+static void
+timers_short_idle(void)
+{
+    test_ping_ms = 300;
+    test_idle_ms = 1500;
+}
 
 void
 upgraded_close(struct upgraded *u)
@@ -135,6 +163,15 @@ duo_one_msg_each(void *arg)
     struct duo *d = arg;
 
     return d->p.n_msgs >= 1 && d->a.n_msgs >= 1;
+}
+
+/* The agent has everything the participant sent so far. */
+static int
+duo_a_got_all(void *arg)
+{
+    struct duo *d = arg;
+
+    return d->a.rx_bytes >= d->p.tx_bytes;
 }
 
 static int
@@ -325,6 +362,7 @@ test_cap_and_ids(void **state)
     struct relay_stats st;
 
     (void)state;
+    timers_short_dial();
     assert_int_equal(relay_expect(rl, "a1", "ds-cap", "ag", "alice", 3), 0);
     assert_int_equal(relay_expect(rl, "a2", "ds-cap", "ag", "alice", 3), 0);
     assert_int_equal(relay_expect(rl, "a2", "ds-other", "ag", "alice", 3), ERR_CONFLICT);
@@ -375,6 +413,7 @@ test_dial_timeout(void **state)
     int64_t t0 = peer_now_ms();
 
     (void)state;
+    timers_short_dial();
     assert_int_equal(relay_expect(rl, "t1", "ds-t", "ag", "alice", 2), 0);
     rp = run_side(rl, "t1", 0, &fd, NULL, 0);
     peer_init(&p, fd, 0);
@@ -444,7 +483,7 @@ test_close_one_user(void **state)
     /* Alice's connection still works. */
     assert_false(alice.p.got_close);
     peer_send_pattern(&alice.p, 1, 100);
-    (void)run_duo(&alice, duo_closed, 300);
+    assert_int_equal(run_duo(&alice, duo_a_got_all, 5000), 0);
     assert_int_equal(alice.a.rx_bytes, 200);
     assert_int_equal(alice.a.rx_bad, 0);
     assert_false(alice.a.got_close);
@@ -485,7 +524,7 @@ test_participant_vanishes(void **state)
     (void)state;
     duo_open(&d, rl, "v1", "ds-v", "alice");
     peer_send_pattern(&d.p, 1, 5000);
-    (void)run_duo(&d, duo_closed, 200);
+    assert_int_equal(run_duo(&d, duo_a_got_all, 5000), 0);
     assert_int_equal(d.a.rx_bytes, 5000);
     close(d.p.fd); /* ssh died: no close frame */
     d.p.fd = -1;
@@ -635,6 +674,7 @@ test_keepalive_and_idle(void **state)
     int64_t t0;
 
     (void)state;
+    timers_short_idle();
     duo_open(&d, rl, "k1", "ds-k", "alice");
     /* Both answer pings (wslay does): the pair stays up well past the idle limit. */
     assert_int_equal(run_duo(&d, duo_closed, RELAY_IDLE_MS * 3 / 2), -1);
@@ -690,17 +730,17 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cap_and_ids),
-        cmocka_unit_test(test_small_messages_and_fragments),
-        cmocka_unit_test(test_fragmented),
-        cmocka_unit_test(test_dial_timeout),
-        cmocka_unit_test(test_close_one_user),
-        cmocka_unit_test(test_participant_vanishes),
-        cmocka_unit_test(test_protocol_errors),
-        cmocka_unit_test(test_header_rules),
-        cmocka_unit_test(test_backpressure),
-        cmocka_unit_test(test_keepalive_and_idle),
-        cmocka_unit_test(test_bulk_both_ways),
+        cmocka_unit_test_setup(test_cap_and_ids, timers_default),
+        cmocka_unit_test_setup(test_small_messages_and_fragments, timers_default),
+        cmocka_unit_test_setup(test_fragmented, timers_default),
+        cmocka_unit_test_setup(test_dial_timeout, timers_default),
+        cmocka_unit_test_setup(test_close_one_user, timers_default),
+        cmocka_unit_test_setup(test_participant_vanishes, timers_default),
+        cmocka_unit_test_setup(test_protocol_errors, timers_default),
+        cmocka_unit_test_setup(test_header_rules, timers_default),
+        cmocka_unit_test_setup(test_backpressure, timers_default),
+        cmocka_unit_test_setup(test_keepalive_and_idle, timers_default),
+        cmocka_unit_test_setup(test_bulk_both_ways, timers_default),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
 
