@@ -2,10 +2,10 @@
  * SSH relay, the splice: moves the frames of one paired participant and
  * agent WebSocket between them (relay.c pairs them, relay_splice.h).
  *
- * Both peers are WebSocket clients, so every frame they send is
- * masked, and every frame we send is not. Rather than decode whole messages
- * (wslay copies each payload three or four times and unmasks it a byte at a
- * time, which measured at ~0.8 GB/s per core, more than SSH can spare on a
+ * Both peers are WebSocket clients, so every frame they send is masked, and
+ * every frame we send is not. Rather than decode whole messages (wslay
+ * copies each payload three or four times and unmasks it a byte at a time,
+ * which measured at ~0.8 GB/s per core, more than SSH can spare on a
  * two-core box), the relay forwards frame by frame, cut-through:
  *
  *     read(src) -> buf -> parse header -> unmask payload in place (8 bytes
