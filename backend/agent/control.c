@@ -38,6 +38,7 @@
 #include "sshd.h"
 #include "util.h"
 #include "ws.h"
+#include "wsbridge.h"
 #include "xmalloc.h"
 
 #define HTTP_TIMEOUT_MS 30000
@@ -95,6 +96,7 @@ struct agent {
     int ever_connected;
     int done, exit_code;
     int timeout_answered;
+    int stop_pipe[2];   /* written once at stop: every tunnel's bridge closes (1001) */
     pthread_mutex_t mu; /* stopping, n_tunnels, sshd use by tunnels */
     pthread_cond_t cv;
     int stopping;
@@ -264,171 +266,40 @@ control_session_parse(const json_t *j, struct dsess **sp)
 struct tunnel {
     struct agent *a;
     char *url, *session, *conn;
-    /* WebSocket -> socketpair */
-    unsigned char *out;
-    size_t out_off, out_len, out_cap;
-    int paused; /* we paused reading the WebSocket (out is above TUNNEL_HWM) */
+    struct wsbridge br; /* WebSocket <-> our end of the socketpair */
 };
-
-static void
-tunnel_on_msg(struct ws *w, int opcode, const uint8_t *msg, size_t len, void *ud)
-{
-    struct tunnel *t = ud;
-
-    if (opcode != WS_OP_BINARY || len == 0)
-        return;
-    if (t->out_off > 0 && t->out_off == t->out_len)
-        t->out_off = t->out_len = 0;
-    if (t->out_len + len > t->out_cap) {
-        if (t->out_off > 0) {
-            memmove(t->out, t->out + t->out_off, t->out_len - t->out_off);
-            t->out_len -= t->out_off;
-            t->out_off = 0;
-        }
-        while (t->out_len + len > t->out_cap)
-            t->out_cap = t->out_cap ? t->out_cap * 2 : TUNNEL_CHUNK;
-        t->out = xrealloc(t->out, t->out_cap);
-    }
-    memcpy(t->out + t->out_len, msg, len);
-    t->out_len += len;
-    /* Above the high-water mark: stop reading the WebSocket until the SSH side takes it. */
-    if (t->out_len - t->out_off >= TUNNEL_HWM && !t->paused) {
-        ws_set_read_paused(w, 1);
-        t->paused = 1;
-    }
-}
-
-static int
-tunnel_stopping(struct agent *a)
-{
-    int s;
-
-    pthread_mutex_lock(&a->mu);
-    s = a->stopping;
-    pthread_mutex_unlock(&a->mu);
-    return s;
-}
-
-/*
- * Bridges w and fd (our end of the socketpair) until both directions are
- * done. Never blocks on either side: fd is non-blocking, and each side is
- * read only while the other side's queue is under TUNNEL_HWM.
- */
-static void
-tunnel_bridge(struct tunnel *t, struct ws *w, int fd)
-{
-    unsigned char *buf = xmalloc(TUNNEL_CHUNK);
-    int sock_eof = 0, ws_gone = 0;
-    int64_t close_deadline = 0;
-
-    (void)ws_pump(w, 0); /* bytes that came with the handshake */
-    for (;;) {
-        struct pollfd p[2];
-        size_t pending = t->out_len - t->out_off;
-
-        /*
-         * tunnel_on_msg() pauses reading (from inside ws_pump); resume here
-         * once the SSH side has taken enough. The pump after resuming reads
-         * what is already buffered, which no poll would report.
-         */
-        if (t->paused && pending < TUNNEL_HWM && !ws_gone) {
-            t->paused = 0;
-            ws_set_read_paused(w, 0);
-            if (ws_pump(w, 0) != 0)
-                ws_gone = 1;
-            pending = t->out_len - t->out_off;
-        }
-        if (ws_gone && pending == 0)
-            break;
-        if (sock_eof && !ws_alive(w))
-            break;
-        if (close_deadline && mono() > close_deadline)
-            break;
-        if (tunnel_stopping(t->a) && !close_deadline) {
-            ws_close(w, 1001, "agent shutting down");
-            close_deadline = mono() + 1000;
-        }
-        p[0].fd = ws_gone ? -1 : ws_fd(w);
-        p[0].events = ws_gone ? 0 : ws_poll_events(w);
-        p[0].revents = 0;
-        p[1].fd = fd;
-        p[1].events = (!sock_eof && !ws_gone && ws_queued(w) < TUNNEL_HWM ? POLLIN : 0) |
-                      (pending > 0 ? POLLOUT : 0);
-        p[1].revents = 0;
-        if (poll(p, 2, 500) < 0 && errno != EINTR)
-            break;
-        if (!ws_gone && ws_pump(w, p[0].revents) != 0)
-            ws_gone = 1;
-        if (!ws_gone && !ws_alive(w))
-            ws_gone = 1;
-        /* socketpair -> WebSocket */
-        while ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) && !sock_eof && !ws_gone &&
-               ws_queued(w) < TUNNEL_HWM) {
-            ssize_t n = read(fd, buf, TUNNEL_CHUNK);
-
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && errno == EAGAIN)
-                break;
-            if (n <= 0) {
-                /* sshd closed the connection: finish the WebSocket cleanly. */
-                sock_eof = 1;
-                ws_close(w, 1000, "ssh connection closed");
-                close_deadline = mono() + TUNNEL_CLOSE_MS;
-                break;
-            }
-            if (ws_send(w, WS_OP_BINARY, buf, (size_t)n) != 0) {
-                ws_gone = 1;
-                break;
-            }
-        }
-        /* WebSocket -> socketpair */
-        while (t->out_len > t->out_off) {
-            ssize_t n = write(fd, t->out + t->out_off, t->out_len - t->out_off);
-
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && errno == EAGAIN)
-                break;
-            if (n <= 0) {
-                /* sshd is gone: drop what it will never read. */
-                t->out_off = t->out_len;
-                sock_eof = 1;
-                break;
-            }
-            t->out_off += (size_t)n;
-        }
-        if (!ws_gone && ws_pump(w, 0) != 0)
-            ws_gone = 1;
-        if (ws_gone && t->out_len == t->out_off && !sock_eof) {
-            /* The relay hung up: sshd sees EOF and ends the connection. */
-            shutdown(fd, SHUT_WR);
-            sock_eof = 1;
-        }
-    }
-    free(buf);
-}
 
 static void *
 tunnel_main(void *arg)
 {
     struct tunnel *t = arg;
     struct agent *a = t->a;
+    struct wsbridge_cfg bc = {
+        .stop_fd = a->stop_pipe[0],
+        .hwm = TUNNEL_HWM,
+        .chunk = TUNNEL_CHUNK,
+        .close_wait_ms = TUNNEL_CLOSE_MS,
+        .in_eof_reason = "ssh connection closed",
+        .out_gone_reason = "ssh connection closed",
+        .stop_reason = "agent shutting down",
+    };
     struct ws *w = NULL;
     char err[512];
     int sp[2] = {-1, -1}, r, served = 0;
 
-    r = ws_client_connect(t->url, a->credential, a->cfg->ca_file, CONNECT_TIMEOUT_MS, TUNNEL_HWM,
-                          tunnel_on_msg, t, &w, err, sizeof(err));
-    if (r != 0) {
-        log_warn("conn %s: dial-back failed: %s", t->conn, err);
-        goto out;
-    }
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0) {
         log_warn("conn %s: socketpair: %s", t->conn, strerror(errno));
         goto out;
     }
     (void)fcntl(sp[0], F_SETFL, fcntl(sp[0], F_GETFL) | O_NONBLOCK);
+    bc.in_fd = bc.out_fd = sp[0];
+    wsbridge_init(&t->br, &bc);
+    r = ws_client_connect(t->url, a->credential, a->cfg->ca_file, CONNECT_TIMEOUT_MS, TUNNEL_HWM,
+                          wsbridge_on_msg, &t->br, &w, err, sizeof(err));
+    if (r != 0) {
+        log_warn("conn %s: dial-back failed: %s", t->conn, err);
+        goto out;
+    }
     pthread_mutex_lock(&a->mu);
     if (!a->stopping) {
         sshd_serve_fd(a->sshd, sp[1], t->session, t->conn);
@@ -439,14 +310,14 @@ tunnel_main(void *arg)
         goto out;
     sp[1] = -1; /* sshd owns it now */
     log_debug("conn %s: tunnel up for session %s", t->conn, t->session);
-    tunnel_bridge(t, w, sp[0]);
+    (void)wsbridge_run(&t->br, w);
 out:
     if (sp[0] >= 0)
         close(sp[0]);
     if (sp[1] >= 0)
         close(sp[1]);
     ws_free(w);
-    free(t->out);
+    wsbridge_cleanup(&t->br);
     free(t->url);
     free(t->session);
     free(t->conn);
@@ -1267,6 +1138,13 @@ agent_cleanup(struct agent *a)
     /* Closes every SSH connection (tunnels then see EOF) and kills the tmux server. */
     sshd_free(a->sshd);
     a->sshd = NULL;
+    /*
+     * Only now the backstop for a tunnel whose SSH side is still open: the
+     * connections above ended on their own terms (their last bytes, such as
+     * an exit status, still went through the tunnels).
+     */
+    if (a->stop_pipe[1] >= 0 && write(a->stop_pipe[1], "s", 1) < 0)
+        log_warn("cannot signal the tunnels to stop: %s", strerror(errno));
     pthread_mutex_lock(&a->mu);
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += 3;
@@ -1303,6 +1181,8 @@ control_agent_main(const struct control_cfg *cfg)
     pthread_cond_init(&a->cv, NULL);
     a->started_ms = mono();
     a->backoff_ms = CONTROL_AGENT_BACKOFF_MIN_MS;
+    if (pipe2(a->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        a->stop_pipe[0] = a->stop_pipe[1] = -1; /* tunnels then end on sshd's EOF alone */
     srandom((unsigned)(time(NULL) ^ getpid()));
     curl_global_init(CURL_GLOBAL_DEFAULT);
     signal(SIGPIPE, SIG_IGN);
@@ -1354,6 +1234,10 @@ out:
         free(a->run_dir);
         free(a->tmux_sock);
         free(a->ctl_sock);
+        if (a->stop_pipe[0] >= 0) {
+            close(a->stop_pipe[0]);
+            close(a->stop_pipe[1]);
+        }
         free(a);
     }
     /* XXX with tunnels still dialing, a stays allocated: they read it until the process exits. */
