@@ -6,22 +6,12 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "box.h"
+#include "util.h"
 
 #define BOX_LINES 8
 #define BOX_LINE_MAX 512
-
-static void
-rfc3339(int64_t t, char out[21])
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-
-    gmtime_r(&tt, &tm);
-    strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 void
 box_left(int64_t secs, char *out, size_t out_len)
@@ -53,7 +43,7 @@ state_line(const struct box_info *bi, int64_t now, char *out, size_t len)
         snprintf(out, len, "state:  unknown (waiting for the server)");
     } else if (strcmp(bi->state, "Active") == 0 && bi->expires_at > 0) {
         box_left(bi->expires_at - now, left, sizeof(left));
-        rfc3339(bi->expires_at, exp);
+        time_fmt(bi->expires_at, exp);
         snprintf(out, len, "state:  Active, %s left (until %s)", left, exp);
     } else if (strcmp(bi->state, "PendingApproval") == 0) {
         snprintf(out, len, "state:  PendingApproval, waiting for an approver");

@@ -5,7 +5,8 @@
  *
  * wait and agent run the agent (control.c); extend, resume and status talk
  * to it from inside a session (ctlsock.c); login, sessions, join and proxy
- * are the person's commands (client.c). Exit codes everywhere: 0 ok,
+ * are the person's commands (client_*.c). The sub-commands are one table,
+ * commands[], which also writes the usage. Exit codes everywhere: 0 ok,
  * 1 refused by the server, 2 usage, 3 cannot reach the server.
  */
 #include <errno.h>
@@ -29,36 +30,72 @@
 #define TOKEN_MAX (64 * 1024)
 #define DEFAULT_GITHUB_AUDIENCE "airlock"
 
-static const char usage_text[] =
-    "usage: airlock [--server URL] COMMAND [ARGS]\n"
-    "\n"
-    "In a CI job or on a host:\n"
-    "  wait     [--template T] [--duration D] [--reason R] [--invite USER]... [--name N]\n"
-    "           [--label K=V]... [--token-file F | --token-env NAME | --github-audience A]\n"
-    "           [--timeout D] [--exit-code N] [--listen ADDR] [--host-key FILE] [--run-dir DIR]\n"
-    "           open a debug session and wait until it ends\n"
-    "  agent    --name N [--label K=V]... [--token-file F | --token-env NAME] [--listen ADDR]\n"
-    "           [--host-key FILE] [--run-dir DIR]\n"
-    "           serve every debug session bound to this host, until stopped\n"
-    "\n"
-    "As a person:\n"
-    "  login    [--dev --user U [--email E] [--groups G,...]] [--token-file F]\n"
-    "  sessions [--state S,...] [--mine] [--json]\n"
-    "  join     NAME [--read-only] [--key FILE] [--print]\n"
-    "  proxy    NAME --ticket T          (ssh ProxyCommand)\n"
-    "\n"
-    "Inside a debug session:\n"
-    "  extend   --for D                   ask for more time\n"
-    "  resume                             end the session (the CI job continues)\n"
-    "  status                             state, time left, participants\n"
-    "\n"
-    "Options: --server URL (or AIRLOCK_SERVER), --verbose, --help, --version.\n"
-    "Exit codes: 0 ok, 1 refused by the server, 2 usage, 3 cannot reach the server.\n";
+typedef int (*cmd_fn)(const char *server, int argc, char **argv);
 
+enum cmd_section { SEC_CI, SEC_PERSON, SEC_INSIDE, SEC_HIDDEN, SEC__COUNT };
+
+/* One sub-command: argv[0] is its name; server is the --server URL or NULL. */
+struct command {
+    const char *name;
+    cmd_fn fn;
+    enum cmd_section section;
+    const char *usage; /* after the name in `airlock --help`, '\n'-terminated */
+};
+
+static int cmd_wait(const char *server, int argc, char **argv);
+static int cmd_agent(const char *server, int argc, char **argv);
+static int cmd_inside(const char *server, int argc, char **argv);
+static int cmd_help(const char *server, int argc, char **argv);
+static int cmd_version(const char *server, int argc, char **argv);
+
+static const struct command commands[] = {
+    {"wait", cmd_wait, SEC_CI,
+     "[--template T] [--duration D] [--reason R] [--invite USER]... [--name N]\n"
+     "           [--label K=V]... [--token-file F | --token-env NAME | --github-audience A]\n"
+     "           [--timeout D] [--exit-code N] [--listen ADDR] [--host-key FILE] [--run-dir DIR]\n"
+     "           open a debug session and wait until it ends\n"},
+    {"agent", cmd_agent, SEC_CI,
+     "--name N [--label K=V]... [--token-file F | --token-env NAME] [--listen ADDR]\n"
+     "           [--host-key FILE] [--run-dir DIR]\n"
+     "           serve every debug session bound to this host, until stopped\n"},
+    {"login", cmd_login, SEC_PERSON,
+     "[--dev --user U [--email E] [--groups G,...]] [--token-file F]\n"},
+    {"sessions", cmd_sessions, SEC_PERSON, "[--state S,...] [--mine] [--json]\n"},
+    {"join", cmd_join, SEC_PERSON, "NAME [--read-only] [--key FILE] [--print]\n"},
+    {"proxy", cmd_proxy, SEC_PERSON, "NAME --ticket T          (ssh ProxyCommand)\n"},
+    {"extend", cmd_inside, SEC_INSIDE, "--for D                   ask for more time\n"},
+    {"resume", cmd_inside, SEC_INSIDE,
+     "                          end the session (the CI job continues)\n"},
+    {"status", cmd_inside, SEC_INSIDE,
+     "                          state, time left, participants\n"},
+    {"help", cmd_help, SEC_HIDDEN, NULL},
+    {"version", cmd_version, SEC_HIDDEN, NULL},
+};
+
+static const char *const section_titles[SEC__COUNT] = {
+    [SEC_CI] = "In a CI job or on a host:",
+    [SEC_PERSON] = "As a person:",
+    [SEC_INSIDE] = "Inside a debug session:",
+};
+
+/* Prints the usage, built from the command table, to f; returns code. */
 static int
 usage(FILE *f, int code)
 {
-    fputs(usage_text, f);
+    size_t i;
+    int sec;
+
+    fputs("usage: airlock [--server URL] COMMAND [ARGS]\n\n", f);
+    for (sec = 0; sec < SEC_HIDDEN; sec++) {
+        fprintf(f, "%s\n", section_titles[sec]);
+        for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+            if ((int)commands[i].section == sec)
+                fprintf(f, "  %-8s %s", commands[i].name, commands[i].usage);
+        fputs("\n", f);
+    }
+    fputs("Options: --server URL (or AIRLOCK_SERVER), --verbose, --help, --version.\n"
+          "Exit codes: 0 ok, 1 refused by the server, 2 usage, 3 cannot reach the server.\n",
+          f);
     return code;
 }
 
@@ -193,177 +230,297 @@ push(char ***v, size_t *n, const char *s)
     (*v)[*n] = NULL;
 }
 
-/* wait and agent. argv[0] is the command name. */
-static int
-cmd_run_agent(const char *server, int argc, char **argv, enum control_mode mode)
-{
-    enum {
-        O_TEMPLATE = 1,
-        O_DURATION,
-        O_REASON,
-        O_INVITE,
-        O_NAME,
-        O_LABEL,
-        O_TOKEN_FILE,
-        O_TOKEN_ENV,
-        O_GH_AUD,
-        O_TIMEOUT,
-        O_EXIT,
-        O_LISTEN,
-        O_HOSTKEY,
-        O_RUNDIR,
-        O_HELP
-    };
-    static const struct option wait_opts[] = {
-        {"template", required_argument, NULL, O_TEMPLATE},
-        {"duration", required_argument, NULL, O_DURATION},
-        {"reason", required_argument, NULL, O_REASON},
-        {"invite", required_argument, NULL, O_INVITE},
-        {"name", required_argument, NULL, O_NAME},
-        {"label", required_argument, NULL, O_LABEL},
-        {"token-file", required_argument, NULL, O_TOKEN_FILE},
-        {"token-env", required_argument, NULL, O_TOKEN_ENV},
-        {"github-audience", required_argument, NULL, O_GH_AUD},
-        {"timeout", required_argument, NULL, O_TIMEOUT},
-        {"exit-code", required_argument, NULL, O_EXIT},
-        {"listen", required_argument, NULL, O_LISTEN},
-        {"host-key", required_argument, NULL, O_HOSTKEY},
-        {"run-dir", required_argument, NULL, O_RUNDIR},
-        {"help", no_argument, NULL, O_HELP},
-        {NULL, 0, NULL, 0}};
+enum {
+    O_TEMPLATE = 1,
+    O_DURATION,
+    O_REASON,
+    O_INVITE,
+    O_NAME,
+    O_LABEL,
+    O_TOKEN_FILE,
+    O_TOKEN_ENV,
+    O_GH_AUD,
+    O_TIMEOUT,
+    O_EXIT,
+    O_LISTEN,
+    O_HOSTKEY,
+    O_RUNDIR,
+    O_HELP
+};
+
+static const struct option run_opts[] = {{"template", required_argument, NULL, O_TEMPLATE},
+                                         {"duration", required_argument, NULL, O_DURATION},
+                                         {"reason", required_argument, NULL, O_REASON},
+                                         {"invite", required_argument, NULL, O_INVITE},
+                                         {"name", required_argument, NULL, O_NAME},
+                                         {"label", required_argument, NULL, O_LABEL},
+                                         {"token-file", required_argument, NULL, O_TOKEN_FILE},
+                                         {"token-env", required_argument, NULL, O_TOKEN_ENV},
+                                         {"github-audience", required_argument, NULL, O_GH_AUD},
+                                         {"timeout", required_argument, NULL, O_TIMEOUT},
+                                         {"exit-code", required_argument, NULL, O_EXIT},
+                                         {"listen", required_argument, NULL, O_LISTEN},
+                                         {"host-key", required_argument, NULL, O_HOSTKEY},
+                                         {"run-dir", required_argument, NULL, O_RUNDIR},
+                                         {"help", no_argument, NULL, O_HELP},
+                                         {NULL, 0, NULL, 0}};
+
+/* What wait/agent gathered from the command line; freed by run_args_cleanup(). */
+struct run_args {
     struct control_cfg cfg;
-    struct token_opts to = {NULL, NULL, NULL};
-    char **drop = NULL, *token = NULL, *inv, *end, *saved = NULL;
-    size_t n_drop = 0;
+    struct token_opts to;
+    char **drop; /* cfg.env_drop */
+    size_t n_drop;
+    char *token;
+    char *saved_server;
+};
+
+/* --invite alice --invite bob, or --invite alice,bob: each name a new string. */
+static void
+invite_add(struct control_cfg *cfg, const char *list)
+{
+    const char *inv, *end;
+
+    for (inv = list; *inv != '\0'; inv = *end ? end + 1 : end) {
+        end = inv + strcspn(inv, ",");
+        if (end > inv)
+            push(&cfg->invite, &cfg->n_invite, xstrndup(inv, (size_t)(end - inv)));
+    }
+}
+
+/* Applies option c (value v, borrowed from argv) to ra. 0, or the exit code 2 (message printed). */
+static int
+run_opt_apply(struct run_args *ra, int c, char *v)
+{
+    struct control_cfg *cfg = &ra->cfg;
     uint64_t u;
     int64_t secs;
-    int c, code = 2;
 
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.mode = mode;
-    cfg.server = server;
-    cfg.ca_file = getenv("AIRLOCK_CA_FILE");
+    switch (c) {
+    case O_TEMPLATE:
+        cfg->tmpl = v;
+        return 0;
+    case O_DURATION:
+        if (check_duration("--duration", v) != 0)
+            return 2;
+        cfg->duration = v;
+        return 0;
+    case O_REASON:
+        cfg->reason = v;
+        return 0;
+    case O_INVITE:
+        invite_add(cfg, v);
+        return 0;
+    case O_NAME:
+        cfg->name = v;
+        return 0;
+    case O_LABEL:
+        if (strchr(v, '=') == NULL || v[0] == '=') {
+            fprintf(stderr, "airlock: --label wants KEY=VALUE, got '%s'\n", v);
+            return 2;
+        }
+        push(&cfg->labels, &cfg->n_labels, v);
+        return 0;
+    case O_TOKEN_FILE:
+        ra->to.file = v;
+        return 0;
+    case O_TOKEN_ENV:
+        ra->to.env = v;
+        return 0;
+    case O_GH_AUD:
+        ra->to.github_audience = v;
+        return 0;
+    case O_TIMEOUT:
+        if (check_duration("--timeout", v) != 0)
+            return 2;
+        (void)duration_parse(v, &secs);
+        cfg->timeout_s = secs;
+        return 0;
+    case O_EXIT:
+        if (parse_uint(v, 255, &u) != 0) {
+            fprintf(stderr, "airlock: --exit-code wants 0..255, got '%s'\n", v);
+            return 2;
+        }
+        cfg->exit_code = (int)u;
+        return 0;
+    case O_LISTEN:
+        cfg->listen = v;
+        return 0;
+    case O_HOSTKEY:
+        cfg->host_key = v;
+        return 0;
+    case O_RUNDIR:
+        cfg->run_dir = v;
+        return 0;
+    default:
+        return 2;
+    }
+}
+
+/*
+ * Parses wait's or agent's options into ra. Returns -1 to go on, or the
+ * exit code to leave with (0 after --help, 2 on a usage error).
+ */
+static int
+run_opts_parse(struct run_args *ra, int argc, char **argv)
+{
+    int c, code;
+
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+", wait_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+", run_opts, NULL)) != -1) {
         int wait_only = c == O_TEMPLATE || c == O_DURATION || c == O_REASON || c == O_INVITE ||
                         c == O_TIMEOUT || c == O_EXIT || c == O_GH_AUD;
 
-        if (mode == CONTROL_HOST && wait_only) {
+        if (ra->cfg.mode == CONTROL_HOST && wait_only) {
             fprintf(stderr, "airlock agent: %s is a wait option\n", argv[optind - 1]);
-            goto out;
+            return 2;
         }
-        switch (c) {
-        case O_TEMPLATE:
-            cfg.tmpl = optarg;
-            break;
-        case O_DURATION:
-            if (check_duration("--duration", optarg) != 0)
-                goto out;
-            cfg.duration = optarg;
-            break;
-        case O_REASON:
-            cfg.reason = optarg;
-            break;
-        case O_INVITE:
-            /* --invite alice --invite bob, or --invite alice,bob */
-            for (inv = optarg; *inv != '\0'; inv = *end ? end + 1 : end) {
-                end = inv + strcspn(inv, ",");
-                if (end > inv)
-                    push(&cfg.invite, &cfg.n_invite, xstrndup(inv, (size_t)(end - inv)));
-            }
-            break;
-        case O_NAME:
-            cfg.name = optarg;
-            break;
-        case O_LABEL:
-            if (strchr(optarg, '=') == NULL || optarg[0] == '=') {
-                fprintf(stderr, "airlock: --label wants KEY=VALUE, got '%s'\n", optarg);
-                goto out;
-            }
-            push(&cfg.labels, &cfg.n_labels, optarg);
-            break;
-        case O_TOKEN_FILE:
-            to.file = optarg;
-            break;
-        case O_TOKEN_ENV:
-            to.env = optarg;
-            break;
-        case O_GH_AUD:
-            to.github_audience = optarg;
-            break;
-        case O_TIMEOUT:
-            if (check_duration("--timeout", optarg) != 0)
-                goto out;
-            (void)duration_parse(optarg, &secs);
-            cfg.timeout_s = secs;
-            break;
-        case O_EXIT:
-            if (parse_uint(optarg, 255, &u) != 0) {
-                fprintf(stderr, "airlock: --exit-code wants 0..255, got '%s'\n", optarg);
-                goto out;
-            }
-            cfg.exit_code = (int)u;
-            break;
-        case O_LISTEN:
-            cfg.listen = optarg;
-            break;
-        case O_HOSTKEY:
-            cfg.host_key = optarg;
-            break;
-        case O_RUNDIR:
-            cfg.run_dir = optarg;
-            break;
-        case O_HELP:
-            code = usage(stdout, 0);
-            goto out;
-        default:
-            goto out;
-        }
+        if (c == O_HELP)
+            return usage(stdout, 0);
+        if ((code = run_opt_apply(ra, c, optarg)) != 0)
+            return code;
     }
     if (optind < argc) {
         fprintf(stderr, "airlock %s: unexpected argument '%s'\n", argv[0], argv[optind]);
-        goto out;
+        return 2;
     }
-    if (cfg.tmpl == NULL && (cfg.duration != NULL || cfg.reason != NULL || cfg.n_invite > 0)) {
+    return -1;
+}
+
+/* The rules between options, then the server. 0, or the exit code 2 (message printed). */
+static int
+run_opts_check(struct run_args *ra, const char *server, const char *cmd)
+{
+    const struct control_cfg *cfg = &ra->cfg;
+
+    if (cfg->tmpl == NULL && (cfg->duration != NULL || cfg->reason != NULL || cfg->n_invite > 0)) {
         fprintf(stderr, "airlock wait: --duration, --reason and --invite describe the session "
                         "--template requests; give --template too\n");
-        goto out;
+        return 2;
     }
-    if ((to.file != NULL) + (to.env != NULL) + (to.github_audience != NULL) > 1) {
+    if ((ra->to.file != NULL) + (ra->to.env != NULL) + (ra->to.github_audience != NULL) > 1) {
         fprintf(stderr, "airlock: give only one of --token-file, --token-env, --github-audience\n");
-        goto out;
+        return 2;
     }
-    if (server == NULL && (server = saved = saved_server()) == NULL) {
-        fprintf(stderr, "airlock %s: no server: use --server URL or set AIRLOCK_SERVER\n", argv[0]);
-        goto out;
+    if (server == NULL && (server = ra->saved_server = saved_server()) == NULL) {
+        fprintf(stderr, "airlock %s: no server: use --server URL or set AIRLOCK_SERVER\n", cmd);
+        return 2;
     }
-    cfg.server = server;
-    if (mode == CONTROL_HOST && cfg.name == NULL) {
+    ra->cfg.server = server;
+    if (cfg->mode == CONTROL_HOST && cfg->name == NULL) {
         fprintf(stderr, "airlock agent: --name is required\n");
-        goto out;
+        return 2;
     }
-    if ((code = token_get(&to, cfg.ca_file, &token)) != 0)
+    return 0;
+}
+
+static void
+run_args_cleanup(struct run_args *ra)
+{
+    if (ra->token != NULL) {
+        explicit_bzero(ra->token, strlen(ra->token));
+        free(ra->token);
+    }
+    for (size_t i = 0; i < ra->cfg.n_invite; i++)
+        free(ra->cfg.invite[i]);
+    free(ra->cfg.invite);
+    free(ra->cfg.labels);
+    free(ra->drop);
+    free(ra->saved_server);
+}
+
+/* wait and agent: options, server, token, then the agent until it ends. argv[0] is the command. */
+static int
+cmd_run_agent(const char *server, int argc, char **argv, enum control_mode mode)
+{
+    struct run_args ra;
+    int code;
+
+    memset(&ra, 0, sizeof(ra));
+    ra.cfg.mode = mode;
+    ra.cfg.server = server;
+    ra.cfg.ca_file = getenv("AIRLOCK_CA_FILE");
+    if ((code = run_opts_parse(&ra, argc, argv)) >= 0)
         goto out;
-    cfg.token = token;
+    if ((code = run_opts_check(&ra, server, argv[0])) != 0)
+        goto out;
+    if ((code = token_get(&ra.to, ra.cfg.ca_file, &ra.token)) != 0)
+        goto out;
+    ra.cfg.token = ra.token;
     /* The shells get the job's environment, but not the credential airlock used. */
-    push(&drop, &n_drop, "AIRLOCK_TOKEN");
-    push(&drop, &n_drop, "AIRLOCK_ID_TOKEN");
-    if (to.env != NULL)
-        push(&drop, &n_drop, to.env);
-    cfg.env_drop = drop;
-    code = control_agent_main(&cfg);
+    push(&ra.drop, &ra.n_drop, "AIRLOCK_TOKEN");
+    push(&ra.drop, &ra.n_drop, "AIRLOCK_ID_TOKEN");
+    if (ra.to.env != NULL)
+        push(&ra.drop, &ra.n_drop, ra.to.env);
+    ra.cfg.env_drop = ra.drop;
+    code = control_agent_main(&ra.cfg);
 out:
-    if (token != NULL) {
-        explicit_bzero(token, strlen(token));
-        free(token);
-    }
-    for (size_t i = 0; i < cfg.n_invite; i++)
-        free(cfg.invite[i]);
-    free(cfg.invite);
-    free(cfg.labels);
-    free(drop);
-    free(saved);
+    run_args_cleanup(&ra);
     return code;
+}
+
+static int
+cmd_wait(const char *server, int argc, char **argv)
+{
+    return cmd_run_agent(server, argc, argv, CONTROL_WAIT);
+}
+
+static int
+cmd_agent(const char *server, int argc, char **argv)
+{
+    return cmd_run_agent(server, argc, argv, CONTROL_HOST);
+}
+
+/* extend, resume, status: requests to the agent over $AIRLOCK_SOCK (ctlsock.c). */
+static int
+cmd_inside(const char *server, int argc, char **argv)
+{
+    (void)server;
+    return ctlsock_cli(argc, argv);
+}
+
+static int
+cmd_help(const char *server, int argc, char **argv)
+{
+    (void)server;
+    (void)argc;
+    (void)argv;
+    return usage(stdout, 0);
+}
+
+static int
+cmd_version(const char *server, int argc, char **argv)
+{
+    (void)server;
+    (void)argc;
+    (void)argv;
+    return printf("airlock %s\n", AIRLOCK_VERSION) < 0;
+}
+
+/*
+ * --server as given (or AIRLOCK_SERVER) without trailing slashes into *srv
+ * (a new string; NULL when none was given). 0, or 2 for a URL that is not
+ * http:// or https:// (message printed).
+ */
+static int
+server_arg(const char *server, char **srv)
+{
+    size_t n;
+
+    *srv = NULL;
+    if (server == NULL || server[0] == '\0')
+        return 0;
+    *srv = xstrdup(server);
+    n = strlen(*srv);
+    while (n > 0 && (*srv)[n - 1] == '/')
+        (*srv)[--n] = '\0';
+    if (strncmp(*srv, "http://", 7) != 0 && strncmp(*srv, "https://", 8) != 0) {
+        fprintf(stderr, "airlock: --server wants an http:// or https:// URL, got '%s'\n", server);
+        free(*srv);
+        *srv = NULL;
+        return 2;
+    }
+    return 0;
 }
 
 int
@@ -376,6 +533,7 @@ main(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     const char *server = getenv("AIRLOCK_SERVER"), *cmd;
     char *srv = NULL;
+    size_t i;
     int c, code;
 
     json_set_alloc_funcs(xmalloc, free);
@@ -391,50 +549,24 @@ main(int argc, char **argv)
         case 'h':
             return usage(stdout, 0);
         case 'V':
-            printf("airlock %s\n", AIRLOCK_VERSION);
-            return 0;
+            return cmd_version(NULL, 0, NULL);
         default:
             return usage(stderr, 2);
         }
     }
     if (optind >= argc)
         return usage(stderr, 2);
-    if (server != NULL && server[0] != '\0') {
-        size_t n;
-
-        srv = xstrdup(server);
-        n = strlen(srv);
-        while (n > 0 && srv[n - 1] == '/')
-            srv[--n] = '\0';
-        if (strncmp(srv, "http://", 7) != 0 && strncmp(srv, "https://", 8) != 0) {
-            fprintf(stderr, "airlock: --server wants an http:// or https:// URL, got '%s'\n",
-                    server);
-            free(srv);
-            return 2;
-        }
-    }
+    if (server_arg(server, &srv) != 0)
+        return 2;
     cmd = argv[optind];
     argc -= optind;
     argv += optind;
-    if (strcmp(cmd, "wait") == 0)
-        code = cmd_run_agent(srv, argc, argv, CONTROL_WAIT);
-    else if (strcmp(cmd, "agent") == 0)
-        code = cmd_run_agent(srv, argc, argv, CONTROL_HOST);
-    else if (strcmp(cmd, "extend") == 0 || strcmp(cmd, "resume") == 0 || strcmp(cmd, "status") == 0)
-        code = ctlsock_cli(argc, argv);
-    else if (strcmp(cmd, "login") == 0)
-        code = cmd_login(srv, argc, argv);
-    else if (strcmp(cmd, "sessions") == 0)
-        code = cmd_sessions(srv, argc, argv);
-    else if (strcmp(cmd, "join") == 0)
-        code = cmd_join(srv, argc, argv);
-    else if (strcmp(cmd, "proxy") == 0)
-        code = cmd_proxy(srv, argc, argv);
-    else if (strcmp(cmd, "help") == 0)
-        code = usage(stdout, 0);
-    else if (strcmp(cmd, "version") == 0)
-        code = printf("airlock %s\n", AIRLOCK_VERSION) < 0;
-    else {
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(cmd, commands[i].name) == 0)
+            break;
+    if (i < sizeof(commands) / sizeof(commands[0])) {
+        code = commands[i].fn(srv, argc, argv);
+    } else {
         fprintf(stderr, "airlock: unknown command '%s'\n\n", cmd);
         code = usage(stderr, 2);
     }

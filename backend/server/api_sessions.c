@@ -110,27 +110,16 @@ check_reason(const struct tmpl_cfg *t, const char *reason, struct api_reply *rep
     return 0;
 }
 
-/* Resolves requestedDuration (may be NULL) against t. */
+/* Resolves requestedDuration or extendBy (may be NULL) against t: policy_check_duration(). */
 static int
 check_duration(const struct tmpl_cfg *t, const char *field, const char *text, int64_t *secs,
                struct api_reply *rep)
 {
-    char max[32];
+    char why[POLICY_WHY_MAX];
+    int r;
 
-    if (text == NULL) {
-        *secs = t->default_duration_s;
-        return 0;
-    }
-    if (duration_parse(text, secs) != 0)
-        return api_fail(rep, ERR_INVALID,
-                        "field '%s': '%s' is not a duration (use forms like 90s, 30m, 1h30m, 2d)",
-                        field, text);
-    duration_format(t->max_duration_s, max, sizeof(max));
-    if (*secs > t->max_duration_s)
-        return api_fail(rep, ERR_INVALID, "field '%s' is above the template's maxDuration (%s)",
-                        field, max);
-    if (t->min_duration_s > 0 && *secs < t->min_duration_s)
-        return api_fail(rep, ERR_INVALID, "field '%s' is below the template's minDuration", field);
+    if ((r = policy_check_duration(t, field, text, secs, why, sizeof(why))) != 0)
+        return api_fail(rep, r, "%s", why);
     return 0;
 }
 

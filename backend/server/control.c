@@ -345,7 +345,7 @@ handle_request(struct app *app, struct chan *ch, const json_t *m, int extend)
     struct sess *s = NULL;
     json_t *out = NULL;
     const char *why = NULL;
-    char whybuf[160];
+    char whybuf[POLICY_WHY_MAX];
     int64_t now = time_now(), secs = 0;
     size_t i;
     int r;
@@ -372,9 +372,9 @@ handle_request(struct app *app, struct chan *ch, const json_t *m, int extend)
         if (str_ieq(s->parts[i].user, user))
             p.email = s->parts[i].email;
     if (extend) {
-        if (duration_parse(by, &secs) != 0 || secs > s->tmpl->max_duration_s) {
-            r = ERR_INVALID;
-            snprintf(whybuf, sizeof(whybuf), "'%s' is not a duration within maxDuration", by);
+        /* The same duration rule as REST renew, with REST's field name in the message. */
+        if ((r = policy_check_duration(s->tmpl, "extendBy", by, &secs, whybuf,
+                                       sizeof(whybuf))) != 0) {
             why = whybuf;
             goto fail;
         }

@@ -3,8 +3,10 @@
  * checks inside each function follows DESIGN.md 6: authorise (403) before
  * state (409), so a stranger learns nothing about a session's state.
  */
+#include <stdio.h>
 #include <string.h>
 
+#include "duration.h"
 #include "err.h"
 #include "glob.h"
 #include "policy.h"
@@ -325,6 +327,34 @@ policy_check_invite(const struct policy_session *s, const struct principal *p, c
     if (session_state_ended(s->state)) {
         *why = "the session has ended";
         return ERR_CONFLICT;
+    }
+    return 0;
+}
+
+int
+policy_check_duration(const struct tmpl_cfg *t, const char *field, const char *text,
+                      int64_t *secs, char *why, size_t why_len)
+{
+    char max[32];
+
+    if (text == NULL) {
+        *secs = t->default_duration_s;
+        return 0;
+    }
+    if (duration_parse(text, secs) != 0) {
+        snprintf(why, why_len,
+                 "field '%s': '%s' is not a duration (use forms like 90s, 30m, 1h30m, 2d)", field,
+                 text);
+        return ERR_INVALID;
+    }
+    if (*secs > t->max_duration_s) {
+        duration_format(t->max_duration_s, max, sizeof(max));
+        snprintf(why, why_len, "field '%s' is above the template's maxDuration (%s)", field, max);
+        return ERR_INVALID;
+    }
+    if (t->min_duration_s > 0 && *secs < t->min_duration_s) {
+        snprintf(why, why_len, "field '%s' is below the template's minDuration", field);
+        return ERR_INVALID;
     }
     return 0;
 }

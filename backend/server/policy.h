@@ -96,4 +96,16 @@ int policy_check_terminate(const struct policy_session *s, const struct principa
                            int as_participant, const char **why);
 int policy_check_invite(const struct policy_session *s, const struct principal *p, const char **why);
 
+/*
+ * The duration rule of a request (requestedDuration) and of every renewal
+ * (REST extendBy, the control channel's extend): text is parsed and must lie
+ * within the template's [minDuration, maxDuration]; NULL text means its
+ * defaultDuration. field names the field in the message. On success *secs
+ * gets the seconds; else ERR_INVALID with the message written into why
+ * (POLICY_WHY_MAX bytes hold it whole for a text of up to 4 KiB).
+ */
+#define POLICY_WHY_MAX 4352
+int policy_check_duration(const struct tmpl_cfg *t, const char *field, const char *text,
+                          int64_t *secs, char *why, size_t why_len);
+
 #endif

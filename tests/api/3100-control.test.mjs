@@ -258,3 +258,20 @@ test('3114 the owner joining asks for owner or less and gets it', async () => {
   assert.equal(is(await c.alice.post(sessPath(s.name, 'leave'), {}), 200).status.participants[0].leftAt !== null, true, 'leave with {} works');
   assert.equal(is(await c.alice.post(sessPath(s.name, 'join'), { sshPublicKey: sshKey().pub, role: 'viewer' }), 200).role, 'viewer');
 });
+
+test('3115 extend below the template\'s minDuration is refused over the control channel with REST\'s code and message', async () => {
+  const s = await create({ template: 'bounded' });
+  await ctl.waitSession(s.name, (x) => x.state === 'Active');
+  for (const by of ['5m', '9m59s', '2h', 'soon']) {
+    const r = await request({ type: 'extend', session: s.name, user: 'alice', by });
+    assert.equal(r.ok, false, `${by}: ${JSON.stringify(r)}`);
+    const rest = await c.alice.post(sessPath(s.name, 'renew'), { extendBy: by });
+    is(rest, 400, `REST extendBy ${by}`);
+    assert.equal(r.code, rest.json.code, `${by}: the same code as the REST API`);
+    assert.equal(r.error, rest.json.error, `${by}: the same message as the REST API`);
+  }
+  assert.match((await request({ type: 'extend', session: s.name, user: 'alice', by: '5m' })).error, /minDuration/);
+  assert.equal(is(await c.alice.get(sessPath(s.name)), 200).status.renewalCount, 0, 'nothing was renewed');
+  const ok = await request({ type: 'extend', session: s.name, user: 'alice', by: '10m' });
+  assert.equal(ok.ok, true, `exactly minDuration: ${JSON.stringify(ok)}`);
+});
