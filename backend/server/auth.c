@@ -92,6 +92,8 @@ struct issuer {
     struct claim_rule *require;
     size_t n_require;
     int is_dev; /* keys held in memory, never fetched */
+    int trust_email; /* an email claim counts without email_verified */
+    char *domain;    /* identity domain (identityDomain, default the name); agent: may be NULL */
 
     pthread_mutex_t fetch_mu; /* held across one HTTP fetch */
     pthread_mutex_t mu;       /* everything below */
@@ -325,6 +327,7 @@ identity_cleanup(struct identity *id)
     if (id == NULL)
         return;
     free(id->issuer_name);
+    free(id->domain);
     free(id->subject);
     free(id->user);
     free(id->email);
@@ -351,6 +354,7 @@ identity_copy(struct identity *dst, const struct identity *src)
 
     memset(dst, 0, sizeof(*dst));
     dst->issuer_name = dup_or_null(src->issuer_name);
+    dst->domain = dup_or_null(src->domain);
     dst->is_agent = src->is_agent;
     dst->subject = dup_or_null(src->subject);
     dst->user = dup_or_null(src->user);
@@ -612,12 +616,54 @@ out:
     return r;
 }
 
-/* Fills id from a verified payload; see auth.h for the fields. */
+/*
+ * The claims that name a person must be clean text (claims_text_clean): they
+ * end up in logs, in JSON and in terminal titles. ERR_AUTH names the claim.
+ */
+static int
+identity_clean(const struct issuer *is, const struct identity *id, const char **why)
+{
+    size_t i;
+
+    if (!claims_text_clean(id->subject)) {
+        *why = why_claim("sub", "has control characters");
+        return ERR_AUTH;
+    }
+    if (!claims_text_clean(id->user)) {
+        *why = why_claim(is->username_claim, "has control characters");
+        return ERR_AUTH;
+    }
+    if (id->email != NULL && !claims_text_clean(id->email)) {
+        *why = why_claim(is->email_claim, "has control characters");
+        return ERR_AUTH;
+    }
+    if (id->display_name != NULL && !claims_text_clean(id->display_name)) {
+        *why = why_claim(is->name_claim, "has control characters");
+        return ERR_AUTH;
+    }
+    for (i = 0; i < id->n_groups; i++) {
+        if (!claims_text_clean(id->groups[i])) {
+            *why = why_claim(is->groups_claim, "has control characters");
+            return ERR_AUTH;
+        }
+    }
+    if (id->owner != NULL && !claims_text_clean(id->owner)) {
+        *why = why_claim(is->owner_claim, "has control characters");
+        return ERR_AUTH;
+    }
+    return 0;
+}
+
+/*
+ * Fills id from a verified payload; see auth.h for the fields. The email is
+ * kept only when it may identify the person (claims_email_trusted): a valid
+ * address that the token verified or whose issuer is trustEmail.
+ */
 static int
 identity_build(const struct issuer *is, const json_t *payload, struct identity *id,
                const char **why)
 {
-    const char *sub = NULL, *user = NULL;
+    const char *sub = NULL, *user = NULL, *email = NULL;
     int r = ERR_AUTH;
 
     if ((sub = str_claim(payload, "sub")) == NULL) {
@@ -626,12 +672,19 @@ identity_build(const struct issuer *is, const json_t *payload, struct identity *
     }
     if ((r = require_check(is, payload, why)) != 0)
         goto out;
+    r = ERR_AUTH;
     id->issuer_name = xstrdup(is->name);
+    id->domain = dup_or_null(is->domain);
     id->is_agent = is->kind == ISSUER_AGENT;
     id->subject = xstrdup(sub);
     user = str_claim(payload, is->username_claim);
     id->user = xstrdup(user != NULL ? user : sub);
-    id->email = dup_or_null(str_claim(payload, is->email_claim));
+    email = str_claim(payload, is->email_claim);
+    if (email != NULL && !claims_text_clean(email)) {
+        *why = why_claim(is->email_claim, "has control characters");
+        goto out;
+    }
+    id->email = dup_or_null(claims_email_trusted(email, payload, is->trust_email));
     id->display_name = dup_or_null(str_claim(payload, is->name_claim));
     groups_read(payload, is->groups_claim, id);
     id->expires_at = num_claim(payload, "exp", 0);
@@ -641,6 +694,8 @@ identity_build(const struct issuer *is, const json_t *payload, struct identity *
         if (is->owner_claim != NULL)
             id->owner = dup_or_null(str_claim(payload, is->owner_claim));
     }
+    if ((r = identity_clean(is, id, why)) != 0)
+        goto out;
     r = 0;
 out:
     return r;
@@ -1043,6 +1098,11 @@ issuer_init(struct issuer *is, const struct issuer_cfg *c, size_t idx, char *err
     is->groups_claim = dup_default(c->groups_claim, "groups");
     is->agent_name = dup_or_null(c->agent_name);
     is->owner_claim = dup_or_null(c->owner_claim);
+    is->trust_email = c->trust_email;
+    if (c->identity_domain != NULL && *c->identity_domain != '\0')
+        is->domain = xstrdup(c->identity_domain);
+    else if (c->kind == ISSUER_USER)
+        is->domain = xstrdup(is->name);
     if (c->n_require > 0) {
         is->require = xcalloc(c->n_require, sizeof(*is->require));
         for (i = 0; i < c->n_require; i++) {
@@ -1073,6 +1133,7 @@ issuer_cleanup(struct issuer *is)
     free(is->groups_claim);
     free(is->agent_name);
     free(is->owner_claim);
+    free(is->domain);
     for (i = 0; i < is->n_require; i++) {
         for (j = 0; j < is->require[i].globs.n; j++)
             free(is->require[i].globs.v[j]);
@@ -1342,6 +1403,8 @@ dev_init(struct auth *a, const struct config *cfg, char *err, size_t err_len)
     is->name_claim = xstrdup("name");
     is->groups_claim = xstrdup("groups");
     is->is_dev = 1;
+    is->trust_email = 1; /* the dev issuer mints whatever email it is asked for */
+    is->domain = xstrdup(DEV_NAME);
     is->keys = xcalloc(1, sizeof(*is->keys));
     is->keys[0].kid = xstrdup(a->dev_kid);
     is->keys[0].alg = xstrdup("ES256");

@@ -271,6 +271,8 @@ static const struct field issuer_fields[] = {
      .check = check_agent_name},
     ISTR(owner_claim, "ownerClaim"),
     {.key = "require", .type = F_FN, .fn = parse_require},
+    {.key = "trustEmail", .type = F_BOOL, .off = offsetof(struct issuer_cfg, trust_email)},
+    ISTR(identity_domain, "identityDomain"),
 };
 static const struct table issuer_table = {issuer_fields, NELEM(issuer_fields), issuer_post};
 
@@ -1120,8 +1122,11 @@ issuer_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t **found)
                            "only valid together with uiClientId (the scopes the web UI asks "
                            "for when it signs in with that client)");
     }
-    if (is->kind == ISSUER_AGENT)
+    if (is->kind == ISSUER_AGENT) {
+        if ((v = found_val(&issuer_table, found, "trustEmail")) != NULL)
+            return key_err(c, v, "trustEmail", "only valid with kind: user");
         return 0;
+    }
     if ((v = found_val(&issuer_table, found, "agentName")) != NULL)
         return key_err(c, v, "agentName", "only valid with kind: agent");
     if ((v = found_val(&issuer_table, found, "ownerClaim")) != NULL)
@@ -1527,6 +1532,7 @@ issuer_free(struct issuer_cfg *is)
     strlist_cleanup(&is->ui_scopes);
     free(is->agent_name);
     free(is->owner_claim);
+    free(is->identity_domain);
     for (i = 0; i < is->n_require; i++) {
         free(is->require[i].claim);
         strlist_cleanup(&is->require[i].globs);
