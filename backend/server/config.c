@@ -36,7 +36,6 @@ static int tmpl_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t 
 static int constraints_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t **found);
 static int reason_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t **found);
 static void issuer_free(struct issuer_cfg *is);
-static void tmpl_free(struct tmpl_cfg *t);
 
 /* ------------------------------------------------------------------------ */
 /* Key tables                                                                */
@@ -316,7 +315,7 @@ config_free(struct config *cfg)
     subjects_cleanup(&cfg->admins);
     subjects_cleanup(&cfg->agent_registrars);
     for (i = 0; i < cfg->n_templates; i++)
-        tmpl_free(&cfg->templates[i]);
+        tmpl_cleanup(&cfg->templates[i]);
     free(cfg->templates);
     for (i = 0; i < cfg->n_webhooks; i++) {
         free(cfg->webhooks[i].url);
@@ -695,16 +694,5 @@ issuer_free(struct issuer_cfg *is)
         strlist_cleanup(&is->require[i].globs);
     }
     free(is->require);
-}
-
-static void
-tmpl_free(struct tmpl_cfg *t)
-{
-    free(t->name);
-    free(t->display_name);
-    free(t->description);
-    subjects_cleanup(&t->allowed);
-    subjects_cleanup(&t->approvers);
-    subjects_cleanup(&t->auto_approve);
 }
 
