@@ -1,7 +1,9 @@
 /*
  * policy.c: the authorisation rules of DESIGN.md 5-6, one row per (caller,
  * session) situation. Identity is matched case-insensitively on username or
- * email; 403 (who you are) is decided before 409 (what state it is in).
+ * (trusted) email within an identity domain; the fixture's rows carry no
+ * domain (as rows from before migration 0005), the "identity domains" tests
+ * do. 403 (who you are) is decided before 409 (what state it is in).
  *
  * The fixture: alice requested a session from template "ci-debug"; paul is an
  * active participant, vera an active viewer, lena a participant who left;
