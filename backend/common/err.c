@@ -51,6 +51,8 @@ err_code(int r)
         return "FORBIDDEN";
     case ERR_TOO_MANY:
         return "TOO_MANY_REQUESTS";
+    case ERR_UNAVAILABLE:
+        return "UNAVAILABLE";
     default:
         return "INTERNAL_ERROR";
     }

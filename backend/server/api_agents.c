@@ -220,6 +220,7 @@ register_session(struct api_req *req, struct api_reply *rep, const char *agent, 
     if (req->id.is_agent) {
         memset(&owner, 0, sizeof(owner));
         owner.user = req->id.owner ? req->id.owner : agent;
+        owner.domain = req->id.domain; /* the agent issuer's identityDomain, or NULL (any) */
     } else {
         if (!policy_template_usable(t, &req->p))
             return api_fail(rep, ERR_FORBIDDEN, "you may not use template '%s'", t->name);

@@ -187,6 +187,7 @@ api_session_new(struct app *app, const struct tmpl_cfg *t, const char *agent,
     s->agent = xstrdup(agent);
     s->requested_by = xstrdup(requester->user);
     s->requested_by_email = requester->email ? xstrdup(requester->email) : NULL;
+    s->requested_by_domain = requester->domain ? xstrdup(requester->domain) : NULL;
     s->requested_by_name = display_name ? xstrdup(display_name) : NULL;
     s->requester_groups = json_array();
     for (i = 0; i < requester->n_groups; i++)
@@ -470,6 +471,7 @@ api_sessions_list(struct api_req *req, struct api_reply *rep)
     f.admin = req->p.admin;
     f.me_user = req->p.user;
     f.me_email = req->p.email;
+    f.me_domain = req->p.domain;
     for (i = 0; i < app->cfg->n_templates; i++)
         if (policy_is_approver(&app->cfg->templates[i], &req->p))
             approver_of[f.n_approver_templates++] = app->cfg->templates[i].name;
@@ -663,6 +665,7 @@ do_join(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_
     memset(&p, 0, sizeof(p));
     p.user = (char *)req->p.user;
     p.email = (char *)req->p.email;
+    p.domain = (char *)req->p.domain;
     p.display_name = req->id.display_name;
     p.role = granted;
     p.joined_at = req->now;
@@ -716,7 +719,7 @@ do_leave(struct api_req *req, struct api_reply *rep, struct sess *s, struct core
         return api_fail(rep, r, "%s", why);
     for (i = 0; i < s->n_parts; i++) {
         if (s->parts[i].left_at != 0 ||
-            !policy_same_person(&req->p, s->parts[i].user, s->parts[i].email))
+            !policy_same_person(&req->p, s->parts[i].user, s->parts[i].email, s->parts[i].domain))
             continue;
         if ((r = store_participant_leave(req->app->store, s->name, s->parts[i].user, req->now)) != 0 ||
             (r = store_tickets_delete(req->app->store, s->name, s->parts[i].user)) != 0 ||

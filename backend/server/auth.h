@@ -23,10 +23,13 @@ struct auth;
 /* Who a valid token speaks for. All strings owned by the identity. */
 struct identity {
     char *issuer_name;       /* config name of the issuer ("dev" for the dev issuer) */
+    char *domain;            /* identity domain: usernames are unique within it (the issuer's
+                                identityDomain, default its name; agent issuers: NULL unless
+                                set, then ownerClaim names a user of that domain) */
     int is_agent;            /* token from a kind: agent issuer */
     char *subject;           /* "sub" */
     char *user;              /* username claim, falling back to sub; never NULL */
-    char *email;             /* may be NULL */
+    char *email;             /* trusted for matching (valid, and verified or trustEmail); may be NULL */
     char *display_name;      /* may be NULL */
     char **groups;           /* n_groups entries */
     size_t n_groups;

@@ -140,6 +140,75 @@ out:
     return r;
 }
 
+int
+claims_text_clean(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    for (; *p != '\0'; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            return 0;
+        if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) /* C1 */
+            return 0;
+        if (p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9)) /* U+2028/9 */
+            return 0;
+    }
+    return 1;
+}
+
+int
+claims_email_valid(const char *s)
+{
+    const char *at = strchr(s, '@'), *p = NULL;
+    size_t local_len, label_len = 0, n_labels = 0;
+
+    if (at == NULL || strchr(at + 1, '@') != NULL)
+        return 0;
+    local_len = (size_t)(at - s);
+    if (local_len == 0 || local_len > 64 || s[0] == '.' || at[-1] == '.')
+        return 0;
+    for (p = s; p < at; p++) {
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || strchr("()<>[]:;,\\\"", *p) != NULL)
+            return 0;
+        if (p[0] == '.' && p[1] == '.')
+            return 0;
+    }
+    if (strlen(at + 1) > 253)
+        return 0;
+    for (p = at + 1;; p++) {
+        if (*p == '.' || *p == '\0') {
+            if (label_len == 0 || label_len > 63 || p[-1] == '-')
+                return 0;
+            n_labels++;
+            label_len = 0;
+            if (*p == '\0')
+                break;
+            continue;
+        }
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              (*p == '-' && label_len > 0)))
+            return 0;
+        label_len++;
+    }
+    return n_labels >= 2;
+}
+
+int
+claims_email_verified(const json_t *payload)
+{
+    const json_t *v = json_object_get(payload, "email_verified");
+
+    return json_is_true(v) || (json_is_string(v) && strcmp(json_string_value(v), "true") == 0);
+}
+
+const char *
+claims_email_trusted(const char *email, const json_t *payload, int trust_email)
+{
+    if (email == NULL || !claims_email_valid(email))
+        return NULL;
+    return trust_email || claims_email_verified(payload) ? email : NULL;
+}
+
 static int64_t
 clamp_time(int64_t t)
 {

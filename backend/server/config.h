@@ -44,6 +44,9 @@ struct issuer_cfg {
     char *owner_claim;      /* kind agent: claim naming the person who owns the session */
     struct claim_rule *require;
     size_t n_require;
+    int trust_email;        /* kind user: an email claim counts without email_verified */
+    char *identity_domain;  /* people with the same username in two issuers of one domain
+                               are one person; default: the issuer's name (never merged) */
 };
 
 struct tmpl_cfg {

@@ -369,8 +369,10 @@ handle_request(struct app *app, struct chan *ch, const json_t *m, int extend)
     memset(&p, 0, sizeof(p));
     p.user = user;
     for (i = 0; i < s->n_parts; i++)
-        if (str_ieq(s->parts[i].user, user))
+        if (str_ieq(s->parts[i].user, user)) {
             p.email = s->parts[i].email;
+            p.domain = s->parts[i].domain;
+        }
     if (extend) {
         /* The same duration rule as REST renew, with REST's field name in the message. */
         if ((r = policy_check_duration(s->tmpl, "extendBy", by, &secs, whybuf,

@@ -330,6 +330,7 @@ authenticate(struct api_req *req, struct api_reply *rep, int flags)
     req->authed = 1;
     req->p.user = req->id.user;
     req->p.email = req->id.email;
+    req->p.domain = req->id.domain;
     req->p.groups = req->id.groups;
     req->p.n_groups = req->id.n_groups;
     if (req->id.is_agent && !(flags & ROUTE_AGENT_OK))

@@ -53,14 +53,29 @@ policy_names(const char *entry, const struct principal *p)
     return entry_matches(entry, p->user) || entry_matches(entry, p->email);
 }
 
-int
-policy_same_person(const struct principal *p, const char *user, const char *email)
+/* Two identity domains agree; NULL (recorded before domains existed) agrees with any. */
+static int
+same_domain(const char *a, const char *b)
+{
+    return a == NULL || b == NULL || str_ieq(a, b);
+}
+
+/* The user/email pair names p in some domain (the names alone, domains ignored). */
+static int
+names_match(const struct principal *p, const char *user, const char *email)
 {
     if (user != NULL && (str_ieq(user, p->user) || (p->email && str_ieq(user, p->email))))
         return 1;
     if (email != NULL && (str_ieq(email, p->user) || (p->email && str_ieq(email, p->email))))
         return 1;
     return 0;
+}
+
+int
+policy_same_person(const struct principal *p, const char *user, const char *email,
+                   const char *domain)
+{
+    return same_domain(domain, p->domain) && names_match(p, user, email);
 }
 
 int
@@ -130,10 +145,21 @@ policy_is_approver(const struct tmpl_cfg *t, const struct principal *p)
     return policy_subjects_match(&t->approvers, p);
 }
 
+/* p is the session's owner: the requester's name in the requester's domain. */
 static int
 is_requester(const struct policy_session *s, const struct principal *p)
 {
-    return policy_same_person(p, s->requested_by, s->requested_by_email);
+    return policy_same_person(p, s->requested_by, s->requested_by_email, s->requested_by_domain);
+}
+
+/*
+ * p might be the requester under any of its names, in any domain: used to
+ * refuse self-approval, where a false "same" only costs another approver.
+ */
+static int
+may_be_requester(const struct policy_session *s, const struct principal *p)
+{
+    return names_match(p, s->requested_by, s->requested_by_email);
 }
 
 static const struct policy_participant *
@@ -142,7 +168,8 @@ find_participant(const struct policy_session *s, const struct principal *p)
     size_t i;
 
     for (i = 0; i < s->n_participants; i++)
-        if (policy_same_person(p, s->participants[i].user, s->participants[i].email))
+        if (policy_same_person(p, s->participants[i].user, s->participants[i].email,
+                               s->participants[i].domain))
             return &s->participants[i];
     return NULL;
 }
@@ -154,14 +181,22 @@ names_literally(const char *who, const struct principal *p)
     return str_ieq(who, p->user) || (p->email != NULL && str_ieq(who, p->email));
 }
 
+/*
+ * An invitation names a username of the requester's domain (the owner
+ * invites people of their own directory), or a trusted email of any domain.
+ */
 static const struct policy_invite *
 find_invite(const struct policy_session *s, const struct principal *p)
 {
+    int in_domain = same_domain(s->requested_by_domain, p->domain);
     size_t i;
 
-    for (i = 0; i < s->n_invited; i++)
-        if (names_literally(s->invited[i].who, p))
+    for (i = 0; i < s->n_invited; i++) {
+        const char *who = s->invited[i].who;
+
+        if ((in_domain && str_ieq(who, p->user)) || (p->email != NULL && str_ieq(who, p->email)))
             return &s->invited[i];
+    }
     return NULL;
 }
 
@@ -199,7 +234,7 @@ policy_check_decide(const struct policy_session *s, const struct principal *p, c
         *why = "you are not an approver of this session";
         return ERR_FORBIDDEN;
     }
-    if (is_requester(s, p)) {
+    if (may_be_requester(s, p)) {
         *why = "you cannot approve or reject your own request";
         return ERR_FORBIDDEN;
     }
@@ -239,7 +274,8 @@ policy_check_join(const struct policy_session *s, const struct principal *p,
     }
     for (i = 0; i < s->n_participants; i++)
         if (s->participants[i].active &&
-            !policy_same_person(p, s->participants[i].user, s->participants[i].email))
+            !policy_same_person(p, s->participants[i].user, s->participants[i].email,
+                                s->participants[i].domain))
             active++;
     if (s->tmpl->sharing_enabled == 0 && active > 0) {
         *why = "terminal sharing is disabled for this session";

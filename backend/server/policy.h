@@ -3,7 +3,15 @@
  * decision out: no I/O, no clock (now is passed in). Every check returns 0
  * when allowed, ERR_FORBIDDEN when the caller may not, ERR_CONFLICT when
  * the session's state does not allow it, with a static reason in *why.
- * Identity matches are case-insensitive on username or email, everywhere.
+ *
+ * Identity (DESIGN.md 5): a person is their username within their identity
+ * domain (an issuer, or issuers the config maps together with
+ * identityDomain), matched case-insensitively. An email identifies them only
+ * when auth kept it (valid, and verified or from a trustEmail issuer): the
+ * principal's email is NULL otherwise. A NULL domain (sessions and
+ * participants recorded before domains were stored, or a principal built
+ * without one) matches any domain. Self-approval is refused on any match,
+ * whatever the domain.
  */
 #ifndef AIRLOCK_POLICY_H
 #define AIRLOCK_POLICY_H
@@ -16,7 +24,8 @@
 /* The caller. */
 struct principal {
     const char *user;
-    const char *email;            /* may be NULL */
+    const char *email;            /* trusted email (see above), or NULL */
+    const char *domain;           /* identity domain, or NULL (legacy: any) */
     char *const *groups;
     size_t n_groups;
     int admin;                    /* set by the caller from policy_is_admin() */
@@ -29,6 +38,7 @@ struct policy_participant {
     const char *email;
     enum policy_role role;
     int active;                   /* joined and not left */
+    const char *domain;           /* NULL: recorded before domains (any) */
 };
 
 struct policy_invite {
@@ -42,6 +52,7 @@ struct policy_session {
     const struct tmpl_cfg *tmpl;
     const char *requested_by;
     const char *requested_by_email;
+    const char *requested_by_domain; /* NULL: recorded before domains (any) */
     const struct policy_invite *invited;
     size_t n_invited;
     const struct policy_participant *participants;
@@ -60,8 +71,12 @@ int policy_subjects_match(const struct subjects *s, const struct principal *p);
 int policy_is_admin(const struct config *cfg, const struct principal *p);
 /* 1 if entry (a username or an email) names p. */
 int policy_names(const char *entry, const struct principal *p);
-/* 1 if the user/email pair names the same person as p. */
-int policy_same_person(const struct principal *p, const char *user, const char *email);
+/*
+ * 1 if the user/email pair of domain (NULL: any) names the same person as p:
+ * the domains agree and the username or the email matches p's.
+ */
+int policy_same_person(const struct principal *p, const char *user, const char *email,
+                       const char *domain);
 
 /* 1 if p may request sessions from t (admins always may). */
 int policy_template_usable(const struct tmpl_cfg *t, const struct principal *p);

@@ -20,6 +20,7 @@ struct store;
 
 struct sess_participant {
     char *user, *email, *display_name;
+    char *domain;                 /* identity domain; NULL for rows from before 0005 */
     enum policy_role role;
     int64_t joined_at, left_at;   /* left_at 0: still in */
     char *ssh_public_key;
@@ -34,6 +35,7 @@ struct sess_invite {
 struct sess {
     char *name, *template_name, *agent;
     char *requested_by, *requested_by_email, *requested_by_name;
+    char *requested_by_domain;    /* requester's identity domain; NULL: before 0005, or any */
     json_t *requester_groups;     /* array of strings */
     char *reason;
     int64_t requested_duration_s;
@@ -77,7 +79,7 @@ struct sess_filter {
     int mine;                     /* requested, participating or invited */
     /* visibility: when !admin, only sessions the principal may see */
     int admin;
-    const char *me_user, *me_email;
+    const char *me_user, *me_email, *me_domain;
     char **approver_templates;    /* templates where the caller is an approver */
     size_t n_approver_templates;
     int limit;

@@ -21,7 +21,7 @@
     " requested_by_name, requester_groups, reason, requested_duration_s, invited, state,"          \
     " message, created_at, starts_at, expires_at, renewal_count, approval_required,"               \
     " resolved_template, ended_at, sessions.version, coalesce(agents.online, 0),"                  \
-    " agents.host_keys, sessions.rowid FROM sessions"                                            \
+    " agents.host_keys, sessions.rowid, requested_by_issuer FROM sessions"                       \
     " LEFT JOIN agents ON agents.name = sessions.agent"
 #define SESS_COLS                                                                                  \
     "name, template, agent, requested_by, requested_by_email, requested_by_name,"                 \
@@ -47,6 +47,7 @@ parts_free(struct sess_participant *v, size_t n)
     for (i = 0; i < n; i++) {
         free(v[i].user);
         free(v[i].email);
+        free(v[i].domain);
         free(v[i].display_name);
         free(v[i].ssh_public_key);
     }
@@ -63,6 +64,7 @@ sess_free(struct sess *s)
     free(s->agent);
     free(s->requested_by);
     free(s->requested_by_email);
+    free(s->requested_by_domain);
     free(s->requested_by_name);
     json_decref(s->requester_groups);
     free(s->reason);
@@ -104,6 +106,7 @@ sess_policy_view(const struct sess *s, struct policy_session *v, struct policy_p
     v->tmpl = s->tmpl;
     v->requested_by = s->requested_by;
     v->requested_by_email = s->requested_by_email;
+    v->requested_by_domain = s->requested_by_domain;
     for (i = 0; i < s->n_invited; i++) {
         invs[i].who = s->invited[i].who;
         invs[i].role = s->invited[i].role;
@@ -113,6 +116,7 @@ sess_policy_view(const struct sess *s, struct policy_session *v, struct policy_p
     for (i = 0; i < s->n_parts; i++) {
         parts[i].user = s->parts[i].user;
         parts[i].email = s->parts[i].email;
+        parts[i].domain = s->parts[i].domain;
         parts[i].role = s->parts[i].role;
         parts[i].active = s->parts[i].left_at == 0;
     }
@@ -232,6 +236,7 @@ row_to_sess(struct store *st, sqlite3_stmt *stmt)
     s->agent_online = sqlite3_column_int(stmt, 20);
     s->agent_host_keys = store_col_json(stmt, 21, json_array());
     s->rowid = sqlite3_column_int64(stmt, 22);
+    s->requested_by_domain = store_col_text(stmt, 23);
     return s;
 }
 
@@ -256,7 +261,7 @@ load_related(struct store *st, struct sess *s)
     store_finish(st, stmt);
     stmt = NULL;
     if (store_prepare(st, &stmt,
-                      "SELECT user, email, display_name, role, joined_at, left_at, ssh_public_key"
+                      "SELECT user, email, display_name, role, joined_at, left_at, ssh_public_key, issuer"
                       " FROM participants WHERE session = ?1 ORDER BY joined_at, user") != 0)
         goto out;
     sqlite3_bind_text(stmt, 1, s->name, -1, SQLITE_STATIC);
@@ -279,6 +284,7 @@ load_related(struct store *st, struct sess *s)
         p->joined_at = sqlite3_column_int64(stmt, 4);
         p->left_at = sqlite3_column_int64(stmt, 5);
         p->ssh_public_key = store_col_text(stmt, 6);
+        p->domain = store_col_text(stmt, 7);
     }
     if (rc != SQLITE_DONE)
         goto out;
@@ -373,8 +379,9 @@ store_sess_insert(struct store *st, const struct sess *s)
     int r;
 
     if ((r = store_prepare(st, &stmt,
-                           "INSERT INTO sessions (" SESS_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
-                           " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, 1)")) != 0)
+                           "INSERT INTO sessions (" SESS_COLS ", requested_by_issuer) VALUES (?1, ?2, ?3,"
+                           " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
+                           " ?19, 1, ?20)")) != 0)
         goto out;
     store_bind_text(stmt, 1, s->name);
     store_bind_text(stmt, 2, s->template_name);
@@ -395,6 +402,7 @@ store_sess_insert(struct store *st, const struct sess *s)
     sqlite3_bind_int(stmt, 17, s->approval_required);
     store_bind_text(stmt, 18, s->tmpl_text);
     store_bind_time(stmt, 19, s->ended_at);
+    store_bind_text(stmt, 20, s->requested_by_domain);
     if ((r = store_step_done(st, stmt)) == 0 && s->n_invited > 0)
         r = write_invites(st, s);
 out:
@@ -532,29 +540,33 @@ filter_sql(const struct sess_filter *f, char *sql, size_t len)
     if (f->user != NULL)
         ADD(" AND (requested_by = ?2 COLLATE NOCASE OR requested_by_email = ?2 COLLATE NOCASE)");
     /* ?3 me_user, ?4 me_email */
+/* A stored identity domain agrees with the caller's (?5); NULL on either side agrees with any. */
+#define IN_DOMAIN(col) "(" col " IS NULL OR ?5 IS NULL OR " col " = ?5 COLLATE NOCASE)"
 /*
- * Sessions the caller (?3 user, ?4 email) requested, joins or is invited to,
+ * Sessions the caller (?3 user, ?4 email, ?5 domain) requested, joins or is invited to,
  * as one uncorrelated set: SQLite builds it once per statement from indexes
  * and probes it per row, instead of running correlated subqueries (and a
  * json_each over the invitations) for every candidate row.
  */
 #define ME_SET                                                                                     \
-    "sessions.rowid IN (SELECT rowid FROM sessions WHERE requested_by = ?3 COLLATE NOCASE"         \
-    " OR requested_by_email = ?4 COLLATE NOCASE"                                                   \
+    "sessions.rowid IN (SELECT rowid FROM sessions WHERE (requested_by = ?3 COLLATE NOCASE"        \
+    " OR requested_by_email = ?4 COLLATE NOCASE) AND " IN_DOMAIN("requested_by_issuer")            \
     " UNION SELECT s2.rowid FROM participants p JOIN sessions s2 ON s2.name = p.session"           \
-    " WHERE p.user = ?3 COLLATE NOCASE OR p.email = ?4 COLLATE NOCASE"                             \
+    " WHERE (p.user = ?3 COLLATE NOCASE OR p.email = ?4 COLLATE NOCASE)"                           \
+    " AND " IN_DOMAIN("p.issuer")                                                                  \
     " UNION SELECT s3.rowid FROM session_invites i JOIN sessions s3 ON s3.name = i.session"        \
-    " WHERE i.who = ?3 OR i.who = ?4)"
+    " WHERE (i.who = ?3 AND " IN_DOMAIN("s3.requested_by_issuer") ") OR i.who = ?4)"
 #define DECIDED_SET                                                                                \
     "sessions.rowid IN (SELECT s4.rowid FROM approvals a JOIN sessions s4 ON s4.name = a.session"  \
     " WHERE a.by = ?3 COLLATE NOCASE OR a.by = ?4 COLLATE NOCASE)"
 #define ME_DECIDED_SET                                                                             \
-    "sessions.rowid IN (SELECT rowid FROM sessions WHERE requested_by = ?3 COLLATE NOCASE"         \
-    " OR requested_by_email = ?4 COLLATE NOCASE"                                                   \
+    "sessions.rowid IN (SELECT rowid FROM sessions WHERE (requested_by = ?3 COLLATE NOCASE"        \
+    " OR requested_by_email = ?4 COLLATE NOCASE) AND " IN_DOMAIN("requested_by_issuer")            \
     " UNION SELECT s2.rowid FROM participants p JOIN sessions s2 ON s2.name = p.session"           \
-    " WHERE p.user = ?3 COLLATE NOCASE OR p.email = ?4 COLLATE NOCASE"                             \
+    " WHERE (p.user = ?3 COLLATE NOCASE OR p.email = ?4 COLLATE NOCASE)"                           \
+    " AND " IN_DOMAIN("p.issuer")                                                                  \
     " UNION SELECT s3.rowid FROM session_invites i JOIN sessions s3 ON s3.name = i.session"        \
-    " WHERE i.who = ?3 OR i.who = ?4"                                                              \
+    " WHERE (i.who = ?3 AND " IN_DOMAIN("s3.requested_by_issuer") ") OR i.who = ?4"                                                              \
     " UNION SELECT s4.rowid FROM approvals a JOIN sessions s4 ON s4.name = a.session"              \
     " WHERE a.by = ?3 COLLATE NOCASE OR a.by = ?4 COLLATE NOCASE)"
     if (f->mine)
@@ -589,6 +601,8 @@ filter_bind(const struct sess_filter *f, sqlite3_stmt *stmt)
         sqlite3_bind_text(stmt, 3, f->me_user, -1, SQLITE_STATIC);
     if (sqlite3_bind_parameter_index(stmt, "?4") > 0)
         store_bind_text(stmt, 4, f->me_email);
+    if (sqlite3_bind_parameter_index(stmt, "?5") > 0)
+        store_bind_text(stmt, 5, f->me_domain);
     for (i = 0; !f->admin && i < f->n_approver_templates; i++)
         sqlite3_bind_text(stmt, (int)(10 + i), f->approver_templates[i], -1, SQLITE_STATIC);
 }
@@ -769,10 +783,10 @@ store_participant_upsert(struct store *st, const char *session, const struct ses
 
     if ((r = store_prepare(st, &stmt,
                            "INSERT INTO participants (session, user, email, display_name, role,"
-                           " joined_at, left_at, ssh_public_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
-                           " NULL, ?7) ON CONFLICT (session, user) DO UPDATE SET email = ?3,"
-                           " display_name = ?4, role = ?5, joined_at = ?6, left_at = NULL,"
-                           " ssh_public_key = ?7")) != 0)
+                           " joined_at, left_at, ssh_public_key, issuer) VALUES (?1, ?2, ?3, ?4,"
+                           " ?5, ?6, NULL, ?7, ?8) ON CONFLICT (session, user) DO UPDATE SET"
+                           " email = ?3, display_name = ?4, role = ?5, joined_at = ?6,"
+                           " left_at = NULL, ssh_public_key = ?7, issuer = ?8")) != 0)
         return r;
     store_bind_text(stmt, 1, session);
     store_bind_text(stmt, 2, p->user);
@@ -781,6 +795,7 @@ store_participant_upsert(struct store *st, const char *session, const struct ses
     store_bind_text(stmt, 5, policy_role_name(p->role));
     sqlite3_bind_int64(stmt, 6, p->joined_at);
     store_bind_text(stmt, 7, p->ssh_public_key);
+    store_bind_text(stmt, 8, p->domain);
     r = store_step_done(st, stmt);
     store_finish(st, stmt);
     return r;

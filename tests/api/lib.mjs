@@ -118,19 +118,20 @@ export function checkResponse(method, rawPath, status, headers, text) {
 // ---------------------------------------------------------------------------------------------
 // Identities
 
-/** People (issuer "test", kind user). The client id is the key; claims go into the token. */
+/** People (issuer "test", kind user). The client id is the key; claims go into the token.
+ * Their emails are verified: only a verified email identifies a person (DESIGN.md 5). */
 export const USERS = {
-  alice: { preferred_username: 'alice', email: 'alice@example.com', name: 'Alice Liddell', groups: ['developers'] },
-  bob: { preferred_username: 'bob', email: 'bob@example.com', name: 'Bob Builder', groups: ['developers'] },
-  carol: { preferred_username: 'carol', email: 'carol@example.com', name: 'Carol Approver', groups: ['sre-leads'] },
-  grace: { preferred_username: 'grace', email: 'grace@example.com', name: 'Grace Hopper', groups: ['sre-leads'] },
-  dave: { preferred_username: 'dave', email: 'dave@example.com', name: 'Dave Admin', groups: ['airlock-admins'] },
-  erin: { preferred_username: 'erin', email: 'erin@example.com', name: 'Erin Ops', groups: ['ops'] },
-  frank: { preferred_username: 'frank', email: 'frank@example.com', name: 'Frank Outsider', groups: [] },
+  alice: { preferred_username: 'alice', email: 'alice@example.com', email_verified: true, name: 'Alice Liddell', groups: ['developers'] },
+  bob: { preferred_username: 'bob', email: 'bob@example.com', email_verified: true, name: 'Bob Builder', groups: ['developers'] },
+  carol: { preferred_username: 'carol', email: 'carol@example.com', email_verified: true, name: 'Carol Approver', groups: ['sre-leads'] },
+  grace: { preferred_username: 'grace', email: 'grace@example.com', email_verified: true, name: 'Grace Hopper', groups: ['sre-leads'] },
+  dave: { preferred_username: 'dave', email: 'dave@example.com', email_verified: true, name: 'Dave Admin', groups: ['airlock-admins'] },
+  erin: { preferred_username: 'erin', email: 'erin@example.com', email_verified: true, name: 'Erin Ops', groups: ['ops'] },
+  frank: { preferred_username: 'frank', email: 'frank@example.com', email_verified: true, name: 'Frank Outsider', groups: [] },
   // alice's e-mail under another username, in the approver group (self-approval by e-mail)
-  asmith: { preferred_username: 'asmith', email: 'ALICE@Example.COM', name: 'A. Smith', groups: ['sre-leads', 'developers'] },
+  asmith: { preferred_username: 'asmith', email: 'ALICE@Example.COM', email_verified: true, name: 'A. Smith', groups: ['sre-leads', 'developers'] },
   // alice's username in other case, in the approver group (self-approval by username)
-  aliceupper: { preferred_username: 'ALICE', email: 'alice.other@example.com', name: 'ALICE', groups: ['sre-leads'] },
+  aliceupper: { preferred_username: 'ALICE', email: 'alice.other@example.com', email_verified: true, name: 'ALICE', groups: ['sre-leads'] },
 };
 
 /** CI jobs (issuer "ci", kind agent), GitHub Actions style claims. */

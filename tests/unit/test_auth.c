@@ -875,6 +875,7 @@ test_jwks_issuer(void **state)
     int64_t now = time_now();
     char *p = xasprintf("{\"iss\":\"%s\",\"aud\":[\"airlock\"],\"sub\":\"1234\","
                         "\"preferred_username\":\"carol\",\"email\":\"carol@example.com\","
+                        "\"email_verified\":true,"
                         "\"groups\":[\"sre\",7,\"ops\"],\"iat\":%lld,\"exp\":%lld}",
                         fx->iss, (long long)now, (long long)now + 3600);
     size_t pem_len = 0;
@@ -963,6 +964,100 @@ test_jwks_issuer(void **state)
 
     free(pem);
     free(p);
+}
+
+/* A corp token for user with extra claims (JSON members, may be empty), verified at now. */
+static int
+verify_claims(struct idp_fx *fx, const char *user_json, const char *extra, int64_t now,
+              struct identity *id, const char **why)
+{
+    char *p = xasprintf("{\"iss\":\"%s\",\"aud\":\"airlock\",\"sub\":\"s-1\","
+                        "\"preferred_username\":%s%s%s,\"iat\":%lld,\"exp\":%lld}",
+                        fx->iss, user_json, *extra ? "," : "", extra, (long long)now,
+                        (long long)now + 600);
+    int r = verify_with(fx, fx->r1, "RS256", "r1", NULL, p, now, id, why);
+
+    free(p);
+    return r;
+}
+
+/*
+ * Identity claims: an email identifies only when valid and verified (or the
+ * issuer is trustEmail); the identity carries the issuer's domain; claims
+ * with control characters are refused for people issuers.
+ */
+static void
+test_jwks_identity_claims(void **state)
+{
+    static const struct {
+        const char *user, *extra;
+        int want_r;
+        const char *want_email;
+    } cases[] = {
+        {"\"mallory\"", "\"email\":\"alice@example.com\"", 0, NULL},
+        {"\"mallory\"", "\"email\":\"alice@example.com\",\"email_verified\":false", 0, NULL},
+        {"\"alice\"", "\"email\":\"alice@example.com\",\"email_verified\":true", 0,
+         "alice@example.com"},
+        {"\"alice\"", "\"email\":\"alice@example.com\",\"email_verified\":\"true\"", 0,
+         "alice@example.com"},
+        {"\"alice\"", "\"email\":\"alice@@example.com\",\"email_verified\":true", 0, NULL},
+        {"\"alice\"", "\"email\":\"alice\",\"email_verified\":true", 0, NULL},
+        {"\"eve\\nINFO forged line\"", "", ERR_AUTH, NULL},
+        {"\"eve\\u0007\"", "", ERR_AUTH, NULL},
+        {"\"eve\\u0085\"", "", ERR_AUTH, NULL},
+        {"\"eve\\u2028\"", "", ERR_AUTH, NULL},
+        {"\"eve\\u007f\"", "", ERR_AUTH, NULL},
+        {"\"eve\"", "\"name\":\"Eve\\u001b[31m\"", ERR_AUTH, NULL},
+        {"\"eve\"", "\"groups\":[\"ops\",\"a\\rb\"]", ERR_AUTH, NULL},
+        {"\"eve\"", "\"email\":\"e\\nve@example.com\",\"email_verified\":true", ERR_AUTH,
+         NULL},
+        {"\"\\u00e9ve\"", "\"name\":\"\\u00c9ve \\u2027\"", 0, NULL}, /* printable */
+    };
+    struct idp_fx *fx = *state;
+    struct auth *trusting = NULL;
+    int64_t now = time_now();
+    struct identity id;
+    const char *why = NULL;
+    char err[256];
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int r = verify_claims(fx, cases[i].user, cases[i].extra, now, &id, &why);
+
+        if (r != cases[i].want_r)
+            fail_msg("row %zu: want %d, got %d (%s)", i, cases[i].want_r, r, why ? why : "");
+        if (r == 0) {
+            assert_string_equal(id.domain, "corp");
+            if (cases[i].want_email == NULL)
+                assert_null(id.email);
+            else
+                assert_string_equal(id.email, cases[i].want_email);
+        }
+        identity_cleanup(&id);
+    }
+
+    /* trustEmail: a valid email counts without email_verified; identityDomain maps the issuer */
+    fx->issuers[0].trust_email = 1;
+    fx->issuers[0].identity_domain = "people";
+    assert_int_equal(auth_new(&fx->cfg, &trusting, err, sizeof(err)), 0);
+    fx->issuers[0].trust_email = 0;
+    fx->issuers[0].identity_domain = NULL;
+    {
+        struct auth *keep = fx->a;
+
+        fx->a = trusting;
+        assert_int_equal(verify_claims(fx, "\"alice\"", "\"email\":\"Alice@Example.com\"", now,
+                                       &id, &why), 0);
+        assert_string_equal(id.email, "Alice@Example.com");
+        assert_string_equal(id.domain, "people");
+        identity_cleanup(&id);
+        assert_int_equal(verify_claims(fx, "\"alice\"", "\"email\":\"not an address\"", now,
+                                       &id, &why), 0);
+        assert_null(id.email);
+        identity_cleanup(&id);
+        fx->a = keep;
+    }
+    auth_free(trusting);
 }
 
 static void
@@ -1070,6 +1165,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_dev_attacks, dev_setup, dev_teardown),
         cmocka_unit_test_setup_teardown(test_dev_off, dev_setup, dev_teardown),
         cmocka_unit_test_setup_teardown(test_jwks_issuer, idp_setup, idp_teardown),
+        cmocka_unit_test_setup_teardown(test_jwks_identity_claims, idp_setup, idp_teardown),
         cmocka_unit_test_setup_teardown(test_jwks_agent_issuer, idp_setup, idp_teardown),
         cmocka_unit_test_setup_teardown(test_jwks_unreachable, idp_setup, idp_teardown),
         cmocka_unit_test(test_config_errors),

@@ -205,6 +205,83 @@ test_claims_leeway_edges(void **state)
     }
 }
 
+/* Text and email checks that decide whether a claim may name a person. */
+static void
+test_claims_identity_text(void **state)
+{
+    static const struct {
+        const char *s;
+        int clean, email;
+    } cases[] = {
+        {"alice@example.com", 1, 1},
+        {"Alice.Smith+ops@mail.example.co.uk", 1, 1},
+        {"alice", 1, 0},
+        {"alice@localhost", 1, 0},
+        {"@example.com", 1, 0},
+        {"alice@", 1, 0},
+        {"alice@@example.com", 1, 0},
+        {"al@ice@example.com", 1, 0},
+        {".alice@example.com", 1, 0},
+        {"alice.@example.com", 1, 0},
+        {"al..ice@example.com", 1, 0},
+        {"al ice@example.com", 1, 0},
+        {"alice@exa_mple.com", 1, 0},
+        {"alice@-example.com", 1, 0},
+        {"alice@example-.com", 1, 0},
+        {"alice@example..com", 1, 0},
+        {"alice@example.com.", 1, 0},
+        {"al<ice>@example.com", 1, 0},
+        {"\xc3\xa9lise@example.com", 1, 0}, /* non-ASCII local part: not for matching */
+        {"alice\n@example.com", 0, 0},
+        {"eve\nINFO forged", 0, 0},
+        {"bell\a", 0, 0},
+        {"tab\there", 0, 0},
+        {"del\x7f", 0, 0},
+        {"c1\xc2\x85", 0, 0},          /* U+0085 NEL */
+        {"c1\xc2\x9f", 0, 0},          /* U+009F */
+        {"ls\xe2\x80\xa8", 0, 0},      /* U+2028 */
+        {"ps\xe2\x80\xa9", 0, 0},      /* U+2029 */
+        {"\xc2\xa0nbsp", 1, 0},         /* U+00A0 is printable */
+        {"\xe2\x80\xa7ok", 1, 0},      /* U+2027 is printable */
+        {"\xc3\x89ve", 1, 0},
+    };
+    size_t i;
+    (void)state;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (claims_text_clean(cases[i].s) != cases[i].clean)
+            fail_msg("row %zu: text_clean want %d", i, cases[i].clean);
+        if (claims_email_valid(cases[i].s) != cases[i].email)
+            fail_msg("row %zu: email_valid want %d", i, cases[i].email);
+    }
+}
+
+/* email_verified and trustEmail decide whether a valid email counts. */
+static void
+test_claims_email_trusted(void **state)
+{
+    json_t *none = json_pack("{}"), *yes = json_pack("{s:b}", "email_verified", 1);
+    json_t *no = json_pack("{s:b}", "email_verified", 0);
+    json_t *str = json_pack("{s:s}", "email_verified", "true");
+    json_t *num = json_pack("{s:i}", "email_verified", 1);
+    (void)state;
+
+    assert_null(claims_email_trusted("a@example.com", none, 0));
+    assert_null(claims_email_trusted("a@example.com", no, 0));
+    assert_null(claims_email_trusted("a@example.com", num, 0));
+    assert_string_equal(claims_email_trusted("a@example.com", yes, 0), "a@example.com");
+    assert_string_equal(claims_email_trusted("a@example.com", str, 0), "a@example.com");
+    assert_string_equal(claims_email_trusted("a@example.com", none, 1), "a@example.com");
+    assert_string_equal(claims_email_trusted("a@example.com", no, 1), "a@example.com");
+    assert_null(claims_email_trusted("not-an-address", yes, 1));
+    assert_null(claims_email_trusted(NULL, yes, 1));
+    json_decref(none);
+    json_decref(yes);
+    json_decref(no);
+    json_decref(str);
+    json_decref(num);
+}
+
 int
 main(void)
 {
@@ -212,6 +289,8 @@ main(void)
         cmocka_unit_test(test_claims_table),
         cmocka_unit_test(test_claims_header_table),
         cmocka_unit_test(test_claims_leeway_edges),
+        cmocka_unit_test(test_claims_identity_text),
+        cmocka_unit_test(test_claims_email_trusted),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
 

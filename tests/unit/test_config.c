@@ -163,6 +163,11 @@ test_issuers(void **state)
         "      audience: airlock\n"
         "      uiClientId: airlock-ui\n"
         "      groupsClaim: roles\n"
+        "    - name: corp-new\n"
+        "      issuer: https://login.example.com\n"
+        "      audience: airlock\n"
+        "      trustEmail: true\n"
+        "      identityDomain: corp\n"
         "    - name: github-actions\n"
         "      issuer: https://token.actions.githubusercontent.com\n"
         "      audience: airlock\n"
@@ -176,7 +181,7 @@ test_issuers(void **state)
     (void)state;
 
     assert_int_equal(load_text(&cfg, yaml, err, sizeof(err)), 0);
-    assert_int_equal(cfg.n_issuers, 2);
+    assert_int_equal(cfg.n_issuers, 3);
     is = &cfg.issuers[0];
     assert_string_equal(is->name, "corp");
     assert_int_equal(is->kind, ISSUER_USER);
@@ -186,7 +191,12 @@ test_issuers(void **state)
     assert_string_equal(is->groups_claim, "roles");
     assert_string_equal(is->ui_client_id, "airlock-ui");
     assert_null(is->agent_name);
+    assert_int_equal(is->trust_email, 0);
+    assert_null(is->identity_domain);
     is = &cfg.issuers[1];
+    assert_int_equal(is->trust_email, 1);
+    assert_string_equal(is->identity_domain, "corp");
+    is = &cfg.issuers[2];
     assert_int_equal(is->kind, ISSUER_AGENT);
     assert_string_equal(is->agent_name, "gh/{repository}/{run_id}-{run_attempt}");
     assert_string_equal(is->owner_claim, "actor");
@@ -589,6 +599,12 @@ test_errors(void **state)
         {"auth:\n  issuers:\n    - { name: a, issuer: \"https://a.example\", audience: x,\n"
          "        agentName: \"gh/{repo}\" }\n",
          "4: key 'auth.issuers[0].agentName': only valid with kind: agent"},
+        {"auth:\n  issuers:\n    - { name: a, issuer: \"https://a.example\", audience: x,\n"
+         "        kind: agent, agentName: \"gh/{repo}\", trustEmail: true }\n",
+         "4: key 'auth.issuers[0].trustEmail': only valid with kind: user"},
+        {"auth:\n  issuers:\n    - { name: a, issuer: \"https://a.example\", audience: x,\n"
+         "        trustEmail: yes }\n",
+         "4: key 'auth.issuers[0].trustEmail': expected true or false, got 'yes'"},
         {"auth:\n  issuers:\n    - { name: a, issuer: \"https://a.example\", audience: x,\n"
          "        kind: agent, agentName: \"gh/{repo\" }\n",
          "4: key 'auth.issuers[0].agentName': bad placeholder in 'gh/{repo' (expected {claim})"},

@@ -1,7 +1,9 @@
 /*
  * policy.c: the authorisation rules of DESIGN.md 5-6, one row per (caller,
  * session) situation. Identity is matched case-insensitively on username or
- * email; 403 (who you are) is decided before 409 (what state it is in).
+ * (trusted) email within an identity domain; the fixture's rows carry no
+ * domain (as rows from before migration 0005), the "identity domains" tests
+ * do. 403 (who you are) is decided before 409 (what state it is in).
  *
  * The fixture: alice requested a session from template "ci-debug"; paul is an
  * active participant, vera an active viewer, lena a participant who left;
@@ -67,6 +69,7 @@ mkp(const struct who *w)
         n++;
     p.user = w->user;
     p.email = w->email;
+    p.domain = NULL;
     p.groups = (char *const *)w->g;
     p.n_groups = n;
     p.admin = w->admin;
@@ -114,10 +117,10 @@ tmpl_main(void)
 }
 
 static const struct policy_participant fixture_parts[] = {
-    {"alice", "alice@example.com", ROLE_OWNER, 1},
-    {"paul", "paul@example.com", ROLE_PARTICIPANT, 1},
-    {"vera", "vera@example.com", ROLE_VIEWER, 1},
-    {"lena", "lena@example.com", ROLE_PARTICIPANT, 0},
+    {"alice", "alice@example.com", ROLE_OWNER, 1, NULL},
+    {"paul", "paul@example.com", ROLE_PARTICIPANT, 1, NULL},
+    {"vera", "vera@example.com", ROLE_VIEWER, 1, NULL},
+    {"lena", "lena@example.com", ROLE_PARTICIPANT, 0, NULL},
 };
 
 static const struct policy_invite fixture_invites[] = {
@@ -229,7 +232,7 @@ test_policy_same_person(void **state)
     for (i = 0; i < N(cases); i++) {
         struct principal p = mkp(cases[i].p);
 
-        if (policy_same_person(&p, cases[i].user, cases[i].email) != cases[i].want)
+        if (policy_same_person(&p, cases[i].user, cases[i].email, NULL) != cases[i].want)
             fail_msg("row %zu: same_person(%s, %s, %s) want %d", i, p.user,
                      cases[i].user ? cases[i].user : "NULL",
                      cases[i].email ? cases[i].email : "NULL", cases[i].want);
@@ -735,14 +738,14 @@ static void
 test_policy_join_capacity(void **state)
 {
     /* who is in the session: a = active, l = left; o/p/v = owner/participant/viewer */
-    static const struct policy_participant O = {"alice", "alice@example.com", ROLE_OWNER, 1};
-    static const struct policy_participant Ol = {"alice", "alice@example.com", ROLE_OWNER, 0};
-    static const struct policy_participant P1 = {"paul", "paul@example.com", ROLE_PARTICIPANT, 1};
-    static const struct policy_participant P1l = {"paul", "paul@example.com", ROLE_PARTICIPANT, 0};
-    static const struct policy_participant V1 = {"vera", "vera@example.com", ROLE_VIEWER, 1};
-    static const struct policy_participant A1 = {"bob", "bob@example.com", ROLE_VIEWER, 1};
-    static const struct policy_participant IVANa = {"ivan", NULL, ROLE_PARTICIPANT, 1};
-    static const struct policy_participant IANa = {"ian2", "ian@example.com", ROLE_PARTICIPANT, 1};
+    static const struct policy_participant O = {"alice", "alice@example.com", ROLE_OWNER, 1, NULL};
+    static const struct policy_participant Ol = {"alice", "alice@example.com", ROLE_OWNER, 0, NULL};
+    static const struct policy_participant P1 = {"paul", "paul@example.com", ROLE_PARTICIPANT, 1, NULL};
+    static const struct policy_participant P1l = {"paul", "paul@example.com", ROLE_PARTICIPANT, 0, NULL};
+    static const struct policy_participant V1 = {"vera", "vera@example.com", ROLE_VIEWER, 1, NULL};
+    static const struct policy_participant A1 = {"bob", "bob@example.com", ROLE_VIEWER, 1, NULL};
+    static const struct policy_participant IVANa = {"ivan", NULL, ROLE_PARTICIPANT, 1, NULL};
+    static const struct policy_participant IANa = {"ian2", "ian@example.com", ROLE_PARTICIPANT, 1, NULL};
     /* not static: rows copy the participants above */
     const struct {
         const char *name;
@@ -1039,6 +1042,123 @@ test_policy_invite(void **state)
     }
 }
 
+/* ---- identity domains (DESIGN.md 5: a person is their username within their issuer) ---- */
+
+/* The fixture as recorded with domains: alice and her participants of "corp". */
+static const struct policy_participant domain_parts[] = {
+    {"alice", "alice@example.com", ROLE_OWNER, 1, "corp"},
+    {"paul", "paul@example.com", ROLE_PARTICIPANT, 1, "corp"},
+    {"vera", NULL, ROLE_VIEWER, 1, "corp"},
+};
+
+static struct policy_session
+domain_fixture(const struct tmpl_cfg *t, enum session_state st)
+{
+    struct policy_session s = fixture(t, st);
+
+    s.requested_by_domain = "corp";
+    s.participants = domain_parts;
+    s.n_participants = N(domain_parts);
+    return s;
+}
+
+static struct principal
+mkpd(const struct who *w, const char *domain)
+{
+    struct principal p = mkp(w);
+
+    p.domain = domain;
+    return p;
+}
+
+static void
+test_policy_same_person_domains(void **state)
+{
+    static const struct {
+        const struct who *p;
+        const char *pdom;
+        const char *user, *email, *domain;
+        int want;
+    } cases[] = {
+        {&ALICE, "corp", "alice", NULL, "corp", 1},
+        {&ALICE, "CORP", "ALICE", NULL, "corp", 1},          /* domains match in any case */
+        {&ALICE, "partner", "alice", NULL, "corp", 0},       /* same name, other issuer */
+        {&ALICE, "partner", NULL, "alice@example.com", "corp", 0}, /* email does not merge */
+        {&ALICE, "partner", "alice", NULL, NULL, 1},         /* old row: any domain */
+        {&ALICE, NULL, "alice", NULL, "corp", 1},            /* principal without a domain */
+        {&NOBODY, "corp", NULL, "nobody@example.com", "corp", 0},
+    };
+    size_t i;
+    (void)state;
+
+    for (i = 0; i < N(cases); i++) {
+        struct principal p = mkpd(cases[i].p, cases[i].pdom);
+
+        if (policy_same_person(&p, cases[i].user, cases[i].email, cases[i].domain) !=
+            cases[i].want)
+            fail_msg("row %zu: same_person(%s@%s) want %d", i, p.user,
+                     cases[i].pdom ? cases[i].pdom : "NULL", cases[i].want);
+    }
+}
+
+/* A same-named user of another issuer is not the owner, a participant or an invitee. */
+static void
+test_policy_domain_owner(void **state)
+{
+    struct tmpl_cfg t = tmpl_main();
+    struct policy_session s = domain_fixture(&t, SESSION_ACTIVE);
+    static const struct who ALICE_PLAIN = {"alice", NULL, {0}, 0};
+    static const struct who PAUL_PLAIN = {"paul", NULL, {0}, 0};
+    struct principal owner = mkpd(&ALICE, "corp"), upper = mkpd(&ALICE_UPPER, "corp");
+    struct principal other = mkpd(&ALICE_PLAIN, "partner");
+    struct principal paul = mkpd(&PAUL, "corp"), paul2 = mkpd(&PAUL_PLAIN, "partner");
+    struct principal ivan = mkpd(&IVAN, "corp"), ivan2 = mkpd(&IVAN, "partner");
+    struct principal dora2 = mkpd(&DORA, "partner");
+    const char *why = NULL;
+    enum policy_role granted = ROLE_NONE;
+    int64_t ne = 0;
+    (void)state;
+
+    assert_int_equal(policy_max_role(&s, &owner), ROLE_OWNER);
+    assert_int_equal(policy_max_role(&s, &upper), ROLE_OWNER);
+    assert_int_equal(policy_max_role(&s, &other), ROLE_NONE);
+    assert_int_equal(policy_can_see(&s, &other), 0);
+    assert_int_equal(policy_check_join(&s, &other, ROLE_NONE, &granted, &why), ERR_FORBIDDEN);
+    assert_int_equal(policy_check_invite(&s, &other, &why), ERR_FORBIDDEN);
+    assert_int_equal(policy_check_terminate(&s, &other, 0, &why), ERR_FORBIDDEN);
+    /* participants are matched in their domain too */
+    assert_int_equal(policy_check_renew(&s, &paul, HOUR, &ne, &why), 0);
+    assert_int_equal(policy_check_renew(&s, &paul2, HOUR, &ne, &why), ERR_FORBIDDEN);
+    assert_int_equal(policy_check_leave(&s, &paul2, &why), ERR_CONFLICT);
+    assert_int_equal(policy_check_terminate(&s, &paul2, 1, &why), ERR_FORBIDDEN);
+    /* an invitation by username names the owner's domain; by email, any domain */
+    assert_int_equal(policy_max_role(&s, &ivan), ROLE_PARTICIPANT);
+    assert_int_equal(policy_max_role(&s, &ivan2), ROLE_NONE);
+    assert_int_equal(policy_max_role(&s, &dora2), ROLE_VIEWER);
+}
+
+/* Self-approval is refused on every name the approver can be matched by, in any domain. */
+static void
+test_policy_domain_self_approval(void **state)
+{
+    struct tmpl_cfg t = tmpl_main();
+    struct policy_session s = domain_fixture(&t, SESSION_PENDING_APPROVAL);
+    static const struct who ALICE_OTHER = {"alice", NULL, {"sre-leads"}, 0};
+    static const struct who ALICE_MAIL = {"a.smith", "alice@example.com", {"sre-leads"}, 0};
+    struct principal same = mkpd(&ALICE_APPROVER, "corp");
+    struct principal other = mkpd(&ALICE_OTHER, "partner");
+    struct principal mail = mkpd(&ALICE_MAIL, "partner");
+    struct principal bob = mkpd(&BOB, "partner");
+    const char *why = NULL;
+    (void)state;
+
+    assert_int_equal(policy_check_decide(&s, &same, &why), ERR_FORBIDDEN);
+    assert_int_equal(policy_check_decide(&s, &other, &why), ERR_FORBIDDEN);
+    assert_string_equal(why, "you cannot approve or reject your own request");
+    assert_int_equal(policy_check_decide(&s, &mail, &why), ERR_FORBIDDEN);
+    assert_int_equal(policy_check_decide(&s, &bob, &why), 0);
+}
+
 int
 main(void)
 {
@@ -1060,6 +1180,9 @@ main(void)
         cmocka_unit_test(test_policy_renew),
         cmocka_unit_test(test_policy_terminate),
         cmocka_unit_test(test_policy_invite),
+        cmocka_unit_test(test_policy_same_person_domains),
+        cmocka_unit_test(test_policy_domain_owner),
+        cmocka_unit_test(test_policy_domain_self_approval),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
