@@ -127,7 +127,6 @@ static int host_is_loopback(const char *host);
 static void set_str(char **dst, const char *s);
 static void strlist_add(struct strlist *l, const char *s);
 static void issuer_free(struct issuer_cfg *is);
-static void tmpl_free(struct tmpl_cfg *t);
 
 /* ------------------------------------------------------------------------ */
 /* Key tables                                                                */
@@ -405,7 +404,7 @@ config_free(struct config *cfg)
     subjects_cleanup(&cfg->admins);
     subjects_cleanup(&cfg->agent_registrars);
     for (i = 0; i < cfg->n_templates; i++)
-        tmpl_free(&cfg->templates[i]);
+        tmpl_cleanup(&cfg->templates[i]);
     free(cfg->templates);
     for (i = 0; i < cfg->n_webhooks; i++) {
         free(cfg->webhooks[i].url);
@@ -1532,15 +1531,4 @@ issuer_free(struct issuer_cfg *is)
         strlist_cleanup(&is->require[i].globs);
     }
     free(is->require);
-}
-
-static void
-tmpl_free(struct tmpl_cfg *t)
-{
-    free(t->name);
-    free(t->display_name);
-    free(t->description);
-    subjects_cleanup(&t->allowed);
-    subjects_cleanup(&t->approvers);
-    subjects_cleanup(&t->auto_approve);
 }

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 
 #include "api.h"
 #include "control.h"
@@ -161,6 +162,8 @@ main(int argc, char **argv)
     char err[1024];
     int sig = 0, rc = 1;
 
+    /* jansson allocates through xmalloc: out of memory is fatal, never a NULL json_t. */
+    json_set_alloc_funcs(xmalloc, free);
     memset(&app, 0, sizeof(app));
     memset(&cfg, 0, sizeof(cfg));
     signal(SIGPIPE, SIG_IGN);
