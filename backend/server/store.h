@@ -84,7 +84,7 @@ struct sess_filter {
     int64_t cursor_rowid;         /* rowid of the previous page's last row; 0: first page */
 };
 
-/* Opens (creating) path and applies migrations. Refuses a newer schema. */
+/* Opens path (creating it 0600) and applies migrations. Refuses a newer schema. */
 int store_open(const char *path, struct store **stp, char *err, size_t err_len) WARN_UNUSED;
 void store_close(struct store *st);
 sqlite3 *store_db(struct store *st);
