@@ -193,6 +193,41 @@ core_event(struct app *app, const char *session, const char *actor, const char *
     return 0;
 }
 
+/*
+ * The owner rule: from activation the requester is listed as a participant
+ * with role owner and joinedAt = startsAt, without an SSH key until they
+ * join (the agent then knows the owner's role before any key arrives). The
+ * row goes to the store and into s, so a reply rendered from s shows it.
+ */
+static int
+owner_add(struct app *app, struct sess *s)
+{
+    struct sess_participant p, *np;
+    size_t i;
+    int r;
+
+    memset(&p, 0, sizeof(p));
+    p.user = s->requested_by;
+    p.email = s->requested_by_email;
+    p.display_name = s->requested_by_name;
+    p.role = ROLE_OWNER;
+    p.joined_at = s->starts_at;
+    if ((r = store_participant_add(app->store, s->name, &p)) != 0)
+        return r;
+    for (i = 0; i < s->n_parts; i++)
+        if (strcmp(s->parts[i].user, p.user) == 0)
+            return 0;
+    s->parts = xrealloc(s->parts, (s->n_parts + 1) * sizeof(*s->parts));
+    np = &s->parts[s->n_parts++];
+    memset(np, 0, sizeof(*np));
+    np->user = xstrdup(p.user);
+    np->email = p.email ? xstrdup(p.email) : NULL;
+    np->display_name = p.display_name ? xstrdup(p.display_name) : NULL;
+    np->role = ROLE_OWNER;
+    np->joined_at = p.joined_at;
+    return 0;
+}
+
 int
 core_transition(struct app *app, struct sess *s, enum session_event ev, const char *actor,
                 const char *message, json_t *data, int64_t now, struct core_after *after)
@@ -221,6 +256,8 @@ core_transition(struct app *app, struct sess *s, enum session_event ev, const ch
         after->close_reason = xstrdup(message ? message : "session ended");
     }
     if ((r = store_sess_update(app->store, s)) != 0)
+        return r;
+    if (next == SESSION_ACTIVE && (r = owner_add(app, s)) != 0)
         return r;
     if ((r = core_event(app, s->name, actor, session_event_type(ev), data, now)) != 0)
         return r;
