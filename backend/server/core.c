@@ -22,14 +22,14 @@
  * on the heap: their sizes come from database rows, so they are not stack
  * arrays. The view borrows from the session; view_cleanup() frees the arrays.
  */
-struct policy_view {
+struct heap_view {
     struct policy_session v;
     struct policy_participant *parts;
     struct policy_invite *invs;
 };
 
 static void
-view_init(struct policy_view *pv, const struct sess *s)
+view_init(struct heap_view *pv, const struct sess *s)
 {
     pv->parts = xcalloc(s->n_parts + 1, sizeof(*pv->parts));
     pv->invs = xcalloc(s->n_invited + 1, sizeof(*pv->invs));
@@ -37,7 +37,7 @@ view_init(struct policy_view *pv, const struct sess *s)
 }
 
 static void
-view_cleanup(struct policy_view *pv)
+view_cleanup(struct heap_view *pv)
 {
     free(pv->parts);
     free(pv->invs);
@@ -295,7 +295,7 @@ int
 core_renew(struct app *app, struct sess *s, const struct principal *p, int64_t extend_s,
            int64_t now, struct core_after *after, const char **why)
 {
-    struct policy_view pv;
+    struct heap_view pv;
     int64_t new_exp, old_exp = s->expires_at;
     char dur[32];
     json_t *data;
@@ -323,7 +323,7 @@ int
 core_terminate(struct app *app, struct sess *s, const struct principal *p, int as_participant,
                const char *reason, int64_t now, struct core_after *after, const char **why)
 {
-    struct policy_view pv;
+    struct heap_view pv;
     json_t *data;
     char *msg;
     int r;
