@@ -3,6 +3,8 @@
 #   make run      install what is missing, build, start airlockd --dev on 127.0.0.1:8080
 #   make test     every test, built with -fsanitize=address,undefined into build/san
 #   make bench    benchmarks (ratios against a reference measured in the same run)
+#   make lint     banned functions (STYLE.md); also clang-format with LINT_FORMAT=1
+#   make install  PREFIX (/usr/local), DESTDIR: programs, UI, systemd unit, example config
 #   make clean
 
 BUILD ?= build
@@ -32,7 +34,7 @@ SERVER_OBJ := $(call obj,$(SERVER_SRC)) $(BUILD)/obj/gen/migrations.o
 AGENT_OBJ := $(call obj,$(AGENT_SRC))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all bin ui run test unit test-api test-e2e test-ui bench clean deps
+.PHONY: all bin ui run test unit test-api test-e2e test-ui bench clean deps lint format-check install
 all: bin ui
 bin: $(BUILD)/airlockd $(BUILD)/airlock
 
@@ -86,8 +88,21 @@ run: deps
 unit: $(UNIT_BIN)
 	@tests/run-unit $(UNIT_BIN)
 
+# Banned functions always; clang-format only with LINT_FORMAT=1 until the tree has had its one
+# reformatting commit (then the default becomes 1).
+LINT_FORMAT ?= 0
+FORMAT_SRC = $(wildcard backend/*/*.c backend/*/*.h)
+lint:
+	@scripts/lint
+ifeq ($(LINT_FORMAT),1)
+	@$(MAKE) --no-print-directory format-check
+endif
+format-check:
+	@clang-format --dry-run -Werror $(FORMAT_SRC) && echo "format-check: $(words $(FORMAT_SRC)) files clean"
+
 test:
 	@scripts/install-deps all
+	$(MAKE) lint
 	$(MAKE) SAN=1 BUILD=build/san bin $(patsubst $(BUILD)/%,build/san/%,$(UNIT_BIN))
 	$(MAKE) ui
 	@tests/run-all build/san
@@ -95,6 +110,52 @@ test:
 bench: deps
 	$(MAKE) all
 	@bench/run $(BUILD)
+
+# make install [PREFIX=/usr/local] [DESTDIR=] [SYSCONFDIR=/etc]. The unit is installed with
+# these paths substituted; the example config goes to SYSCONFDIR/airlock only when none is there.
+# The UI and the agent bundle are installed when they were built (make ui, the agent bundle in
+# $(BUILD)/dist); the service user comes from the sysusers file (run systemd-sysusers).
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+BINDIR = $(PREFIX)/bin
+DATADIR = $(PREFIX)/share/airlock
+DOCDIR = $(PREFIX)/share/doc/airlock
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+AGENT_BUNDLE = $(BUILD)/dist/airlock-linux-amd64.tar.gz
+install: bin
+	install -d -m 0755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)/examples \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
+	install -m 0755 $(BUILD)/airlockd $(BUILD)/airlock $(DESTDIR)$(BINDIR)/
+	@if [ -f frontend/dist/index.html ]; then \
+		echo "install: UI -> $(DESTDIR)$(DATADIR)/ui"; \
+		rm -rf $(DESTDIR)$(DATADIR)/ui && install -d -m 0755 $(DESTDIR)$(DATADIR)/ui && \
+		cp -R frontend/dist/. $(DESTDIR)$(DATADIR)/ui/ && chmod -R u=rwX,go=rX $(DESTDIR)$(DATADIR)/ui; \
+	else echo "install: frontend/dist is not built (make ui): UI not installed"; fi
+	@if [ -f $(AGENT_BUNDLE) ]; then \
+		echo "install: agent bundle -> $(DESTDIR)$(DATADIR)/dist"; \
+		install -d -m 0755 $(DESTDIR)$(DATADIR)/dist && \
+		install -m 0644 $(AGENT_BUNDLE) $(wildcard $(AGENT_BUNDLE).sha256) $(DESTDIR)$(DATADIR)/dist/; \
+	else echo "install: no agent bundle in $(BUILD)/dist: skipped"; fi
+	sed -e 's|/usr/local/bin/airlockd|$(BINDIR)/airlockd|' \
+		-e 's|/usr/share/airlock/ui|$(DATADIR)/ui|' \
+		-e 's|/etc/airlock/airlock.yaml|$(SYSCONFDIR)/airlock/airlock.yaml|' \
+		-e 's|file:///usr/share/doc/airlock/|file://$(DOCDIR)/|' \
+		deploy/airlockd.service > $(DESTDIR)$(UNITDIR)/airlockd.service.tmp
+	chmod 0644 $(DESTDIR)$(UNITDIR)/airlockd.service.tmp
+	mv $(DESTDIR)$(UNITDIR)/airlockd.service.tmp $(DESTDIR)$(UNITDIR)/airlockd.service
+	install -m 0644 deploy/airlock.sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/airlock.conf
+	install -m 0644 docs/deployment.md docs/configuration.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 docs/examples/airlock.yaml $(DESTDIR)$(DOCDIR)/examples/
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/airlock/airlock.yaml ]; then \
+		echo "install: $(DESTDIR)$(SYSCONFDIR)/airlock/airlock.yaml exists: left as it is"; \
+	else \
+		install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/airlock && \
+		install -m 0640 docs/examples/airlock.yaml $(DESTDIR)$(SYSCONFDIR)/airlock/airlock.yaml && \
+		{ getent group airlock >/dev/null && chgrp airlock $(DESTDIR)$(SYSCONFDIR)/airlock/airlock.yaml || \
+		  echo "install: no group airlock yet: chgrp airlock $(SYSCONFDIR)/airlock/airlock.yaml after systemd-sysusers"; } && \
+		echo "install: example config -> $(DESTDIR)$(SYSCONFDIR)/airlock/airlock.yaml (dev: true: edit it)"; \
+	fi
 
 clean:
 	rm -rf build frontend/dist

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "parse.h"
+
 static double
 now_s(void)
 {
@@ -34,15 +36,19 @@ main(int argc, char **argv)
     int idle_ms = 30000, stalled = 0, capped = 0;
     double max_s = 0;
     char *end;
+    long idle_s;
 
-    if (argc >= 3)
-        idle_ms = atoi(argv[2]) * 1000;
-    if (argc == 4)
-        max_s = atof(argv[3]);
     if (argc < 2 || argc > 4) {
         fprintf(stderr, "usage: drain BYTES [IDLE_S [MAX_S]]\n");
         return 2;
     }
+    if (argc >= 3) {
+        if (parse_long("IDLE_S", argv[2], 0, 86400, &idle_s) != 0)
+            return 2;
+        idle_ms = (int)idle_s * 1000;
+    }
+    if (argc == 4)
+        max_s = atof(argv[3]);
     want = strtoull(argv[1], &end, 10);
     switch (*end) {
     case 'K': case 'k': want <<= 10; break;

@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "parse.h"
+
 static int64_t
 now_us(void)
 {
@@ -94,6 +96,7 @@ main(int argc, char **argv)
     struct winsize ws = {.ws_row = 40, .ws_col = 120};
     int64_t *lat, sum = 0;
     int n, fd, i, status, rc = 0;
+    long n_arg;
     size_t got;
     pid_t pid;
 
@@ -101,9 +104,9 @@ main(int argc, char **argv)
         fprintf(stderr, "usage: echo-latency N -- COMMAND [ARG...]\n");
         return 2;
     }
-    n = atoi(argv[1]);
-    if (n <= 0)
+    if (parse_long("N", argv[1], 1, 1000000, &n_arg) != 0)
         return 2;
+    n = (int)n_arg;
     lat = calloc((size_t)n, sizeof(*lat));
     pid = forkpty(&fd, NULL, NULL, &ws);
     if (pid < 0) {

@@ -21,6 +21,8 @@
 
 #include <microhttpd.h>
 
+#include "parse.h"
+
 #define HTTP_THREADS 4          /* as in backend/server/http.c */
 #define HTTP_MAX_CONNECTIONS 4096
 #define HTTP_TIMEOUT_S 60
@@ -51,15 +53,18 @@ main(int argc, char **argv)
     struct sockaddr_in sa;
     struct MHD_Daemon *d;
     sigset_t set;
+    long port;
     int sig;
 
     if (argc != 2) {
         fprintf(stderr, "usage: hello PORT\n");
         return 2;
     }
+    if (parse_long("PORT", argv[1], 1, 65535, &port) != 0)
+        return 2;
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
-    sa.sin_port = htons((unsigned short)atoi(argv[1]));
+    sa.sin_port = htons((unsigned short)port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 
     sigemptyset(&set);

@@ -25,6 +25,8 @@
 #include <unistd.h>
 #include <fcntl.h>
 
+#include "parse.h"
+
 #define BUF 65536
 
 struct conn {
@@ -215,13 +217,15 @@ main(int argc, char **argv)
     struct sigaction sa = {.sa_handler = on_sig};
     double t0;
     FILE *f;
-    int port, ep;
+    long port;
+    int ep;
 
     if (argc != 3) {
         fprintf(stderr, "usage: idle-agents PORT FILE\n");
         return 2;
     }
-    port = atoi(argv[1]);
+    if (parse_long("PORT", argv[1], 1, 65535, &port) != 0)
+        return 2;
     if ((f = fopen(argv[2], "r")) == NULL) {
         perror(argv[2]);
         return 1;

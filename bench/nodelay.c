@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -18,6 +19,8 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "parse.h"
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -76,6 +79,7 @@ scan(pid_t pid)
         int fd, type = 0, acc = 0, nd = -1, dom = 0;
         socklen_t ol = sizeof(int);
         ssize_t n;
+        long fdnum;
 
         if (de->d_name[0] == '.')
             continue;
@@ -86,7 +90,9 @@ scan(pid_t pid)
         link[n] = '\0';
         if (strncmp(link, "socket:", 7) != 0)
             continue;
-        fd = (int)syscall(SYS_pidfd_getfd, pfd, atoi(de->d_name), 0);
+        if (parse_long("fd", de->d_name, 0, INT_MAX, &fdnum) != 0)
+            continue;
+        fd = (int)syscall(SYS_pidfd_getfd, pfd, (int)fdnum, 0);
         if (fd < 0)
             continue;
         getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &ol);
@@ -101,7 +107,7 @@ scan(pid_t pid)
             memset(&ps, 0, sizeof(ps));
             getsockname(fd, (struct sockaddr *)&ls, &sl);
             if (getpeername(fd, (struct sockaddr *)&ps, &pl) != 0)
-                strcpy(pa, "-");
+                snprintf(pa, sizeof(pa), "-");
             else
                 addr_str(&ps, pa, sizeof(pa));
             addr_str(&ls, la, sizeof(la));
@@ -118,13 +124,17 @@ scan(pid_t pid)
 int
 main(int argc, char **argv)
 {
+    long pid;
     int i, r = 0;
 
     if (argc < 2) {
         fprintf(stderr, "usage: nodelay PID...\n");
         return 2;
     }
-    for (i = 1; i < argc; i++)
-        r |= scan((pid_t)atoi(argv[i]));
+    for (i = 1; i < argc; i++) {
+        if (parse_long("PID", argv[i], 1, INT_MAX, &pid) != 0)
+            return 2;
+        r |= scan((pid_t)pid);
+    }
     return r;
 }

@@ -695,4 +695,3 @@ issuer_free(struct issuer_cfg *is)
     }
     free(is->require);
 }
-

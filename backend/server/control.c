@@ -240,9 +240,12 @@ desired_json(const struct sess *s)
 
             if (p->left_at != 0)
                 continue;
-            json_array_append_new(parts, json_pack("{s:s, s:s, s:[s]}", "user", p->user, "role",
+            /* the owner is listed from activation, before their key (no key: []) */
+            json_array_append_new(parts, json_pack("{s:s, s:s, s:o}", "user", p->user, "role",
                                                    policy_role_name(p->role), "keys",
-                                                   p->ssh_public_key));
+                                                   p->ssh_public_key
+                                                       ? json_pack("[s]", p->ssh_public_key)
+                                                       : json_array()));
         }
     }
     if (s->expires_at)

@@ -17,6 +17,32 @@
 #include <pthread.h>
 #include "xmalloc.h"
 
+/*
+ * The policy view of a session, with its participant and invitation arrays
+ * on the heap: their sizes come from database rows, so they are not stack
+ * arrays. The view borrows from the session; view_cleanup() frees the arrays.
+ */
+struct heap_view {
+    struct policy_session v;
+    struct policy_participant *parts;
+    struct policy_invite *invs;
+};
+
+static void
+view_init(struct heap_view *pv, const struct sess *s)
+{
+    pv->parts = xcalloc(s->n_parts + 1, sizeof(*pv->parts));
+    pv->invs = xcalloc(s->n_invited + 1, sizeof(*pv->invs));
+    sess_policy_view(s, &pv->v, pv->parts, pv->invs);
+}
+
+static void
+view_cleanup(struct heap_view *pv)
+{
+    free(pv->parts);
+    free(pv->invs);
+}
+
 void
 core_after_notify(struct core_after *after, const char *agent, const char *session)
 {
@@ -26,10 +52,15 @@ core_after_notify(struct core_after *after, const char *agent, const char *sessi
         if (strcmp(after->notify_agents[i], agent) == 0 &&
             strcmp(after->notify_sessions[i], session) == 0)
             return;
-    if (after->n_notify < CORE_MAX_AFTER) {
-        after->notify_agents[after->n_notify] = xstrdup(agent);
-        after->notify_sessions[after->n_notify++] = xstrdup(session);
+    if (after->n_notify == after->cap_notify) {
+        after->cap_notify = after->cap_notify ? after->cap_notify * 2 : 4;
+        after->notify_agents =
+            xrealloc(after->notify_agents, after->cap_notify * sizeof(*after->notify_agents));
+        after->notify_sessions =
+            xrealloc(after->notify_sessions, after->cap_notify * sizeof(*after->notify_sessions));
     }
+    after->notify_agents[after->n_notify] = xstrdup(agent);
+    after->notify_sessions[after->n_notify++] = xstrdup(session);
 }
 
 void
@@ -41,6 +72,8 @@ core_after_free(struct core_after *after)
         free(after->notify_agents[i]);
         free(after->notify_sessions[i]);
     }
+    free(after->notify_agents);
+    free(after->notify_sessions);
     free(after->close_session);
     free(after->close_user);
     free(after->close_reason);
@@ -112,15 +145,9 @@ core_after_run(struct app *app, struct core_after *after)
 
     if (after->close_session != NULL)
         defer_close(after);
-    for (i = 0; i < after->n_notify; i++) {
+    for (i = 0; i < after->n_notify; i++)
         control_notify(app->control, after->notify_agents[i], after->notify_sessions[i]);
-        free(after->notify_agents[i]);
-        free(after->notify_sessions[i]);
-    }
-    free(after->close_session);
-    free(after->close_user);
-    free(after->close_reason);
-    memset(after, 0, sizeof(*after));
+    core_after_free(after);
 }
 
 static int
@@ -166,6 +193,43 @@ core_event(struct app *app, const char *session, const char *actor, const char *
     return 0;
 }
 
+/*
+ * The owner rule: from activation the requester is listed as a participant
+ * with role owner and joinedAt = startsAt, without an SSH key until they
+ * join (the agent then knows the owner's role before any key arrives). The
+ * row goes to the store and into s, so a reply rendered from s shows it.
+ */
+static int
+owner_add(struct app *app, struct sess *s)
+{
+    struct sess_participant p, *np;
+    size_t i;
+    int r;
+
+    memset(&p, 0, sizeof(p));
+    p.user = s->requested_by;
+    p.email = s->requested_by_email;
+    p.display_name = s->requested_by_name;
+    p.domain = s->requested_by_domain;
+    p.role = ROLE_OWNER;
+    p.joined_at = s->starts_at;
+    if ((r = store_participant_add(app->store, s->name, &p)) != 0)
+        return r;
+    for (i = 0; i < s->n_parts; i++)
+        if (strcmp(s->parts[i].user, p.user) == 0)
+            return 0;
+    s->parts = xrealloc(s->parts, (s->n_parts + 1) * sizeof(*s->parts));
+    np = &s->parts[s->n_parts++];
+    memset(np, 0, sizeof(*np));
+    np->user = xstrdup(p.user);
+    np->email = p.email ? xstrdup(p.email) : NULL;
+    np->display_name = p.display_name ? xstrdup(p.display_name) : NULL;
+    np->domain = p.domain ? xstrdup(p.domain) : NULL;
+    np->role = ROLE_OWNER;
+    np->joined_at = p.joined_at;
+    return 0;
+}
+
 int
 core_transition(struct app *app, struct sess *s, enum session_event ev, const char *actor,
                 const char *message, json_t *data, int64_t now, struct core_after *after)
@@ -194,6 +258,8 @@ core_transition(struct app *app, struct sess *s, enum session_event ev, const ch
         after->close_reason = xstrdup(message ? message : "session ended");
     }
     if ((r = store_sess_update(app->store, s)) != 0)
+        return r;
+    if (next == SESSION_ACTIVE && (r = owner_add(app, s)) != 0)
         return r;
     if ((r = core_event(app, s->name, actor, session_event_type(ev), data, now)) != 0)
         return r;
@@ -231,16 +297,16 @@ int
 core_renew(struct app *app, struct sess *s, const struct principal *p, int64_t extend_s,
            int64_t now, struct core_after *after, const char **why)
 {
-    struct policy_participant parts[s->n_parts + 1];
-    struct policy_invite invs[s->n_invited + 1];
-    struct policy_session v;
+    struct heap_view pv;
     int64_t new_exp, old_exp = s->expires_at;
     char dur[32];
     json_t *data;
     int r;
 
-    sess_policy_view(s, &v, parts, invs);
-    if ((r = policy_check_renew(&v, p, extend_s, &new_exp, why)) != 0)
+    view_init(&pv, s);
+    r = policy_check_renew(&pv.v, p, extend_s, &new_exp, why);
+    view_cleanup(&pv);
+    if (r != 0)
         return r;
     s->expires_at = new_exp;
     s->renewal_count++;
@@ -259,15 +325,15 @@ int
 core_terminate(struct app *app, struct sess *s, const struct principal *p, int as_participant,
                const char *reason, int64_t now, struct core_after *after, const char **why)
 {
-    struct policy_participant parts[s->n_parts + 1];
-    struct policy_invite invs[s->n_invited + 1];
-    struct policy_session v;
+    struct heap_view pv;
     json_t *data;
     char *msg;
     int r;
 
-    sess_policy_view(s, &v, parts, invs);
-    if ((r = policy_check_terminate(&v, p, as_participant, why)) != 0)
+    view_init(&pv, s);
+    r = policy_check_terminate(&pv.v, p, as_participant, why);
+    view_cleanup(&pv);
+    if (r != 0)
         return r;
     msg = xasprintf("%s by %s%s%s", s->state == SESSION_ACTIVE ? "terminated" : "withdrawn",
                     p->user, reason ? ": " : "", reason ? reason : "");

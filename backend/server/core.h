@@ -11,12 +11,10 @@
 
 #include "api.h"
 
-#define CORE_MAX_AFTER 8
-
 struct core_after {
-    char *notify_agents[CORE_MAX_AFTER]; /* resend desired state to these agents ... */
-    char *notify_sessions[CORE_MAX_AFTER]; /* ... of these sessions */
-    size_t n_notify;
+    char **notify_agents;                /* resend desired state to these agents ... */
+    char **notify_sessions;              /* ... of these sessions (both grow together) */
+    size_t n_notify, cap_notify;
     char *close_session;                 /* close every relayed connection of it */
     char *close_user;                    /* ... or only this user's (with close_session) */
     char *close_reason;                  /* owned */
@@ -34,6 +32,11 @@ int core_try_activate(struct app *app, struct sess *s, int64_t now, struct core_
 /* Appends an audit event and queues its webhooks. */
 int core_event(struct app *app, const char *session, const char *actor, const char *type,
                json_t *data, int64_t now);
+/*
+ * Queues "resend session's desired state to agent" (agent and session are
+ * copied; a pair already queued is not added twice). The queue grows: no
+ * notification is ever dropped.
+ */
 void core_after_notify(struct core_after *after, const char *agent, const char *session);
 /* Frees *after's strings without doing anything (the transaction was rolled back). */
 void core_after_free(struct core_after *after);

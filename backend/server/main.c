@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 
 #include "api.h"
 #include "control.h"
@@ -128,6 +129,22 @@ load_config(struct config *cfg, const struct flags *f)
     return 0;
 }
 
+/*
+ * Warns when what (the data directory, the database) at path can be read or
+ * written by users other than its owner and group: the database holds every
+ * session, its participants' keys and the agents' credential hashes.
+ */
+static void
+warn_if_open_to_others(const char *what, const char *path)
+{
+    struct stat sb;
+
+    if (stat(path, &sb) == 0 && (sb.st_mode & (S_IROTH | S_IWOTH)) != 0)
+        log_warn("%s %s is readable by other users (mode %04o): chmod o-rwx it (0700 for a "
+                 "directory, 0600 for the database)",
+                 what, path, (unsigned)(sb.st_mode & 07777));
+}
+
 static int
 open_store(struct app *app)
 {
@@ -138,10 +155,13 @@ open_store(struct app *app)
         log_error("cannot create data directory %s: %s", app->cfg->data_dir, strerror(errno));
         return ERR_SYSTEM;
     }
+    warn_if_open_to_others("data directory", app->cfg->data_dir);
     path = xasprintf("%s/airlock.db", app->cfg->data_dir);
     r = store_open(path, &app->store, err, sizeof(err));
     if (r != 0)
         log_error("database %s: %s", path, err);
+    else
+        warn_if_open_to_others("database", path);
     free(path);
     if (r == 0 && (r = store_agents_all_offline(app->store, time_now())) != 0)
         log_error("cannot reset agent state");
@@ -161,6 +181,8 @@ main(int argc, char **argv)
     char err[1024];
     int sig = 0, rc = 1;
 
+    /* jansson allocates through xmalloc: out of memory is fatal, never a NULL json_t. */
+    json_set_alloc_funcs(xmalloc, free);
     memset(&app, 0, sizeof(app));
     memset(&cfg, 0, sizeof(cfg));
     signal(SIGPIPE, SIG_IGN);

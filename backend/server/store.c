@@ -10,9 +10,12 @@
  * (two fcntl calls per read were visible in profiles of the API benchmark).
  * A second airlockd on the same data dir fails to start instead of sharing.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "log.h"
@@ -120,6 +123,27 @@ rollback_hook(void *arg)
     viewcache_drop_all(st->views);
 }
 
+/*
+ * Creates the database file 0600 when it does not exist yet. SQLite would
+ * create it 0644 (less the umask), and it gives the WAL file the mode of the
+ * database file, so this one mode covers both. An existing file keeps its
+ * mode (airlockd warns at start when it is readable by others).
+ */
+static int
+create_private(const char *path, char *err, size_t err_len)
+{
+    int fd;
+
+    if (strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0)
+        return 0;
+    if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+        snprintf(err, err_len, "%s: %s", path, strerror(errno));
+        return ERR_SYSTEM;
+    }
+    close(fd);
+    return 0;
+}
+
 int
 store_open(const char *path, struct store **stp, char *err, size_t err_len)
 {
@@ -128,6 +152,9 @@ store_open(const char *path, struct store **stp, char *err, size_t err_len)
     int r = ERR_DB;
 
     *stp = NULL;
+    if ((r = create_private(path, err, err_len)) != 0)
+        goto out;
+    r = ERR_DB;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
         snprintf(err, err_len, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");

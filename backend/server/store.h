@@ -23,7 +23,7 @@ struct sess_participant {
     char *domain;                 /* identity domain; NULL for rows from before 0005 */
     enum policy_role role;
     int64_t joined_at, left_at;   /* left_at 0: still in */
-    char *ssh_public_key;
+    char *ssh_public_key;         /* NULL until they join (the owner's row; '' in the table) */
 };
 
 struct sess_invite {
@@ -86,7 +86,7 @@ struct sess_filter {
     int64_t cursor_rowid;         /* rowid of the previous page's last row; 0: first page */
 };
 
-/* Opens (creating) path and applies migrations. Refuses a newer schema. */
+/* Opens path (creating it 0600) and applies migrations. Refuses a newer schema. */
 int store_open(const char *path, struct store **stp, char *err, size_t err_len) WARN_UNUSED;
 void store_close(struct store *st);
 sqlite3 *store_db(struct store *st);
@@ -127,8 +127,16 @@ void sess_list_free(struct sess **list, size_t n);
 
 int store_approval_insert(struct store *st, const char *session, const char *decision,
                           const char *by, int64_t at, const char *reason);
+/*
+ * Joins p (borrowed) to session: a new row, or the existing one updated (key,
+ * role, back in if they had left). joined_at stays as it was for a row that
+ * is in and has no key yet: the owner's, listed since activation.
+ */
 int store_participant_upsert(struct store *st, const char *session,
                              const struct sess_participant *p);
+/* Adds p (borrowed) unless session already has a row for p->user. 0 or ERR_DB. */
+int store_participant_add(struct store *st, const char *session,
+                          const struct sess_participant *p);
 int store_participant_leave(struct store *st, const char *session, const char *user, int64_t at);
 int store_renewal_insert(struct store *st, const char *session, const char *by, int64_t at,
                          int64_t extend_s, int64_t old_exp, int64_t new_exp);

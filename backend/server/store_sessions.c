@@ -285,6 +285,10 @@ load_related(struct store *st, struct sess *s)
         p->left_at = sqlite3_column_int64(stmt, 5);
         p->ssh_public_key = store_col_text(stmt, 6);
         p->domain = store_col_text(stmt, 7);
+        if (p->ssh_public_key != NULL && p->ssh_public_key[0] == '\0') {
+            free(p->ssh_public_key); /* '' in the table: no key yet (the column is NOT NULL) */
+            p->ssh_public_key = NULL;
+        }
     }
     if (rc != SQLITE_DONE)
         goto out;
@@ -785,8 +789,10 @@ store_participant_upsert(struct store *st, const char *session, const struct ses
                            "INSERT INTO participants (session, user, email, display_name, role,"
                            " joined_at, left_at, ssh_public_key, issuer) VALUES (?1, ?2, ?3, ?4,"
                            " ?5, ?6, NULL, ?7, ?8) ON CONFLICT (session, user) DO UPDATE SET"
-                           " email = ?3, display_name = ?4, role = ?5, joined_at = ?6,"
-                           " left_at = NULL, ssh_public_key = ?7, issuer = ?8")) != 0)
+                           " email = ?3, display_name = ?4, role = ?5, joined_at = CASE WHEN"
+                           " participants.left_at IS NULL AND participants.ssh_public_key = ''"
+                           " THEN participants.joined_at ELSE ?6 END, left_at = NULL,"
+                           " ssh_public_key = ?7, issuer = ?8")) != 0)
         return r;
     store_bind_text(stmt, 1, session);
     store_bind_text(stmt, 2, p->user);
@@ -795,6 +801,30 @@ store_participant_upsert(struct store *st, const char *session, const struct ses
     store_bind_text(stmt, 5, policy_role_name(p->role));
     sqlite3_bind_int64(stmt, 6, p->joined_at);
     store_bind_text(stmt, 7, p->ssh_public_key);
+    store_bind_text(stmt, 8, p->domain);
+    r = store_step_done(st, stmt);
+    store_finish(st, stmt);
+    return r;
+}
+
+int
+store_participant_add(struct store *st, const char *session, const struct sess_participant *p)
+{
+    sqlite3_stmt *stmt = NULL;
+    int r;
+
+    if ((r = store_prepare(st, &stmt,
+                           "INSERT INTO participants (session, user, email, display_name, role,"
+                           " joined_at, left_at, ssh_public_key, issuer) VALUES (?1, ?2, ?3, ?4,"
+                           " ?5, ?6, NULL, ?7, ?8) ON CONFLICT (session, user) DO NOTHING")) != 0)
+        return r;
+    store_bind_text(stmt, 1, session);
+    store_bind_text(stmt, 2, p->user);
+    store_bind_text(stmt, 3, p->email);
+    store_bind_text(stmt, 4, p->display_name);
+    store_bind_text(stmt, 5, policy_role_name(p->role));
+    sqlite3_bind_int64(stmt, 6, p->joined_at);
+    store_bind_text(stmt, 7, p->ssh_public_key ? p->ssh_public_key : "");
     store_bind_text(stmt, 8, p->domain);
     r = store_step_done(st, stmt);
     store_finish(st, stmt);

@@ -13,6 +13,7 @@
 json_t *tmpl_to_json(const struct tmpl_cfg *t);
 /* Fills *t from a tmpl_to_json() object. Returns 0 or ERR_INVALID. Free with tmpl_cleanup. */
 int tmpl_from_json(const json_t *o, struct tmpl_cfg *t);
+/* Frees what *t owns (strings, lists) and zeroes it; config.c frees its templates with it too. */
 void tmpl_cleanup(struct tmpl_cfg *t);
 /* JSON array of strings from a strlist, and back. */
 json_t *strlist_to_json(const struct strlist *l);

@@ -45,7 +45,8 @@ test('3101 on connect the agent receives the whole desired state: every session 
   assertSchema('ControlSession', ma);
   assert.deepEqual(ma.allowedOperations, { shell: true, exec: true, sftp: true, portForward: false });
   assert.equal(ma.terminalSharing.provider, 'tmux');
-  assert.deepEqual(mb.participants, []);
+  // the owner rule: the requester is listed from activation, with no key until they join
+  assert.deepEqual(mb.participants, [{ user: 'alice', role: 'owner', keys: [] }]);
   assert.ok(!ctl.messages.some((m) => m.type === 'session' && !m.session.name), 'every session message names its session');
 });
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -323,6 +324,32 @@ test_store_migrations_applied(void **state)
         sqlite3_finalize(stmt);
     }
     assert_int_equal(store_check_writable(st), 0);
+}
+
+/* The database and its WAL are created 0600 even under umask 022 (SQLite alone: 0644). */
+static void
+test_store_files_private(void **state)
+{
+    struct fx *f = *state;
+    struct fx g;
+    struct store *st = NULL;
+    struct stat sb;
+    char err[256] = "", wal[160];
+    mode_t old = umask(022);
+
+    (void)f;
+    snprintf(g.dir, sizeof(g.dir), "/tmp/airlock-test-mode-XXXXXX");
+    assert_non_null(mkdtemp(g.dir));
+    snprintf(g.path, sizeof(g.path), "%s/airlock.db", g.dir);
+    assert_int_equal(store_open(g.path, &st, err, sizeof(err)), 0);
+    umask(old);
+    assert_int_equal(stat(g.path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    snprintf(wal, sizeof(wal), "%s-wal", g.path);
+    assert_int_equal(stat(wal, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    store_close(st);
+    remove_db(&g);
 }
 
 static void
@@ -1940,6 +1967,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         T(test_store_migrations_applied),
         T(test_store_reopen_is_noop),
+        T(test_store_files_private),
         T(test_store_refuses_newer_schema),
         T(test_store_open_bad_path),
         T(test_store_session_round_trip),
