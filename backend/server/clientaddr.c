@@ -118,6 +118,16 @@ clientaddr_format(const struct caddr *a, char out[CLIENTADDR_STRLEN])
         inet_ntop(AF_INET6, a->b, out, CLIENTADDR_STRLEN);
 }
 
+struct caddr
+clientaddr_key(const struct caddr *a)
+{
+    struct caddr k = *a;
+
+    if (!is_v4(a))
+        memset(k.b + 8, 0, 8);
+    return k;
+}
+
 uint32_t
 clientaddr_hash(const struct caddr *a)
 {

@@ -39,6 +39,11 @@ int clientaddr_in_cidr(const struct caddr *a, const struct cidr *c);
 int clientaddr_in_any(const struct caddr *a, const struct cidr *v, size_t n);
 /* Writes a in its usual text form (IPv4 dotted for mapped addresses) into out. */
 void clientaddr_format(const struct caddr *a, char out[CLIENTADDR_STRLEN]);
+/*
+ * The key the limits count a under: a itself for IPv4, its /64 for IPv6
+ * (one host usually gets a whole /64 and can use any address in it).
+ */
+struct caddr clientaddr_key(const struct caddr *a);
 /* A hash of a for tables. */
 uint32_t clientaddr_hash(const struct caddr *a);
 /* 1 if a and b are the same address. */

@@ -51,6 +51,12 @@
 #define RATE_TABLE_MAX 65536      /* client addresses with a token bucket */
 #define XFF_MAX_LEN 4096          /* X-Forwarded-For read, from the right */
 
+/* What connguard keeps of a connection: the table's record and the full peer address. */
+struct guarded {
+    struct conn_rec rec;          /* first: a struct conn_rec * is a struct guarded * */
+    struct caddr peer;            /* the TCP peer (never X-Forwarded-For) */
+};
+
 struct connguard {
     int cap;                      /* connectionsPerClient; 0 = none */
     int64_t deadline_ms, idle_ms; /* 0 = none */
@@ -71,7 +77,7 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *c);
 static void *sweep_thread(void *arg);
 static void sweep_one(struct conn_rec *rec, void *arg);
 static struct conn_rec *rec_of(struct MHD_Connection *c);
-static void client_of(struct connguard *l, struct MHD_Connection *c, const struct conn_rec *rec,
+static void client_of(struct connguard *l, struct MHD_Connection *c, const struct caddr *peer,
                       struct caddr *out);
 static int send_429(struct MHD_Connection *c, int64_t retry_ms);
 static void raise_nofile(void);
@@ -136,6 +142,7 @@ connguard_accept(void *cls, const struct sockaddr *addr, socklen_t addr_len)
     if (l->cap <= 0 || clientaddr_from_sockaddr(addr, &a) != 0 ||
         clientaddr_in_any(&a, l->trusted, l->n_trusted))
         return MHD_YES;
+    a = clientaddr_key(&a);
     pthread_mutex_lock(&l->lock);
     n = conntab_count(l->conns, &a);
     pthread_mutex_unlock(&l->lock);
@@ -163,7 +170,8 @@ connguard_access(struct connguard *l, struct MHD_Connection *c, int first, size_
         }
         return 0;
     }
-    client_of(l, c, rec, &client);
+    client_of(l, c, &((struct guarded *)(void *)rec)->peer, &client);
+    client = clientaddr_key(&client);
     pthread_mutex_lock(&l->lock);
     r = ratelimit_take(l->rate, &client, time_mono_ms(), &retry_ms);
     if (r != 0)
@@ -249,11 +257,14 @@ notify(void *cls, struct MHD_Connection *c, void **socket_context,
         const union MHD_ConnectionInfo *fi =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 
-        rec = xcalloc(1, sizeof(*rec));
+        struct guarded *g = xcalloc(1, sizeof(*g));
+
+        rec = &g->rec;
         if (ai != NULL)
-            (void)clientaddr_from_sockaddr(ai->client_addr, &rec->peer);
+            (void)clientaddr_from_sockaddr(ai->client_addr, &g->peer);
+        rec->key = clientaddr_key(&g->peer);
         rec->fd = fi != NULL ? fi->connect_fd : -1;
-        rec->capped = l->cap > 0 && !clientaddr_in_any(&rec->peer, l->trusted, l->n_trusted);
+        rec->capped = l->cap > 0 && !clientaddr_in_any(&g->peer, l->trusted, l->n_trusted);
         pthread_mutex_lock(&l->lock);
         conntab_phase(rec, CONN_RECEIVING, time_mono_ms());
         conntab_add(l->conns, rec);
@@ -266,7 +277,7 @@ notify(void *cls, struct MHD_Connection *c, void **socket_context,
     pthread_mutex_lock(&l->lock);
     conntab_del(l->conns, rec);
     pthread_mutex_unlock(&l->lock);
-    free(rec);
+    free((struct guarded *)(void *)rec);
     *socket_context = NULL;
 }
 
@@ -360,15 +371,15 @@ xff_add(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
  * are read, which the right-to-left walk needs at most.
  */
 static void
-client_of(struct connguard *l, struct MHD_Connection *c, const struct conn_rec *rec,
+client_of(struct connguard *l, struct MHD_Connection *c, const struct caddr *peer,
           struct caddr *out)
 {
     char *xff = NULL;
     const char *tail;
     size_t len;
 
-    *out = rec->peer;
-    if (l->n_trusted == 0 || !clientaddr_in_any(&rec->peer, l->trusted, l->n_trusted))
+    *out = *peer;
+    if (l->n_trusted == 0 || !clientaddr_in_any(peer, l->trusted, l->n_trusted))
         return;
     MHD_get_connection_values(c, MHD_HEADER_KIND, xff_add, &xff);
     if (xff == NULL)
@@ -377,7 +388,7 @@ client_of(struct connguard *l, struct MHD_Connection *c, const struct conn_rec *
     tail = len > XFF_MAX_LEN ? xff + len - XFF_MAX_LEN : xff;
     if (tail != xff && (tail = strchr(tail, ',')) != NULL)
         tail++; /* start at a whole entry */
-    clientaddr_pick(&rec->peer, tail ? tail : "", l->trusted, l->n_trusted, out);
+    clientaddr_pick(peer, tail ? tail : "", l->trusted, l->n_trusted, out);
     free(xff);
 }
 

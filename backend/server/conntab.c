@@ -68,11 +68,11 @@ conntab_add(struct conntab *t, struct conn_rec *rec)
     t->head = rec;
     t->n++;
     if (rec->capped) {
-        struct count **pp = find(t, &rec->peer);
+        struct count **pp = find(t, &rec->key);
 
         if (*pp == NULL) {
             *pp = xcalloc(1, sizeof(**pp));
-            (*pp)->a = rec->peer;
+            (*pp)->a = rec->key;
         }
         (*pp)->n++;
     }
@@ -90,7 +90,7 @@ conntab_del(struct conntab *t, struct conn_rec *rec)
     rec->prev = rec->next = NULL;
     t->n--;
     if (rec->capped) {
-        struct count **pp = find(t, &rec->peer), *c = *pp;
+        struct count **pp = find(t, &rec->key), *c = *pp;
 
         if (c == NULL || c->n == 0)
             return; /* never counted: cannot happen, and must not go negative */

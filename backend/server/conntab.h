@@ -24,7 +24,7 @@
 enum conn_phase { CONN_RECEIVING, CONN_HANDLING, CONN_IDLE, CONN__COUNT };
 
 struct conn_rec {
-    struct caddr peer;      /* the TCP peer (never X-Forwarded-For) */
+    struct caddr key;       /* what the cap counts: clientaddr_key() of the TCP peer */
     int fd;                 /* the client's socket, for the sweep */
     int capped;             /* counted against peer's cap (peer is no trusted proxy) */
     enum conn_phase phase;
@@ -39,7 +39,7 @@ struct conntab;
 struct conntab *conntab_new(void);
 /* Frees t (not the records: their owner frees them). NULL is a no-op. */
 void conntab_free(struct conntab *t);
-/* Capped connections open from a. */
+/* Capped connections open under key a (see clientaddr_key). */
 unsigned conntab_count(const struct conntab *t, const struct caddr *a);
 /* Links rec (borrowed until conntab_del) and counts it when rec->capped. */
 void conntab_add(struct conntab *t, struct conn_rec *rec);

@@ -7,7 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { after, test } from 'node:test';
 
-import { checkResponse, is, registerAgent, setup, sleep, TEMPLATES, tmpl } from './lib.mjs';
+import { agentOnline, checkResponse, is, registerAgent, setup, sleep, TEMPLATES, tmpl } from './lib.mjs';
 
 const ATTACKER = '127.0.0.1';
 const NORMAL = '127.0.0.2';
@@ -252,4 +252,20 @@ test('4006 open sessions per person: limits.sessionsPerUser and a template maxOp
   is(await alice.post(`/api/v1/debug-sessions/${first.name}/terminate`, {}), 200);
   is(await create(alice, 'open'), 201);
   assert.equal(await metric('airlock_limit_sessions_refused_total'), 2);
+});
+
+test('4007 request deadline: an upgraded WebSocket (an agent control channel) outlives it', async () => {
+  await start({ requestDeadline: '2s', requestsPerSecond: 0 });
+  const [alice, erin] = await Promise.all(['alice', 'erin'].map((u) => env.client(u)));
+  const agent = await registerAgent(erin, 'lab/ws/host');
+  const ctl = await agentOnline(env.srv, 'lab/ws/host', agent.credential, { hostKeys: [agent.key.pub] });
+  try {
+    await sleep(3500); // past the deadline and the sweeper's next pass
+    assert.equal(ctl.closed, false, `control channel closed: ${ctl.closeCode} ${ctl.closeReason}`);
+    const s = is(await alice.post('/api/v1/debug-sessions', { template: 'open', agent: 'lab/ws/host' }), 201);
+    await ctl.waitSession(s.name); // the channel still carries messages
+    assert.equal(await metric('airlock_limit_deadline_closed_total{phase="request"}'), 0);
+  } finally {
+    await ctl.close();
+  }
 });

@@ -75,6 +75,19 @@ test_addr_parse_format(void **state)
         assert_int_equal(clientaddr_hash(&m), clientaddr_hash(&v4));
         assert_false(clientaddr_eq(&v4, &other));
     }
+    {
+        /* the limits count an IPv6 client by its /64, an IPv4 client by its address */
+        struct caddr a = A("2001:db8:1:2:aaaa::1"), b = A("2001:db8:1:2:bbbb::2");
+        struct caddr c = A("2001:db8:1:3::1"), k1, k2, k3, v4 = A("192.0.2.1"), kv4;
+
+        k1 = clientaddr_key(&a);
+        k2 = clientaddr_key(&b);
+        k3 = clientaddr_key(&c);
+        kv4 = clientaddr_key(&v4);
+        assert_true(clientaddr_eq(&k1, &k2));
+        assert_false(clientaddr_eq(&k1, &k3));
+        assert_true(clientaddr_eq(&kv4, &v4));
+    }
 }
 
 static void
@@ -305,7 +318,7 @@ test_conntab_counts(void **state)
 
     memset(r, 0, sizeof(r));
     for (i = 0; i < 5; i++) {
-        r[i].peer = i < 3 ? x : y;
+        r[i].key = i < 3 ? x : y;
         r[i].capped = i != 4; /* r[4]: a trusted proxy, never counted */
         r[i].fd = (int)i;
         conntab_add(t, &r[i]);
@@ -343,7 +356,7 @@ test_conntab_sweep(void **state)
     memset(r, 0, sizeof(r));
     for (i = 0; i < 4; i++) {
         r[i].fd = (int)i;
-        r[i].peer = A("127.0.0.1");
+        r[i].key = A("127.0.0.1");
         conntab_add(t, &r[i]);
     }
     conntab_phase(&r[0], CONN_RECEIVING, 1000); /* slowloris: headers never end */
