@@ -1,5 +1,5 @@
 /*
- * The libmicrohttpd side of `limits:` (see limits.h). Before this, 4,200
+ * The libmicrohttpd side of `limits:` (see connguard.h). Before this, 4,200
  * sockets that each sent one header line every 8 s kept /healthz and every
  * API call waiting for as long as they stayed: the only cap was the global
  * 4,096 connections, and MHD's 60 s timeout restarts on every byte.
