@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include <arpa/inet.h>
@@ -18,6 +20,7 @@
 #include <cmocka.h>
 
 #include "clientaddr.h"
+#include "config.h"
 #include "conntab.h"
 #include "err.h"
 #include "ratelimit.h"
@@ -388,6 +391,79 @@ test_conntab_sweep(void **state)
     conntab_free(t);
 }
 
+/* Loads YAML text through config_load; err gets the message. */
+static int
+load(struct config *cfg, const char *text, char *err, size_t err_len)
+{
+    char path[] = "/tmp/airlock-test-limits-XXXXXX";
+    int fd = mkstemp(path), r;
+    FILE *f;
+
+    assert_true(fd >= 0);
+    f = fdopen(fd, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    r = config_load(cfg, path, err, err_len);
+    unlink(path);
+    return r;
+}
+
+static void
+test_config_limits(void **state)
+{
+    static const char base[] = "auth: {dev: true}\n";
+    static const struct {
+        const char *yaml, *err; /* err NULL: loads */
+    } bad[] = {
+        {"limits: {trustedProxies: [10.0.0.0/33]}\n", "limits.trustedProxies[0]"},
+        {"limits: {trustedProxies: [example.com]}\n", "not an IP address or CIDR"},
+        {"limits: {burst: 0}\n", "limits.burst"},
+        {"limits: {requestsPerSecond: -1}\n", "limits.requestsPerSecond"},
+        {"limits: {requestDeadline: soon}\n", "limits.requestDeadline"},
+        {"limits: {perClient: 3}\n", "perClient"},
+    };
+    struct config cfg;
+    char err[512], text[256];
+    size_t i;
+    (void)state;
+
+    /* defaults, with and without an empty block */
+    assert_int_equal(load(&cfg, base, err, sizeof(err)), 0);
+    assert_int_equal(cfg.limits.connections_per_client, 64);
+    assert_int_equal(cfg.limits.requests_per_second, 20);
+    assert_int_equal(cfg.limits.burst, 100);
+    assert_int_equal(cfg.limits.request_deadline_s, 30);
+    assert_int_equal(cfg.limits.sessions_per_user, 10);
+    assert_int_equal(cfg.limits.trusted_proxies.n, 0);
+    config_free(&cfg);
+    assert_int_equal(load(&cfg,
+                          "auth: {dev: true}\n"
+                          "limits: {connectionsPerClient: 0, requestsPerSecond: 5, burst: 7,\n"
+                          "  requestDeadline: 1m, sessionsPerUser: 2,\n"
+                          "  trustedProxies: [127.0.0.1, 10.0.0.0/8, \"::1\"]}\n"
+                          "templates:\n"
+                          "  - name: t\n"
+                          "    constraints: {maxOpenSessionsPerUser: 1}\n",
+                          err, sizeof(err)),
+                     0);
+    assert_int_equal(cfg.limits.connections_per_client, 0);
+    assert_int_equal(cfg.limits.requests_per_second, 5);
+    assert_int_equal(cfg.limits.burst, 7);
+    assert_int_equal(cfg.limits.request_deadline_s, 60);
+    assert_int_equal(cfg.limits.sessions_per_user, 2);
+    assert_int_equal(cfg.limits.trusted_proxies.n, 3);
+    assert_int_equal(cfg.templates[0].max_open_per_user, 1);
+    config_free(&cfg);
+    for (i = 0; i < N(bad); i++) {
+        snprintf(text, sizeof(text), "%s%s", base, bad[i].yaml);
+        assert_int_equal(load(&cfg, text, err, sizeof(err)), ERR_INVALID);
+        if (strstr(err, bad[i].err) == NULL)
+            fail_msg("%s: error \"%s\" should mention \"%s\"", bad[i].yaml, err, bad[i].err);
+        config_free(&cfg);
+    }
+}
+
 int
 main(void)
 {
@@ -396,6 +472,7 @@ main(void)
         cmocka_unit_test(test_cidr),              cmocka_unit_test(test_xff_pick),
         cmocka_unit_test(test_bucket),            cmocka_unit_test(test_bucket_table_bounded),
         cmocka_unit_test(test_conntab_counts),    cmocka_unit_test(test_conntab_sweep),
+        cmocka_unit_test(test_config_limits),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
