@@ -170,13 +170,13 @@ api_authenticate(struct api_req *req, struct api_reply *rep, const char *tok, in
 }
 
 size_t
-api_utf8_chars(const char *s)
+api_utf8_chars(const char *s, size_t len)
 {
-    size_t n = 0;
+    size_t n = 0, i;
 
     /* every character has exactly one byte that is not a continuation byte */
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xc0) != 0x80;
+    for (i = 0; i < len; i++)
+        n += ((unsigned char)s[i] & 0xc0) != 0x80;
     return n;
 }
 
@@ -211,7 +211,7 @@ field_ok(const struct field *f, const json_t *v, struct api_reply *rep)
             break;
         if (strlen(json_string_value(v)) != json_string_length(v))
             return api_fail(rep, ERR_INVALID, "field '%s' contains a NUL character", f->name);
-        if (api_utf8_chars(json_string_value(v)) > max)
+        if (api_utf8_chars(json_string_value(v), json_string_length(v)) > max)
             return api_fail(rep, ERR_INVALID, "field '%s' is longer than %zu characters",
                             f->name, max);
         return 0;
@@ -239,7 +239,7 @@ field_ok(const struct field *f, const json_t *v, struct api_reply *rep)
             if (!json_is_string(e) || json_string_length(e) == 0)
                 return api_fail(rep, ERR_INVALID, "field '%s[%zu]' must be a non-empty string",
                                 f->name, i);
-            if (api_utf8_chars(json_string_value(e)) > max)
+            if (api_utf8_chars(json_string_value(e), json_string_length(e)) > max)
                 return api_fail(rep, ERR_INVALID, "field '%s[%zu]' is longer than %zu characters",
                                 f->name, i, max);
         }

@@ -93,8 +93,8 @@ void api_req_cleanup(struct api_req *req);
  * unless agent_ok.
  */
 int api_authenticate(struct api_req *req, struct api_reply *rep, const char *tok, int agent_ok);
-/* Number of Unicode characters in the UTF-8 string s. */
-size_t api_utf8_chars(const char *s);
+/* Number of Unicode characters in the len bytes of UTF-8 at s. */
+size_t api_utf8_chars(const char *s, size_t len);
 
 /* Strict body schema: unknown fields, wrong types and over-long strings are 400. */
 enum field_type { F_STRING, F_INT, F_BOOL, F_STRARRAY, F_OBJECT };

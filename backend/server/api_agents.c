@@ -138,7 +138,8 @@ check_register_body(struct api_req *req, struct api_reply *rep)
     if (json_object_size(labels) > LABELS_MAX)
         return api_fail(rep, ERR_INVALID, "field 'labels' has more than %d entries", LABELS_MAX);
     json_object_foreach(labels, k, v) {
-        if (!json_is_string(v) || strlen(k) > 63 || json_string_length(v) > 255)
+        if (!json_is_string(v) || api_utf8_chars(k, strlen(k)) > 63 ||
+            api_utf8_chars(json_string_value(v), json_string_length(v)) > 255)
             return api_fail(rep, ERR_INVALID,
                             "field 'labels.%s' must be a string (keys up to 63, values up to 255)",
                             k);

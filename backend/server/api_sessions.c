@@ -92,7 +92,7 @@ new_session_name(void)
 static int
 check_reason(const struct tmpl_cfg *t, const char *reason, struct api_reply *rep)
 {
-    size_t len = reason ? api_utf8_chars(reason) : 0;
+    size_t len = reason ? api_utf8_chars(reason, strlen(reason)) : 0;
 
     if (t->reason_mandatory && len == 0)
         return api_fail(rep, ERR_INVALID, "field 'reason' is required by template '%s'", t->name);

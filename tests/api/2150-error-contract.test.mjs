@@ -99,6 +99,11 @@ test('2157 string limits count characters, not bytes', async () => {
   const inv2 = await alice.post('/api/v1/debug-sessions', { template: 'open', agent: 'lab/unicode', invitedParticipants: ['é'.repeat(255)] });
   is(inv2, 400, '255 × é');
   namesField(inv2, 'invitedParticipants');
+  // agent labels: keys up to 63, values up to 255 characters
+  await registerAgent(erin, 'lab/unicode-labels', { body: { labels: { ['é'.repeat(63)]: 'ü'.repeat(255) } } });
+  const bad = await erin.post('/api/v1/agents', { name: 'lab/unicode-labels2', labels: { k: 'ü'.repeat(256) }, hostKeys: [sshKey('h').pub], version: '0.0.0-test' });
+  is(bad, 400, '256 × ü');
+  namesField(bad, 'labels');
 });
 
 test('2158 /connect: 404 for a session the caller may not see, 403 for one they see but did not join', async () => {

@@ -75,7 +75,7 @@ test_api_utf8_chars(void **state)
     (void)state;
 
     for (i = 0; i < N(cases); i++)
-        assert_int_equal(api_utf8_chars(cases[i].s), cases[i].n);
+        assert_int_equal(api_utf8_chars(cases[i].s, strlen(cases[i].s)), cases[i].n);
 }
 
 int
