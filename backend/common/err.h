@@ -1,6 +1,9 @@
 /*
  * One error space for all of airlock: 0 is success, negative values are
- * ERR_* codes. api_status_for() maps them to HTTP statuses in one place.
+ * ERR_* codes. Each code has one row in err.c's table: its HTTP status, the
+ * code name of the API's error envelope and a default English text. The
+ * API (api_status_for), the control channel's replies and the 405 path all
+ * read that table, so a status and its code name cannot disagree.
  */
 #ifndef AIRLOCK_ERR_H
 #define AIRLOCK_ERR_H
@@ -19,13 +22,20 @@ enum {
     ERR_AGAIN = -10,    /* need more input / would block: not an error */
     ERR_TOO_MANY = -11, /* 429 */
     ERR_UNAVAILABLE = -12, /* 503: dependency down (JWKS, database) */
+    ERR_METHOD = -13,      /* the path exists with another method: 405 */
+    ERR_URI_TOO_LONG = -14, /* 414 */
+    ERR_HEADERS_TOO_LARGE = -15, /* 431 */
+    ERR__MIN = -15,        /* the lowest code: a new ERR_* goes above and moves this */
 };
 
 /* Returns a static English description of r. Never NULL. */
 const char *err_str(int r);
 
-/* Returns the error code name used in the API envelope ("BAD_REQUEST", ...). */
+/* Returns the error code name used in the API envelope ("BAD_REQUEST", ...). Never NULL. */
 const char *err_code(int r);
+
+/* Returns the HTTP status for r (200 for 0, 500 for a code without a row). */
+int err_http_status(int r);
 
 #define WARN_UNUSED __attribute__((warn_unused_result))
 

@@ -1,9 +1,15 @@
-/* Helpers shared by the api_*.c handlers: errors, strict bodies, JSON views. */
+/*
+ * Helpers shared by the api_*.c handlers: the error envelope, the request's
+ * credentials and query, authentication, strict bodies, JSON views.
+ */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
+#include <microhttpd.h>
 #include <openssl/sha.h>
 
 #include "api.h"
@@ -11,6 +17,7 @@
 #include "duration.h"
 #include "err.h"
 #include "log.h"
+#include "route.h"
 #include "util.h"
 #include "viewcache.h"
 #include "xmalloc.h"
@@ -33,28 +40,162 @@ api_fail(struct api_reply *rep, int r, const char *fmt, ...)
 int
 api_status_for(int r)
 {
-    switch (r) {
-    case 0:
-        return 200;
-    case ERR_INVALID:
-        return 400;
-    case ERR_AUTH:
-        return 401;
-    case ERR_FORBIDDEN:
-        return 403;
-    case ERR_NOT_FOUND:
-        return 404;
-    case ERR_CONFLICT:
-        return 409;
-    case ERR_TOO_LARGE:
-        return 413;
-    case ERR_TOO_MANY:
-        return 429;
-    case ERR_UNAVAILABLE:
-        return 503;
-    default:
-        return 500;
+    return err_http_status(r);
+}
+
+/* A copy of s with each byte that does not start a whole UTF-8 character replaced by '?'. */
+static char *
+utf8_scrub(const char *s)
+{
+    size_t len = strlen(s), i = 0, n = 0, k;
+    char *o = xmalloc(len + 1);
+
+    while (i < len) {
+        for (k = 1; k <= 4 && i + k <= len; k++)
+            if (route_utf8_ok(s + i, k))
+                break;
+        if (k > 4 || i + k > len) {
+            o[n++] = '?';
+            i++;
+            continue;
+        }
+        memcpy(o + n, s + i, k);
+        n += k;
+        i += k;
     }
+    o[n] = '\0';
+    return o;
+}
+
+json_t *
+api_error_json(int r, const char *msg, const json_t *details)
+{
+    json_t *j = json_object(), *text;
+
+    if (msg == NULL)
+        msg = err_str(r);
+    if ((text = json_string(msg)) == NULL) {
+        /* msg may quote a path or a query argument that is not UTF-8 */
+        char *clean = utf8_scrub(msg);
+
+        text = json_string(clean);
+        free(clean);
+    }
+    json_object_set_new(j, "error", text);
+    json_object_set_new(j, "code", json_string(err_code(r)));
+    if (details != NULL)
+        json_object_set(j, "details", (json_t *)details);
+    return j;
+}
+
+void
+api_reply_cleanup(struct api_reply *rep)
+{
+    json_decref(rep->json);
+    free(rep->body);
+    json_decref(rep->details);
+    free(rep->error);
+    free(rep->csp);
+    if (rep->has_file)
+        close(rep->file_fd);
+    if (rep->upgrade_arg_free && rep->upgrade_arg)
+        rep->upgrade_arg_free(rep->upgrade_arg);
+    memset(rep, 0, sizeof(*rep));
+}
+
+void
+api_req_cleanup(struct api_req *req)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(req->params) / sizeof(req->params[0]); i++) {
+        free(req->params[i]);
+        req->params[i] = NULL;
+    }
+    json_decref(req->body);
+    req->body = NULL;
+    if (req->authed)
+        identity_cleanup(&req->id);
+    req->authed = 0;
+}
+
+const char *
+api_bearer(const struct api_req *req)
+{
+    const char *h = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Authorization");
+
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+        return NULL;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    return *h ? h : NULL;
+}
+
+char *
+api_query(const struct api_req *req, const char *name)
+{
+    const char *raw = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+    char *out = NULL;
+
+    if (raw == NULL)
+        return NULL;
+    if (route_decode(raw, strlen(raw), 1, &out) != 0)
+        return xstrdup("\x01"); /* invalid escape: no valid value equals this */
+    return out;
+}
+
+int
+api_authenticate(struct api_req *req, struct api_reply *rep, const char *tok, int agent_ok)
+{
+    const char *why = NULL;
+    int r;
+
+    if (tok == NULL)
+        return api_fail(rep, ERR_AUTH, "missing bearer token");
+    if ((r = auth_verify(req->app->auth, tok, req->now, &req->id, &why)) != 0) {
+        if (r == ERR_UNAVAILABLE)
+            return api_fail(rep, r, "cannot verify token: %s", why ? why : "issuer unavailable");
+        return api_fail(rep, ERR_AUTH, "invalid token: %s", why ? why : "rejected");
+    }
+    req->authed = 1;
+    req->p.user = req->id.user;
+    req->p.email = req->id.email;
+    req->p.domain = req->id.domain;
+    req->p.groups = req->id.groups;
+    req->p.n_groups = req->id.n_groups;
+    if (req->id.is_agent && !agent_ok)
+        return api_fail(rep, ERR_FORBIDDEN, "agent tokens may only register agents");
+    req->p.admin = !req->id.is_agent && policy_is_admin(req->app->cfg, &req->p);
+    return 0;
+}
+
+size_t
+api_utf8_chars(const char *s, size_t len)
+{
+    size_t n = 0, i;
+
+    /* every character has exactly one byte that is not a continuation byte */
+    for (i = 0; i < len; i++)
+        n += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return n;
+}
+
+void
+api_policy_view_init(struct api_policy_view *pv, const struct sess *s)
+{
+    pv->parts = xcalloc(s->n_parts + 1, sizeof(*pv->parts));
+    pv->invs = xcalloc(s->n_invited + 1, sizeof(*pv->invs));
+    sess_policy_view(s, &pv->v, pv->parts, pv->invs);
+}
+
+void
+api_policy_view_cleanup(struct api_policy_view *pv)
+{
+    free(pv->parts);
+    free(pv->invs);
+    pv->parts = NULL;
+    pv->invs = NULL;
 }
 
 static const char *const type_names[] = {"a string", "an integer", "a boolean",
@@ -69,11 +210,11 @@ field_ok(const struct field *f, const json_t *v, struct api_reply *rep)
     case F_STRING:
         if (!json_is_string(v))
             break;
-        if (json_string_length(v) > max)
-            return api_fail(rep, ERR_INVALID, "field '%s' is longer than %zu characters",
-                            f->name, max);
         if (strlen(json_string_value(v)) != json_string_length(v))
             return api_fail(rep, ERR_INVALID, "field '%s' contains a NUL character", f->name);
+        if (api_utf8_chars(json_string_value(v), json_string_length(v)) > max)
+            return api_fail(rep, ERR_INVALID, "field '%s' is longer than %zu characters",
+                            f->name, max);
         return 0;
     case F_INT:
         if (json_is_integer(v))
@@ -99,7 +240,7 @@ field_ok(const struct field *f, const json_t *v, struct api_reply *rep)
             if (!json_is_string(e) || json_string_length(e) == 0)
                 return api_fail(rep, ERR_INVALID, "field '%s[%zu]' must be a non-empty string",
                                 f->name, i);
-            if (json_string_length(e) > max)
+            if (api_utf8_chars(json_string_value(e), json_string_length(e)) > max)
                 return api_fail(rep, ERR_INVALID, "field '%s[%zu]' is longer than %zu characters",
                                 f->name, i, max);
         }
@@ -307,9 +448,7 @@ static const char *const flag_names[N_FLAGS] = {"canApprove", "canReject", "canJ
 static void
 session_flags(const struct sess *s, const struct principal *p, int flags[N_FLAGS])
 {
-    struct policy_participant parts[s->n_parts + 1];
-    struct policy_invite invs[s->n_invited + 1];
-    struct policy_session v;
+    struct api_policy_view pv;
     enum policy_role granted;
     const char *why;
     int64_t new_exp;
@@ -317,12 +456,13 @@ session_flags(const struct sess *s, const struct principal *p, int flags[N_FLAGS
     memset(flags, 0, N_FLAGS * sizeof(*flags));
     if (p == NULL)
         return;
-    sess_policy_view(s, &v, parts, invs);
-    flags[0] = flags[1] = policy_check_decide(&v, p, &why) == 0;
+    api_policy_view_init(&pv, s);
+    flags[0] = flags[1] = policy_check_decide(&pv.v, p, &why) == 0;
     flags[2] = !session_state_ended(s->state) &&
-               policy_check_join(&v, p, ROLE_NONE, &granted, &why) == 0;
-    flags[3] = policy_check_renew(&v, p, 1, &new_exp, &why) == 0;
-    flags[4] = policy_check_terminate(&v, p, 0, &why) == 0;
+               policy_check_join(&pv.v, p, ROLE_NONE, &granted, &why) == 0;
+    flags[3] = policy_check_renew(&pv.v, p, 1, &new_exp, &why) == 0;
+    flags[4] = policy_check_terminate(&pv.v, p, 0, &why) == 0;
+    api_policy_view_cleanup(&pv);
 }
 
 json_t *
@@ -420,15 +560,16 @@ api_agent_json(struct app *app, const struct agent_rec *a, int with_sessions)
                      "sessions", sessions);
 }
 
-static int
-visible(const struct sess *s, const struct principal *p)
+int
+api_can_see(const struct sess *s, const struct principal *p)
 {
-    struct policy_participant parts[s->n_parts + 1];
-    struct policy_invite invs[s->n_invited + 1];
-    struct policy_session v;
+    struct api_policy_view pv;
+    int ok;
 
-    sess_policy_view(s, &v, parts, invs);
-    return policy_can_see(&v, p);
+    api_policy_view_init(&pv, s);
+    ok = policy_can_see(&pv.v, p);
+    api_policy_view_cleanup(&pv);
+    return ok;
 }
 
 int
@@ -453,7 +594,7 @@ api_view_visible(struct api_req *req, struct api_reply *rep, const char *name,
             return api_fail(rep, r, "cannot load session");
         v = api_session_view(req->app, s, gen); /* rendered without the lock */
     }
-    if (!visible(v->s, &req->p)) {
+    if (!api_can_see(v->s, &req->p)) {
         sess_view_unref(v);
         return api_fail(rep, ERR_NOT_FOUND, "session '%s' not found", name);
     }
@@ -479,7 +620,7 @@ api_load_visible(struct api_req *req, struct api_reply *rep, const char *name, s
         return api_fail(rep, r, "session '%s' not found", name);
     if (r != 0)
         return api_fail(rep, r, "cannot load session");
-    if (!visible(s, &req->p)) {
+    if (!api_can_see(s, &req->p)) {
         sess_free(s);
         return api_fail(rep, ERR_NOT_FOUND, "session '%s' not found", name);
     }

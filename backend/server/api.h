@@ -1,7 +1,7 @@
 /*
  * The API layer: the shared application context, the request and reply a
  * handler sees, and the helpers every api_*.c uses. Handlers return 0 or an
- * ERR_* code; api_status_for() maps codes to HTTP statuses in one place.
+ * ERR_* code; api_status_for() reads the status from err.c's one table.
  */
 #ifndef AIRLOCK_API_H
 #define AIRLOCK_API_H
@@ -24,6 +24,9 @@
 
 struct relay;
 struct control;
+struct core_after;
+struct metrics;
+struct tmpl_cfg;
 
 struct app {
     struct config *cfg;
@@ -35,14 +38,12 @@ struct app {
     int64_t started_at;
 };
 
-#define ROUTE_AUTH 0x01          /* needs a person's bearer token */
-#define ROUTE_AGENT_OK 0x02      /* ... or an agent-issuer token */
-#define ROUTE_WS 0x04            /* WebSocket upgrade: authenticates itself */
-
 struct api_req {
     struct app *app;
     void *conn;                  /* struct MHD_Connection */
     const char *method;
+    const char *path;            /* raw (undecoded) path, borrowed from MHD */
+    struct metrics *metrics;     /* the HTTP edge's counters (GET /metrics) */
     char *params[3];             /* decoded path segments matched by ':' */
     json_t *body;                /* parsed body, NULL when empty */
     int authed;
@@ -58,6 +59,12 @@ struct api_reply {
     size_t body_len;
     char *error;                 /* message for an error reply */
     json_t *details;
+    const char *content_type;    /* static string; NULL: application/json */
+    const char *cache;           /* Cache-Control, static string; NULL: no-store */
+    char *csp;                   /* Content-Security-Policy (new string), or NULL */
+    int has_file;                /* set: send file_fd (taken), file_size bytes, as the body */
+    int file_fd;
+    uint64_t file_size;
     upgrade_fn upgrade;          /* set: answer 101 and run upgrade(u, upgrade_arg) */
     void *upgrade_arg;
     void (*upgrade_arg_free)(void *);
@@ -68,7 +75,26 @@ typedef int (*api_handler_fn)(struct api_req *req, struct api_reply *rep);
 
 /* Sets rep->error from fmt and returns r, so handlers can `return api_fail(...)`. */
 int api_fail(struct api_reply *rep, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The HTTP status for r (err.c's table). */
 int api_status_for(int r);
+/*
+ * The error envelope {"error", "code", "details"?} for r: msg, or err_str(r)
+ * when msg is NULL (bytes of msg that are not UTF-8 become '?'). details is
+ * borrowed (the envelope takes a reference). Returns a new reference.
+ */
+json_t *api_error_json(int r, const char *msg, const json_t *details);
+/* Frees what rep holds (JSON, body, error, file, upgrade argument); rep stays zeroed. */
+void api_reply_cleanup(struct api_reply *rep);
+/* Frees what req holds (params, body, identity). */
+void api_req_cleanup(struct api_req *req);
+/*
+ * Checks tok, a JWT (borrowed; NULL: none), and fills req->id and req->p:
+ * 401, or 503 when the issuer cannot be reached; an agent's token is 403
+ * unless agent_ok.
+ */
+int api_authenticate(struct api_req *req, struct api_reply *rep, const char *tok, int agent_ok);
+/* Number of Unicode characters in the len bytes of UTF-8 at s. */
+size_t api_utf8_chars(const char *s, size_t len);
 
 /* Strict body schema: unknown fields, wrong types and over-long strings are 400. */
 enum field_type { F_STRING, F_INT, F_BOOL, F_STRARRAY, F_OBJECT };
@@ -97,6 +123,31 @@ int api_check_pubkey(const char *line);
 /* publicUrl with http(s) turned into ws(s), followed by path. New string. */
 char *api_ws_url(const struct app *app, const char *path);
 
+/*
+ * A session's policy view (policy.h) with its participant and invitation
+ * arrays on the heap: their sizes come from database rows. It borrows from
+ * s; api_policy_view_cleanup() frees the arrays.
+ */
+struct api_policy_view {
+    struct policy_session v;
+    struct policy_participant *parts;
+    struct policy_invite *invs;
+};
+void api_policy_view_init(struct api_policy_view *pv, const struct sess *s);
+void api_policy_view_cleanup(struct api_policy_view *pv);
+/* 1 if p may see s. */
+int api_can_see(const struct sess *s, const struct principal *p);
+
+/*
+ * Creates a session from template t for requester (validating spec: the
+ * request body or the agent's registration) inside the caller's
+ * transaction; *name_out gets its name (new string). Caller holds app->lock.
+ */
+int api_session_new(struct app *app, const struct tmpl_cfg *t, const char *agent,
+                    const struct principal *requester, const char *display_name,
+                    const json_t *spec, int64_t now, struct api_reply *rep, char **name_out,
+                    struct core_after *after);
+
 /* Loads session name visible to req->p (404 otherwise). Caller holds app->lock. */
 int api_load_visible(struct api_req *req, struct api_reply *rep, const char *name, struct sess **sp);
 
@@ -119,6 +170,8 @@ size_t api_view_render(const struct sess_view *v, const struct principal *p, cha
 void api_reply_view(struct api_reply *rep, const struct sess_view *v, const struct principal *p);
 
 /* Handlers (one file per resource). */
+int api_health_get(struct api_req *req, struct api_reply *rep);
+int api_ready_get(struct api_req *req, struct api_reply *rep);
 int api_config_get(struct api_req *req, struct api_reply *rep);
 int api_me_get(struct api_req *req, struct api_reply *rep);
 int api_dev_token(struct api_req *req, struct api_reply *rep);

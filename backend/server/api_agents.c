@@ -1,7 +1,7 @@
 /*
  * /api/v1/agents: registration, listing, and the agent's WebSockets (control
- * channel and dial-back tunnels), plus the participant side of the relay
- * (/debug-sessions/{name}/connect), which pairs with the tunnels.
+ * channel and dial-back tunnels, which pair with the participants'
+ * /debug-sessions/{name}/connect in api_sessions.c).
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -20,11 +20,6 @@
 
 #define AGENT_NAME_MAX 200
 #define LABELS_MAX 50
-
-int api_session_new(struct app *app, const struct tmpl_cfg *t, const char *agent,
-                    const struct principal *requester, const char *display_name,
-                    const json_t *spec, int64_t now, struct api_reply *rep, char **name_out,
-                    struct core_after *after);
 
 /* 1 if name is a valid agent name: [A-Za-z0-9._-] segments joined by single '/'. */
 static int
@@ -143,7 +138,8 @@ check_register_body(struct api_req *req, struct api_reply *rep)
     if (json_object_size(labels) > LABELS_MAX)
         return api_fail(rep, ERR_INVALID, "field 'labels' has more than %d entries", LABELS_MAX);
     json_object_foreach(labels, k, v) {
-        if (!json_is_string(v) || strlen(k) > 63 || json_string_length(v) > 255)
+        if (!json_is_string(v) || api_utf8_chars(k, strlen(k)) > 63 ||
+            api_utf8_chars(json_string_value(v), json_string_length(v)) > 255)
             return api_fail(rep, ERR_INVALID,
                             "field 'labels.%s' must be a string (keys up to 63, values up to 255)",
                             k);
@@ -383,14 +379,6 @@ run_tunnel(struct upgraded *u, void *arg)
     relay_run_agent(j->app->relay, j->conn, u);
 }
 
-static void
-run_connect(struct upgraded *u, void *arg)
-{
-    struct ws_job *j = arg;
-
-    relay_run_participant(j->app->relay, j->conn, u);
-}
-
 int
 api_agents_control(struct api_req *req, struct api_reply *rep)
 {
@@ -417,107 +405,4 @@ api_agents_tunnel(struct api_req *req, struct api_reply *rep)
     rep->upgrade_arg = ws_job_new(req->app, req->params[0], req->params[1]);
     rep->upgrade_arg_free = ws_job_free;
     return 0;
-}
-
-/*
- * Who is connecting: a join ticket (43 characters, no dots) bound to the
- * session and user, or a person's JWT. *user gets a new string.
- */
-static int
-connect_identity(struct api_req *req, struct api_reply *rep, char **user)
-{
-    const char *tok = api_bearer(req), *why = NULL;
-    char *q = NULL, *session = NULL, hash[65];
-    int r;
-
-    *user = NULL;
-    if (tok == NULL)
-        tok = q = api_query(req, "ticket");
-    if (tok == NULL || *tok == '\0') {
-        free(q);
-        return api_fail(rep, ERR_AUTH, "missing join ticket or bearer token");
-    }
-    if (strchr(tok, '.') == NULL) {
-        sha256_hex(tok, strlen(tok), hash);
-        pthread_mutex_lock(&req->app->lock);
-        r = store_ticket_get(req->app->store, hash, req->now, &session, user);
-        pthread_mutex_unlock(&req->app->lock);
-        free(q);
-        if (r == ERR_NOT_FOUND || (r == 0 && strcmp(session, req->params[0]) != 0)) {
-            free(session);
-            free(*user);
-            *user = NULL;
-            return api_fail(rep, ERR_AUTH, "invalid or expired join ticket");
-        }
-        free(session);
-        return r;
-    }
-    r = auth_verify(req->app->auth, tok, req->now, &req->id, &why);
-    free(q);
-    if (r != 0)
-        return api_fail(rep, r == ERR_UNAVAILABLE ? r : ERR_AUTH, "invalid token: %s",
-                        why ? why : "rejected");
-    req->authed = 1;
-    if (req->id.is_agent)
-        return api_fail(rep, ERR_FORBIDDEN, "agent tokens may only register agents");
-    *user = xstrdup(req->id.user);
-    return 0;
-}
-
-int
-api_sessions_connect(struct api_req *req, struct api_reply *rep)
-{
-    struct sess *s = NULL;
-    char *user = NULL, *conn = NULL, *agent = NULL;
-    size_t i;
-    int r, cap = 0, found = 0;
-
-    if ((r = connect_identity(req, rep, &user)) != 0)
-        return r;
-    pthread_mutex_lock(&req->app->lock);
-    r = store_sess_get(req->app->store, req->params[0], &s);
-    pthread_mutex_unlock(&req->app->lock);
-    if (r == ERR_NOT_FOUND) {
-        r = api_fail(rep, r, "session '%s' not found", req->params[0]);
-        goto out;
-    }
-    if (r != 0)
-        goto out;
-    for (i = 0; i < s->n_parts; i++)
-        if (s->parts[i].left_at == 0 && str_ieq(s->parts[i].user, user))
-            found = 1;
-    if (!found) {
-        r = api_fail(rep, ERR_FORBIDDEN, "you are not an active participant of this session");
-        goto out;
-    }
-    if (s->state != SESSION_ACTIVE) {
-        r = api_fail(rep, ERR_CONFLICT, "the session is %s, not Active",
-                     session_state_name(s->state));
-        goto out;
-    }
-    agent = xstrdup(s->agent);
-    cap = s->tmpl->max_participants * 4;
-    conn = random_token(16);
-    if ((r = relay_expect(req->app->relay, conn, s->name, agent, user, cap)) != 0) {
-        if (r == ERR_TOO_MANY)
-            r = api_fail(rep, r, "too many connections to this session (limit %d)", cap);
-        else if (r == ERR_UNAVAILABLE)
-            r = api_fail(rep, r, "the server is shutting down");
-        else
-            r = api_fail(rep, r, "cannot open a relayed connection");
-        goto out;
-    }
-    if ((r = control_send_open(req->app->control, agent, conn, s->name)) != 0) {
-        r = api_fail(rep, ERR_CONFLICT, "the session's agent is offline");
-        goto out;
-    }
-    rep->upgrade = run_connect;
-    rep->upgrade_arg = ws_job_new(req->app, agent, conn);
-    rep->upgrade_arg_free = ws_job_free;
-out:
-    sess_free(s);
-    free(user);
-    free(conn);
-    free(agent);
-    return r;
 }

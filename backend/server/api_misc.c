@@ -1,4 +1,4 @@
-/* Small resources: /config, /me, /dev/token and the templates. */
+/* Small resources: /healthz, /readyz, /config, /me, /dev/token and the templates. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +25,30 @@ scopes_json(const struct strlist *l)
     for (i = 0; i < l->n; i++)
         json_array_append_new(a, json_string(l->v[i]));
     return a;
+}
+
+/* GET /healthz: the process answers. */
+int
+api_health_get(struct api_req *req, struct api_reply *rep)
+{
+    (void)req;
+    rep->json = json_pack("{s:s}", "status", "ok");
+    return 0;
+}
+
+/* GET /readyz: the database can be written (503 otherwise). */
+int
+api_ready_get(struct api_req *req, struct api_reply *rep)
+{
+    int r;
+
+    pthread_mutex_lock(&req->app->lock);
+    r = store_check_writable(req->app->store);
+    pthread_mutex_unlock(&req->app->lock);
+    if (r != 0)
+        return api_fail(rep, ERR_UNAVAILABLE, "database is not writable");
+    rep->json = json_pack("{s:s}", "status", "ok");
+    return 0;
 }
 
 int

@@ -1,8 +1,9 @@
 /*
- * /api/v1/debug-sessions: create, list, get, and the actions on one session.
- * Every action runs through mutate(): lock, BEGIN IMMEDIATE, load the
- * session (404 unless visible), the action's checks and writes, COMMIT, then
- * the post-commit effects (tell the agent, close relayed connections).
+ * /api/v1/debug-sessions: create, list, get, the actions on one session,
+ * and /connect (the participant's side of the relay). Every action runs
+ * through mutate(): lock, BEGIN IMMEDIATE, load the session (404 unless
+ * visible), the action's checks and writes, COMMIT, then the post-commit
+ * effects (tell the agent, close relayed connections).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -72,12 +73,6 @@ mutate(struct api_req *req, struct api_reply *rep, action_fn fn)
     return 0;
 }
 
-#define VIEW(s)                                                                                    \
-    struct policy_participant parts_[(s)->n_parts + 1];                                            \
-    struct policy_invite invs_[(s)->n_invited + 1];                                                \
-    struct policy_session v;                                                                       \
-    sess_policy_view((s), &v, parts_, invs_)
-
 /* ---------------------------------------------------------------- create */
 
 static char *
@@ -98,7 +93,7 @@ new_session_name(void)
 static int
 check_reason(const struct tmpl_cfg *t, const char *reason, struct api_reply *rep)
 {
-    size_t len = reason ? strlen(reason) : 0;
+    size_t len = reason ? api_utf8_chars(reason, strlen(reason)) : 0;
 
     if (t->reason_mandatory && len == 0)
         return api_fail(rep, ERR_INVALID, "field 'reason' is required by template '%s'", t->name);
@@ -161,11 +156,6 @@ snapshot_text(struct app *app, const struct tmpl_cfg *t)
  * registration). requester is the person the session belongs to; groups
  * may be NULL. Caller holds the lock inside a transaction.
  */
-int api_session_new(struct app *app, const struct tmpl_cfg *t, const char *agent,
-                    const struct principal *requester, const char *display_name,
-                    const json_t *spec, int64_t now, struct api_reply *rep, char **name_out,
-                    struct core_after *after);
-
 int
 api_session_new(struct app *app, const struct tmpl_cfg *t, const char *agent,
                 const struct principal *requester, const char *display_name, const json_t *spec,
@@ -544,10 +534,13 @@ decide(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_a
 {
     const char *reason = api_str(req, "reason"), *why = NULL;
     json_t *data;
+    struct api_policy_view pv;
     int r;
-    VIEW(s);
 
-    if ((r = policy_check_decide(&v, &req->p, &why)) != 0)
+    api_policy_view_init(&pv, s);
+    r = policy_check_decide(&pv.v, &req->p, &why);
+    api_policy_view_cleanup(&pv);
+    if (r != 0)
         return api_fail(rep, r, "%s", why);
     if (s->created_at + req->app->cfg->approval_timeout_s <= req->now) {
         /* enforce the timeout now rather than wait for the reaper; the Failed state stands */
@@ -654,16 +647,19 @@ do_join(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_
     struct sess_participant p;
     char *ticket, hash[65];
     json_t *data;
+    struct api_policy_view pv;
     int64_t exp;
     int r;
-    VIEW(s);
 
     if (role_s != NULL && policy_role_parse(role_s, &want) != 0)
         return api_fail(rep, ERR_INVALID, "field 'role' must be 'participant' or 'viewer'");
     if (api_check_pubkey(key) != 0)
         return api_fail(rep, ERR_INVALID,
                         "field 'sshPublicKey' is not an OpenSSH public key line (type base64 [comment])");
-    if ((r = policy_check_join(&v, &req->p, want, &granted, &why)) != 0)
+    api_policy_view_init(&pv, s);
+    r = policy_check_join(&pv.v, &req->p, want, &granted, &why);
+    api_policy_view_cleanup(&pv);
+    if (r != 0)
         return api_fail(rep, r, "%s", why);
     memset(&p, 0, sizeof(p));
     p.user = (char *)req->p.user;
@@ -714,11 +710,14 @@ static int
 do_leave(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_after *after)
 {
     const char *why = NULL;
+    struct api_policy_view pv;
     size_t i;
     int r;
-    VIEW(s);
 
-    if ((r = policy_check_leave(&v, &req->p, &why)) != 0)
+    api_policy_view_init(&pv, s);
+    r = policy_check_leave(&pv.v, &req->p, &why);
+    api_policy_view_cleanup(&pv);
+    if (r != 0)
         return api_fail(rep, r, "%s", why);
     for (i = 0; i < s->n_parts; i++) {
         if (s->parts[i].left_at != 0 ||
@@ -798,13 +797,16 @@ do_invite(struct api_req *req, struct api_reply *rep, struct sess *s, struct cor
     const json_t *users = json_object_get(req->body, "users");
     const char *role_s = api_str(req, "role"), *why = NULL;
     enum policy_role role = ROLE_PARTICIPANT;
+    struct api_policy_view pv;
     size_t i, k;
     int r;
-    VIEW(s);
 
     if (role_s != NULL && (policy_role_parse(role_s, &role) != 0 || role == ROLE_OWNER))
         return api_fail(rep, ERR_INVALID, "field 'role' must be 'participant' or 'viewer'");
-    if ((r = policy_check_invite(&v, &req->p, &why)) != 0)
+    api_policy_view_init(&pv, s);
+    r = policy_check_invite(&pv.v, &req->p, &why);
+    api_policy_view_cleanup(&pv);
+    if (r != 0)
         return api_fail(rep, r, "%s", why);
     s->invited = xrealloc(s->invited, (s->n_invited + json_array_size(users) + 1) *
                                           sizeof(*s->invited));
@@ -840,4 +842,138 @@ api_sessions_invite(struct api_req *req, struct api_reply *rep)
     if (r == 0 && json_array_size(json_object_get(req->body, "users")) == 0)
         r = api_fail(rep, ERR_INVALID, "field 'users' must name at least one user");
     return r ? r : mutate(req, rep, do_invite);
+}
+
+/* ---------------------------------------------------------------- connect */
+
+/* What the participant's WebSocket thread needs once upgraded. */
+struct connect_job {
+    struct relay *relay;
+    char *conn;
+};
+
+static void
+connect_job_free(void *p)
+{
+    struct connect_job *j = p;
+
+    free(j->conn);
+    free(j);
+}
+
+static void
+run_connect(struct upgraded *u, void *arg)
+{
+    struct connect_job *j = arg;
+
+    relay_run_participant(j->relay, j->conn, u);
+}
+
+/*
+ * Who is connecting: a join ticket (43 characters, no dots) bound to the
+ * session and user, or a person's JWT. Fills req->p (the ticket's user, or
+ * the token's identity). 401 on a bad credential.
+ */
+static int
+connect_identity(struct api_req *req, struct api_reply *rep, char **user)
+{
+    const char *tok = api_bearer(req);
+    char *q = NULL, *session = NULL, hash[65];
+    int r;
+
+    *user = NULL;
+    if (tok == NULL)
+        tok = q = api_query(req, "ticket");
+    if (tok == NULL || *tok == '\0') {
+        free(q);
+        return api_fail(rep, ERR_AUTH, "missing join ticket or bearer token");
+    }
+    if (strchr(tok, '.') == NULL) {
+        sha256_hex(tok, strlen(tok), hash);
+        pthread_mutex_lock(&req->app->lock);
+        r = store_ticket_get(req->app->store, hash, req->now, &session, user);
+        pthread_mutex_unlock(&req->app->lock);
+        free(q);
+        if (r == ERR_NOT_FOUND || (r == 0 && strcmp(session, req->params[0]) != 0)) {
+            free(session);
+            free(*user);
+            *user = NULL;
+            return api_fail(rep, ERR_AUTH, "invalid or expired join ticket");
+        }
+        free(session);
+        if (r == 0)
+            req->p.user = *user; /* a live ticket's user is an active participant */
+        return r;
+    }
+    r = api_authenticate(req, rep, tok, 0); /* a JWT may come as ?ticket= too */
+    free(q);
+    if (r != 0)
+        return r;
+    *user = xstrdup(req->id.user);
+    return 0;
+}
+
+/*
+ * GET /debug-sessions/{name}/connect: 404 unless the caller may see the
+ * session (a 403 would tell an outsider it exists), 403 unless they are an
+ * active participant, 409 unless it is Active, 429 past the session's
+ * connection cap, 409 when its agent is offline.
+ */
+int
+api_sessions_connect(struct api_req *req, struct api_reply *rep)
+{
+    struct sess *s = NULL;
+    struct connect_job *job;
+    char *user = NULL, *conn = NULL, *agent = NULL;
+    size_t i;
+    int r, cap = 0, found = 0;
+
+    if ((r = connect_identity(req, rep, &user)) != 0)
+        goto out;
+    pthread_mutex_lock(&req->app->lock);
+    r = api_load_visible(req, rep, req->params[0], &s);
+    pthread_mutex_unlock(&req->app->lock);
+    if (r != 0)
+        goto out;
+    for (i = 0; i < s->n_parts; i++)
+        if (s->parts[i].left_at == 0 && str_ieq(s->parts[i].user, user))
+            found = 1;
+    if (!found) {
+        r = api_fail(rep, ERR_FORBIDDEN, "you are not an active participant of this session");
+        goto out;
+    }
+    if (s->state != SESSION_ACTIVE) {
+        r = api_fail(rep, ERR_CONFLICT, "the session is %s, not Active",
+                     session_state_name(s->state));
+        goto out;
+    }
+    agent = xstrdup(s->agent);
+    cap = s->tmpl->max_participants * 4;
+    conn = random_token(16);
+    if ((r = relay_expect(req->app->relay, conn, s->name, agent, user, cap)) != 0) {
+        if (r == ERR_TOO_MANY)
+            r = api_fail(rep, r, "too many connections to this session (limit %d)", cap);
+        else if (r == ERR_UNAVAILABLE)
+            r = api_fail(rep, r, "the server is shutting down");
+        else
+            r = api_fail(rep, r, "cannot open a relayed connection");
+        goto out;
+    }
+    if ((r = control_send_open(req->app->control, agent, conn, s->name)) != 0) {
+        r = api_fail(rep, ERR_CONFLICT, "the session's agent is offline");
+        goto out;
+    }
+    job = xcalloc(1, sizeof(*job));
+    job->relay = req->app->relay;
+    job->conn = conn;
+    conn = NULL;
+    rep->upgrade = run_connect;
+    rep->upgrade_arg = job;
+    rep->upgrade_arg_free = connect_job_free;
+out:
+    sess_free(s);
+    free(user);
+    free(conn);
+    free(agent);
+    return r;
 }

@@ -74,7 +74,6 @@ struct connguard {
 
 static void notify(void *cls, struct MHD_Connection *c, void **socket_context,
                    enum MHD_ConnectionNotificationCode toe);
-static void *uri_log(void *cls, const char *uri, struct MHD_Connection *c);
 static void *sweep_thread(void *arg);
 static void sweep_one(struct conn_rec *rec, void *arg);
 static struct conn_rec *rec_of(struct MHD_Connection *c);
@@ -128,8 +127,7 @@ void
 connguard_mhd_options(struct connguard *l, struct MHD_OptionItem opts[3])
 {
     opts[0] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)notify, l};
-    opts[1] = (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)uri_log, l};
-    opts[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    opts[1] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 }
 
 enum MHD_Result
@@ -287,20 +285,17 @@ notify(void *cls, struct MHD_Connection *c, void **socket_context,
  * request's deadline. Returns NULL: http.c's access handler starts from a
  * NULL request context.
  */
-static void *
-uri_log(void *cls, const char *uri, struct MHD_Connection *c)
+void
+connguard_request_line(struct connguard *l, struct MHD_Connection *c)
 {
-    struct connguard *l = cls;
     struct conn_rec *rec = rec_of(c);
 
-    (void)uri;
     if (rec == NULL)
-        return NULL;
+        return;
     pthread_mutex_lock(&l->lock);
     if (rec->phase != CONN_RECEIVING)
         conntab_phase(rec, CONN_RECEIVING, time_mono_ms());
     pthread_mutex_unlock(&l->lock);
-    return NULL;
 }
 
 /* ------------------------------------------------------------------------ */

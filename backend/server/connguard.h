@@ -27,11 +27,15 @@ struct connguard *connguard_new(const struct limits_cfg *cfg, unsigned idle_time
 /* Stops the sweeper and frees l. Call after MHD_stop_daemon. NULL is a no-op. */
 void connguard_free(struct connguard *l);
 /*
- * Fills opts (3 entries) with MHD_OPTION_NOTIFY_CONNECTION and
- * MHD_OPTION_URI_LOG_CALLBACK for l, then MHD_OPTION_END: pass them with
- * MHD_OPTION_ARRAY.
+ * Fills opts (3 entries) with MHD_OPTION_NOTIFY_CONNECTION for l, then
+ * MHD_OPTION_END: pass them with MHD_OPTION_ARRAY.
  */
 void connguard_mhd_options(struct connguard *l, struct MHD_OptionItem opts[3]);
+/*
+ * Call from MHD_OPTION_URI_LOG_CALLBACK (http.c owns that callback): a
+ * request line arrived on c, so its request deadline starts now.
+ */
+void connguard_request_line(struct connguard *l, struct MHD_Connection *c);
 /* MHD_AcceptPolicyCallback (cls = l): MHD_NO when the peer is at its connection cap. */
 enum MHD_Result connguard_accept(void *cls, const struct sockaddr *addr, socklen_t addr_len);
 /*

@@ -325,9 +325,10 @@ reply(struct chan *ch, const char *id, int r, const char *why, json_t *session)
     if (r == 0)
         j = json_pack("{s:s, s:s?, s:b, s:o?}", "type", "reply", "id", id, "ok", 1, "session",
                       session);
-    else
-        j = json_pack("{s:s, s:s?, s:b, s:s, s:s}", "type", "reply", "id", id, "ok", 0, "code",
-                      err_code(r), "error", why ? why : err_str(r));
+    else { /* the API's envelope (err.c's table) plus the reply's own fields */
+        j = api_error_json(r, why, NULL);
+        json_object_update_new(j, json_pack("{s:s, s:s?, s:b}", "type", "reply", "id", id, "ok", 0));
+    }
     msg = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     if (msg)

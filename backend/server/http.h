@@ -1,7 +1,7 @@
 /*
- * libmicrohttpd glue: the daemon, the access handler (body accumulation
- * with a limit, routing on the raw path, authentication, JSON replies in the
- * error envelope), WebSocket upgrades, static UI files, health and metrics.
+ * libmicrohttpd glue: the daemon on its listening socket, the access
+ * handler (body and size limits, one dispatch through route.h's table,
+ * replies in the error envelope) and WebSocket upgrades.
  */
 #ifndef AIRLOCK_HTTP_H
 #define AIRLOCK_HTTP_H
@@ -11,7 +11,10 @@
 
 struct http;
 
-/* Starts serving app on app->cfg->listen. Returns 0 or ERR_* with err filled. */
+/*
+ * Starts serving app on app->cfg->listen. Returns 0, or ERR_* with err
+ * filled ("address in use" when another process listens there).
+ */
 int http_start(struct app *app, struct http **hp, char *err, size_t err_len);
 /* Port actually bound (useful with port 0). */
 unsigned http_port(const struct http *h);
@@ -20,7 +23,7 @@ unsigned http_port(const struct http *h);
  * and frees h. ERR_UNAVAILABLE if some WebSocket thread was still running.
  */
 int http_stop(struct http *h, int timeout_ms);
-/* Stops accepting new connections (first step of a drain). */
+/* Stops accepting new connections and closes the listening socket (first step of a drain). */
 void http_quiesce(struct http *h);
 
 #endif
