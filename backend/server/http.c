@@ -35,6 +35,7 @@
 #include "log.h"
 #include "notify.h"
 #include "relay.h"
+#include "tlsfront.h"
 #include "util.h"
 #include "viewcache.h"
 #include "ws.h"
@@ -98,6 +99,7 @@ struct metric_row {
 struct http {
     struct app *app;
     struct MHD_Daemon *d;
+    struct tlsfront *front; /* built-in TLS, or NULL */
     unsigned port;
     char *csp;
     _Atomic int n_upgraded;
@@ -390,6 +392,7 @@ upgrade_cb(void *cls, struct MHD_Connection *c, void *req_cls, const char *extra
     pthread_t th;
     int one = 1;
 
+    (void)c;
     (void)req_cls;
     u->fd = sock;
     u->urh = urh;
@@ -398,19 +401,8 @@ upgrade_cb(void *cls, struct MHD_Connection *c, void *req_cls, const char *extra
         memcpy(u->extra, extra_in, extra_in_size);
         u->extra_len = extra_in_size;
     }
+    /* (with built-in TLS sock is a socketpair end; tlsfront.c sets it on the client's socket) */
     setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    {
-        /*
-         * With built-in TLS, sock is MHD's end of a socketpair and MHD copies
-         * to the client's TCP socket itself: that socket needs no Nagle
-         * either (without it each keystroke waited ~40 ms per hop).
-         */
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-
-        if (ci != NULL && ci->connect_fd != sock)
-            setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    }
     a->job = job;
     a->u = u;
     if (atomic_load(&job->h->stopping)) { /* draining: refuse new WebSockets */
@@ -994,50 +986,18 @@ build_csp(const struct config *cfg)
     }
 }
 
-/* Reads a whole PEM file (at most 1 MiB) into a new string. */
+/* tlsfront's handoff: MHD takes fd, and closes it if it refuses the connection. */
 static int
-read_pem(const char *path, char **out, char *err, size_t err_len)
+front_add(void *arg, int fd, const struct sockaddr *sa, socklen_t sl)
 {
-    FILE *f = fopen(path, "re");
-    char *buf = NULL;
-    size_t n;
+    struct http *h = arg;
 
-    *out = NULL;
-    if (f == NULL) {
-        snprintf(err, err_len, "tls: cannot read %s: %s", path, strerror(errno));
-        return ERR_SYSTEM;
-    }
-    buf = xmalloc(1 << 20);
-    n = fread(buf, 1, (1 << 20) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    if (n == 0 || strstr(buf, "-----BEGIN ") == NULL) {
-        snprintf(err, err_len, "tls: %s is not a PEM file", path);
-        free(buf);
-        return ERR_INVALID;
-    }
-    *out = buf;
-    return 0;
-}
-
-static int
-load_tls(const struct config *cfg, char **cert, char **key, char *err, size_t err_len)
-{
-    int r;
-
-    if ((r = read_pem(cfg->tls_cert, cert, err, err_len)) != 0)
-        return r;
-    if ((r = read_pem(cfg->tls_key, key, err, err_len)) != 0) {
-        free(*cert);
-        *cert = NULL;
-    }
-    return r;
+    return MHD_add_connection(h->d, fd, sa, sl) == MHD_YES ? 0 : ERR_UNAVAILABLE;
 }
 
 int
 http_start(struct app *app, struct http **hp, char *err, size_t err_len)
 {
-    char *cert = NULL, *key = NULL;
     int r;
     struct http *h;
     struct sockaddr_storage ss;
@@ -1054,39 +1014,36 @@ http_start(struct app *app, struct http **hp, char *err, size_t err_len)
     h->app = app;
     h->csp = build_csp(app->cfg);
     random_bytes(&h->id_prefix, sizeof(h->id_prefix));
-    if (app->cfg->tls_cert != NULL && (r = load_tls(app->cfg, &cert, &key, err, err_len)) != 0) {
+    /* built-in TLS: tlsfront.c owns the port and hands MHD plaintext */
+    if (app->cfg->tls_cert != NULL &&
+        (r = tlsfront_new(app->cfg->tls_cert, app->cfg->tls_key, (struct sockaddr *)&ss, sl,
+                          front_add, h, &h->front, err, err_len)) != 0) {
         free(h->csp);
         free(h);
         return r;
     }
-    {
-        struct MHD_OptionItem tls[] = {
-            {MHD_OPTION_HTTPS_MEM_CERT, 0, cert},
-            {MHD_OPTION_HTTPS_MEM_KEY, 0, key},
-            {MHD_OPTION_END, 0, NULL},
-        };
-
         h->d = MHD_start_daemon(
             MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_UPGRADE |
                 MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0) |
-                (cert ? MHD_USE_TLS : 0),
+                (h->front ? MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC : 0),
             0, NULL, NULL, access_handler, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS, MHD_OPTION_CONNECTION_LIMIT,
             (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
             MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape,
-            h, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_ARRAY,
-            cert ? tls : tls + 2, MHD_OPTION_END);
-    }
-    /* MHD copied what it needs; the key is a secret, wipe our copy */
-    if (key != NULL)
-        explicit_bzero(key, strlen(key));
-    free(key);
-    free(cert);
-    if (h->d == NULL) {
+            h, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+    if (h->d == NULL || (h->front != NULL && tlsfront_start(h->front) != 0)) {
         snprintf(err, err_len, "cannot listen on %s: %s", app->cfg->listen, strerror(errno));
+        if (h->d != NULL)
+            MHD_stop_daemon(h->d);
+        tlsfront_free(h->front);
         free(h->csp);
         free(h);
         return ERR_SYSTEM;
+    }
+    if (h->front != NULL) {
+        h->port = tlsfront_port(h->front);
+        *hp = h;
+        return 0;
     }
     di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
     h->port = di ? di->port : 0;
@@ -1106,6 +1063,7 @@ http_quiesce(struct http *h)
     if (h == NULL)
         return;
     atomic_store(&h->stopping, 1);
+    tlsfront_quiesce(h->front);
     if (h->d != NULL)
         MHD_quiesce_daemon(h->d);
 }
@@ -1122,7 +1080,9 @@ http_stop(struct http *h, int timeout_ms)
         usleep(10000);
     if ((left = atomic_load(&h->n_upgraded)) > 0)
         log_warn("%d WebSocket connections still open at shutdown", left);
+    tlsfront_quiesce(h->front); /* no MHD_add_connection from here on */
     MHD_stop_daemon(h->d);
+    tlsfront_free(h->front);
     free(h->csp);
     free(h);
     return left > 0 ? ERR_UNAVAILABLE : 0;
