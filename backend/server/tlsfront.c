@@ -16,7 +16,7 @@
  * the add callback (MHD_add_connection with the real client address, so
  * per-client limits and logs see the client), then pumps: SSL_read ->
  * socketpair and socketpair -> SSL_write, non-blocking, one poll() for both
- * directions, with 16 and 64 KiB buffers. WebSocket upgrades need nothing
+ * directions, with 64 KiB buffers. WebSocket upgrades need nothing
  * special: MHD hands the upgraded socketpair end to relay.c like a TCP one.
  *
  * Half-close goes through in both directions, so each side learns of the
@@ -66,7 +66,7 @@
 #define TLSFRONT_HANDSHAKE_MS 10000   /* a client must finish its handshake within this */
 #define TLSFRONT_LINGER_MS 2000       /* after our close_notify, wait this long for EOF */
 #define TLSFRONT_GRACE_MS 1000        /* tlsfront_free: let pumps flush before cutting them */
-#define TLSFRONT_UP_BUF (16 * 1024)   /* client -> server: one TLS record at most */
+#define TLSFRONT_UP_BUF (64 * 1024)   /* client -> server: up to four records per send */
 #define TLSFRONT_DOWN_BUF (64 * 1024) /* server -> client: four records per SSL_write */
 #define TLSFRONT_STACK (512 * 1024)
 
@@ -283,6 +283,8 @@ ctx_load(struct tlsfront *f, const char *cert, const char *key, char *err, size_
     SSL_CTX_set_options(f->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
                                     SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode(f->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* read what the socket has (not a record header, then its body: two recvs a record) */
+    SSL_CTX_set_read_ahead(f->ctx, 1);
     if (SSL_CTX_use_certificate_chain_file(f->ctx, cert) != 1) {
         snprintf(err, err_len, "tls: %s: not a usable PEM certificate: %s", cert,
                  ssl_errstr(e, sizeof(e)));
@@ -637,29 +639,36 @@ static int
 pump_up(struct tconn *c, struct half *up, short *cev, short *pev, int *moved)
 {
     ssize_t n;
-    int rc;
+    int rc, why;
 
     if (up->done)
         return 0;
-    if (up->len == 0 && !up->eof) {
+    /* fill the buffer with what has arrived (several records) before one send */
+    while (up->len < up->cap && !up->eof) {
         ERR_clear_error();
-        if ((rc = SSL_read(c->ssl, up->buf, (int)up->cap)) > 0) {
-            up->off = 0;
-            up->len = (size_t)rc;
+        if ((rc = SSL_read(c->ssl, up->buf + up->len, (int)(up->cap - up->len))) > 0) {
+            up->len += (size_t)rc;
             *moved = 1;
-        } else {
-            switch (SSL_get_error(c->ssl, rc)) {
-            case SSL_ERROR_WANT_READ: *cev |= POLLIN; break;
-            case SSL_ERROR_WANT_WRITE: *cev |= POLLOUT; break;
-            case SSL_ERROR_ZERO_RETURN: up->eof = 1; break;
-            default: ERR_clear_error(); return ERR_INVALID;
-            }
+            continue;
         }
+        why = SSL_get_error(c->ssl, rc);
+        if (up->len > 0 && (why == SSL_ERROR_WANT_READ || why == SSL_ERROR_WANT_WRITE))
+            break; /* send what we have; read again after */
+        switch (why) {
+        case SSL_ERROR_WANT_READ: *cev |= POLLIN; break;
+        case SSL_ERROR_WANT_WRITE: *cev |= POLLOUT; break;
+        case SSL_ERROR_ZERO_RETURN: up->eof = 1; break;
+        default: ERR_clear_error(); return ERR_INVALID;
+        }
+        break;
     }
     if (up->len > 0) {
         if ((n = send(c->pfd, up->buf + up->off, up->len, MSG_NOSIGNAL)) > 0) {
             up->off += (size_t)n;
             up->len -= (size_t)n;
+            if (up->len > 0) /* keep the unsent bytes at the front: SSL_read appends */
+                memmove(up->buf, up->buf + up->off, up->len);
+            up->off = 0;
             *moved = 1;
         } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
             *pev |= POLLOUT;
