@@ -66,8 +66,8 @@
 #define TLSFRONT_HANDSHAKE_MS 10000   /* a client must finish its handshake within this */
 #define TLSFRONT_LINGER_MS 2000       /* after our close_notify, wait this long for EOF */
 #define TLSFRONT_GRACE_MS 1000        /* tlsfront_free: let pumps flush before cutting them */
-#define TLSFRONT_UP_BUF (64 * 1024)   /* client -> server: up to four records per send */
-#define TLSFRONT_DOWN_BUF (64 * 1024) /* server -> client: four records per SSL_write */
+#define TLSFRONT_BUF_MIN (16 * 1024)  /* each of a connection's four buffers starts so... */
+#define TLSFRONT_BUF_MAX (256 * 1024) /* ...and doubles up to this under bulk traffic */
 #define TLSFRONT_STACK (512 * 1024)
 
 struct tlsfront {
@@ -93,7 +93,7 @@ struct tlsfront {
 /* One direction of a pump. */
 struct half {
     char *buf;
-    size_t cap, off, len;
+    size_t cap, off, len; /* cap grows from TLSFRONT_BUF_MIN to TLSFRONT_BUF_MAX */
     int eof;  /* the source ended (or the sink failed): nothing more to read */
     int done; /* eof and everything written: the sink was shut down */
 };
@@ -103,6 +103,10 @@ struct tconn {
     int cfd;            /* the client's TCP socket */
     int pfd;            /* our end of the socketpair to MHD, -1 before the handoff */
     SSL *ssl;
+    BIO *rbio, *wbio;   /* memory BIOs: OpenSSL never touches the sockets (owned by ssl) */
+    struct half in;     /* ciphertext from the client, on its way into rbio */
+    struct half out;    /* ciphertext from wbio, on its way to the client */
+    int in_ready;       /* cfd may have bytes: recv before polling */
     struct sockaddr_storage sa;
     socklen_t sl;
     char addr[INET6_ADDRSTRLEN + 8]; /* "host:port" for logs */
@@ -460,11 +464,17 @@ conn_start(struct tlsfront *f, int fd, const struct sockaddr_storage *sa, sockle
     memcpy(&c->sa, sa, sl);
     c->sl = sl;
     addr_fmt((const struct sockaddr *)sa, c->addr, sizeof(c->addr));
-    if ((c->ssl = SSL_new(f->ctx)) == NULL || SSL_set_fd(c->ssl, fd) != 1) {
+    if ((c->ssl = SSL_new(f->ctx)) == NULL || (c->rbio = BIO_new(BIO_s_mem())) == NULL ||
+        (c->wbio = BIO_new(BIO_s_mem())) == NULL) {
         log_warn("tls %s: cannot set up the connection", c->addr);
         ERR_clear_error();
+        BIO_free(c->rbio);
+        BIO_free(c->wbio);
         goto fail;
     }
+    BIO_set_mem_eof_return(c->rbio, -1); /* empty is "want read", not EOF */
+    SSL_set_bio(c->ssl, c->rbio, c->wbio);
+    c->in_ready = 1;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, TLSFRONT_STACK);
@@ -536,6 +546,8 @@ conn_free(struct tconn *c)
     if (c == NULL)
         return;
     SSL_free(c->ssl);
+    free(c->in.buf);
+    free(c->out.buf);
     close(c->cfd);
     if (c->pfd >= 0)
         close(c->pfd);
@@ -574,35 +586,124 @@ conn_wait(struct tconn *c, struct pollfd *p, int n, int64_t deadline_ms)
     }
 }
 
+/* Makes room for want bytes in h (kept between off and off + len), within TLSFRONT_BUF_MAX. */
+static void
+half_reserve(struct half *h, size_t want)
+{
+    size_t cap = h->cap ? h->cap : TLSFRONT_BUF_MIN;
+
+    while (cap < want && cap < TLSFRONT_BUF_MAX)
+        cap *= 2;
+    if (h->buf != NULL && h->off > 0) {
+        memmove(h->buf, h->buf + h->off, h->len);
+        h->off = 0;
+    }
+    if (cap != h->cap || h->buf == NULL) {
+        h->buf = xrealloc(h->buf, cap);
+        h->cap = cap;
+    }
+}
+
+/*
+ * Client -> rbio: one recv. Returns the bytes read, 0 at the client's EOF
+ * (or a reset: then OpenSSL sees EOF too), or ERR_AGAIN.
+ */
+static int
+tls_fill(struct tconn *c)
+{
+    ssize_t n;
+
+    half_reserve(&c->in, c->in.cap);
+    if ((n = recv(c->cfd, c->in.buf, c->in.cap, 0)) > 0) {
+        BIO_write(c->rbio, c->in.buf, (int)n);
+        if ((size_t)n == c->in.cap) /* more may be waiting: read more at once next time */
+            half_reserve(&c->in, c->in.cap * 2);
+        return (int)n;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        c->in_ready = 0;
+        return ERR_AGAIN;
+    }
+    BIO_set_mem_eof_return(c->rbio, 0);
+    c->in.eof = 1;
+    return 0;
+}
+
+/*
+ * wbio -> client: what OpenSSL wrote, in as few sends as it takes. Returns
+ * 0 when all is sent, ERR_AGAIN when the socket is full, ERR_SYSTEM when the
+ * client is gone.
+ */
+static int
+tls_flush(struct tconn *c)
+{
+    ssize_t n;
+
+    for (;;) {
+        if (c->out.len == 0) {
+            size_t pend = BIO_ctrl_pending(c->wbio);
+            int got;
+
+            if (pend == 0)
+                return 0;
+            c->out.off = 0;
+            half_reserve(&c->out, pend);
+            if ((got = BIO_read(c->wbio, c->out.buf, (int)c->out.cap)) <= 0)
+                return 0;
+            c->out.len = (size_t)got;
+        }
+        if ((n = send(c->cfd, c->out.buf + c->out.off, c->out.len, MSG_NOSIGNAL)) > 0) {
+            c->out.off += (size_t)n;
+            c->out.len -= (size_t)n;
+        } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            return ERR_AGAIN;
+        } else {
+            return ERR_SYSTEM;
+        }
+    }
+}
+
 /* The TLS handshake, within TLSFRONT_HANDSHAKE_MS. 0, ERR_INVALID or ERR_UNAVAILABLE. */
 static int
 conn_handshake(struct tconn *c)
 {
     int64_t deadline = time_mono_ms() + TLSFRONT_HANDSHAKE_MS;
     char e[256];
-    int rc, why;
+    int rc, why, fr;
 
     for (;;) {
         struct pollfd p = {.fd = c->cfd};
 
         ERR_clear_error();
-        if ((rc = SSL_accept(c->ssl)) == 1)
+        rc = SSL_accept(c->ssl);
+        why = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, rc);
+        /* our alert or flight goes out even when the handshake failed */
+        if ((fr = tls_flush(c)) == ERR_SYSTEM)
+            return ERR_INVALID;
+        if (fr == ERR_AGAIN)
+            p.events |= POLLOUT;
+        if (why == SSL_ERROR_NONE && fr == 0)
             return 0;
-        why = SSL_get_error(c->ssl, rc);
-        if (why == SSL_ERROR_WANT_READ)
-            p.events = POLLIN;
-        else if (why == SSL_ERROR_WANT_WRITE)
-            p.events = POLLOUT;
-        else {
+        if (why != SSL_ERROR_NONE && why != SSL_ERROR_WANT_READ) {
             log_debug("tls %s: handshake failed: %s", c->addr,
                       why == SSL_ERROR_SSL ? ssl_errstr(e, sizeof(e)) : "connection closed");
             ERR_clear_error();
             return ERR_INVALID;
         }
+        if (why == SSL_ERROR_WANT_READ) {
+            if (c->in.eof) {
+                log_debug("tls %s: connection closed during the handshake", c->addr);
+                return ERR_INVALID;
+            }
+            if (tls_fill(c) != ERR_AGAIN)
+                continue;
+            p.events |= POLLIN;
+        }
         if (conn_wait(c, &p, 1, deadline) != 0) {
             log_debug("tls %s: no handshake within %d ms", c->addr, TLSFRONT_HANDSHAKE_MS);
             return ERR_UNAVAILABLE;
         }
+        c->in_ready = 1;
     }
 }
 
@@ -631,49 +732,50 @@ conn_handoff(struct tconn *c)
 }
 
 /*
- * Client -> server: SSL_read into up, send to the socketpair. Adds the poll
- * events it waits for to *cev (client) and *pev (socketpair); sets *moved
- * on progress. Returns 0, or ERR_INVALID when the TLS session is broken.
+ * Client -> server: decrypt what rbio holds into up (no syscall: rbio is
+ * memory), then send it to the pair. Adds the poll events it waits for to
+ * *pev; sets *moved on progress. Returns 0, or ERR_INVALID when the TLS
+ * session is broken.
  */
 static int
-pump_up(struct tconn *c, struct half *up, short *cev, short *pev, int *moved)
+pump_up(struct tconn *c, struct half *up, short *pev, int *moved)
 {
     ssize_t n;
     int rc, why;
 
     if (up->done)
         return 0;
-    /* fill the buffer with what has arrived (several records) before one send */
-    while (up->len < up->cap && !up->eof) {
+    while (!up->eof) {
+        if (up->off + up->len == up->cap) {
+            if (up->cap >= TLSFRONT_BUF_MAX || up->len < up->cap)
+                break; /* full: send first */
+            half_reserve(up, up->cap * 2);
+        }
         ERR_clear_error();
-        if ((rc = SSL_read(c->ssl, up->buf + up->len, (int)(up->cap - up->len))) > 0) {
+        rc = SSL_read(c->ssl, up->buf + up->off + up->len, (int)(up->cap - up->off - up->len));
+        if (rc > 0) {
             up->len += (size_t)rc;
             *moved = 1;
             continue;
         }
-        why = SSL_get_error(c->ssl, rc);
-        if (up->len > 0 && (why == SSL_ERROR_WANT_READ || why == SSL_ERROR_WANT_WRITE))
-            break; /* send what we have; read again after */
-        switch (why) {
-        case SSL_ERROR_WANT_READ: *cev |= POLLIN; break;
-        case SSL_ERROR_WANT_WRITE: *cev |= POLLOUT; break;
-        case SSL_ERROR_ZERO_RETURN: up->eof = 1; break;
-        default: ERR_clear_error(); return ERR_INVALID;
+        if ((why = SSL_get_error(c->ssl, rc)) == SSL_ERROR_WANT_READ)
+            break; /* rbio is empty: tls_fill's turn */
+        if (why != SSL_ERROR_ZERO_RETURN) {
+            ERR_clear_error();
+            return ERR_INVALID;
         }
-        break;
+        up->eof = 1;
     }
     if (up->len > 0) {
         if ((n = send(c->pfd, up->buf + up->off, up->len, MSG_NOSIGNAL)) > 0) {
-            up->off += (size_t)n;
+            up->off = (size_t)n == up->len ? 0 : up->off + (size_t)n;
             up->len -= (size_t)n;
-            if (up->len > 0) /* keep the unsent bytes at the front: SSL_read appends */
-                memmove(up->buf, up->buf + up->off, up->len);
-            up->off = 0;
             *moved = 1;
         } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
             *pev |= POLLOUT;
         } else { /* MHD closed its end: drop what the client still sends */
             up->len = 0;
+            up->off = 0;
             up->eof = 1;
         }
     }
@@ -686,11 +788,12 @@ pump_up(struct tconn *c, struct half *up, short *cev, short *pev, int *moved)
 }
 
 /*
- * Server -> client: recv from the socketpair into down, SSL_write it; at the
- * socketpair's EOF, close_notify and a FIN. Same contract as pump_up.
+ * Server -> client: recv from the pair into down, encrypt it into wbio
+ * while little is waiting to go out; at the pair's EOF, close_notify. The
+ * caller flushes wbio. Same contract as pump_up.
  */
 static int
-pump_down(struct tconn *c, struct half *down, short *cev, short *pev, int *moved)
+pump_down(struct tconn *c, struct half *down, short *pev, int *moved)
 {
     ssize_t n;
     int rc;
@@ -698,38 +801,32 @@ pump_down(struct tconn *c, struct half *down, short *cev, short *pev, int *moved
     if (down->done)
         return 0;
     if (down->len == 0 && !down->eof) {
+        down->off = 0;
         if ((n = recv(c->pfd, down->buf, down->cap, 0)) > 0) {
-            down->off = 0;
             down->len = (size_t)n;
             *moved = 1;
+            if ((size_t)n == down->cap) /* bulk: read more at once next time */
+                half_reserve(down, down->cap * 2);
         } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
             *pev |= POLLIN;
         } else {
             down->eof = 1;
         }
     }
-    if (down->len > 0) {
+    if (down->len > 0 && c->out.len + BIO_ctrl_pending(c->wbio) < TLSFRONT_BUF_MAX) {
         ERR_clear_error();
-        if ((rc = SSL_write(c->ssl, down->buf + down->off, (int)down->len)) > 0) {
-            down->off += (size_t)rc;
-            down->len -= (size_t)rc;
-            *moved = 1;
-        } else {
-            switch (SSL_get_error(c->ssl, rc)) {
-            case SSL_ERROR_WANT_WRITE: *cev |= POLLOUT; break;
-            case SSL_ERROR_WANT_READ: *cev |= POLLIN; break;
-            default: ERR_clear_error(); return ERR_INVALID;
-            }
+        if ((rc = SSL_write(c->ssl, down->buf + down->off, (int)down->len)) <= 0) {
+            ERR_clear_error();
+            return ERR_INVALID;
         }
+        down->off += (size_t)rc;
+        down->len -= (size_t)rc;
+        *moved = 1;
     }
     if (down->eof && down->len == 0) {
         ERR_clear_error();
-        if ((rc = SSL_shutdown(c->ssl)) < 0 && SSL_get_error(c->ssl, rc) == SSL_ERROR_WANT_WRITE) {
-            *cev |= POLLOUT; /* close_notify not sent yet */
-            return 0;
-        }
+        SSL_shutdown(c->ssl); /* close_notify into wbio */
         ERR_clear_error();
-        shutdown(c->cfd, SHUT_WR);
         down->done = 1;
         *moved = 1;
     }
@@ -740,25 +837,43 @@ pump_down(struct tconn *c, struct half *down, short *cev, short *pev, int *moved
 static void
 conn_pump(struct tconn *c)
 {
-    struct half up = {.cap = TLSFRONT_UP_BUF}, down = {.cap = TLSFRONT_DOWN_BUF};
+    struct half up = {0}, down = {0};
     int64_t linger_until = -1;
+    int fin_sent = 0;
 
-    up.buf = xmalloc(up.cap);
-    down.buf = xmalloc(down.cap);
+    half_reserve(&up, TLSFRONT_BUF_MIN);
+    half_reserve(&down, TLSFRONT_BUF_MIN);
     for (;;) {
         struct pollfd p[2];
         short cev = 0, pev = 0;
-        int moved = 0;
+        size_t backlog;
+        int moved = 0, r;
 
-        if (pump_up(c, &up, &cev, &pev, &moved) != 0 ||
-            pump_down(c, &down, &cev, &pev, &moved) != 0)
+        /* more ciphertext only while little waits to be decrypted (backpressure) */
+        if (c->in_ready && !c->in.eof && BIO_ctrl_pending(c->rbio) < TLSFRONT_BUF_MAX)
+            if (tls_fill(c) != ERR_AGAIN)
+                moved = 1;
+        if (pump_up(c, &up, &pev, &moved) != 0 || pump_down(c, &down, &pev, &moved) != 0)
             break;
-        if (up.done && down.done)
+        backlog = c->out.len + BIO_ctrl_pending(c->wbio);
+        if ((r = tls_flush(c)) == ERR_SYSTEM)
+            break;
+        if (c->out.len + BIO_ctrl_pending(c->wbio) < backlog)
+            moved = 1; /* room again for pump_down's SSL_write */
+        if (r == ERR_AGAIN)
+            cev |= POLLOUT;
+        else if (down.done && !fin_sent) { /* close_notify sent: then our FIN */
+            shutdown(c->cfd, SHUT_WR);
+            fin_sent = 1;
+        }
+        if (up.done && fin_sent)
             break;
         if (moved)
             continue;
+        if (!c->in.eof && BIO_ctrl_pending(c->rbio) < TLSFRONT_BUF_MAX)
+            cev |= POLLIN;
         /* the server is gone: give the client a moment to read and close */
-        if (down.done && linger_until < 0)
+        if (fin_sent && linger_until < 0)
             linger_until = time_mono_ms() + TLSFRONT_LINGER_MS;
         /* an fd with nothing to wait for stays out: its POLLHUP would spin */
         p[0].fd = cev ? c->cfd : -1;
@@ -767,6 +882,8 @@ conn_pump(struct tconn *c)
         p[1].events = pev;
         if (conn_wait(c, p, 2, linger_until) != 0)
             break;
+        if (p[0].revents != 0)
+            c->in_ready = 1;
     }
     free(up.buf);
     free(down.buf);
