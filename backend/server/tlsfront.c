@@ -7,22 +7,28 @@
  * the relay ran at 0.7 MiB/s (docs/benchmarks.md, relay-tls). So with
  * `tls: {cert, key}` airlockd owns the TLS port and MHD never sees TLS:
  *
- *   client ==TLS/TCP==> [conn thread: SSL_read / SSL_write] <--socketpair--> MHD (plain HTTP)
+ *   client ==TLS/TCP==> [conn thread: OpenSSL on memory BIOs] <--TCP pair--> MHD (plain HTTP)
  *
  * The accept thread takes each connection (TCP_NODELAY, a cap on how many
  * are open) and starts a thread for it. That thread does the handshake
  * under a deadline (a client that stalls or speaks garbage holds only its
- * own thread), then hands the other end of a new socketpair to MHD through
+ * own thread), then hands one end of a new loopback TCP pair to MHD through
  * the add callback (MHD_add_connection with the real client address, so
- * per-client limits and logs see the client), then pumps: SSL_read ->
- * socketpair and socketpair -> SSL_write, non-blocking, one poll() for both
- * directions, with 64 KiB buffers. WebSocket upgrades need nothing
- * special: MHD hands the upgraded socketpair end to relay.c like a TCP one.
+ * per-client limits and logs see the client), then pumps both directions
+ * in one poll() loop. OpenSSL works on memory BIOs and the thread does the
+ * socket I/O itself: one recv of up to 256 KiB feeds many records, and all
+ * the records one SSL_write makes leave in one send (with the socket BIO,
+ * every record cost a syscall or two; on this kind of virtual machine
+ * syscalls and wake-ups are most of the cost, see docs/benchmarks.md).
+ * Buffers start at 16 KiB and grow to 256 KiB under bulk traffic only.
+ * WebSocket upgrades need nothing special: MHD hands its end of the pair
+ * to relay.c like any TCP connection. Why a TCP pair and not a socketpair:
+ * see pair_listen.
  *
  * Half-close goes through in both directions, so each side learns of the
  * other's end at once (under MHD's own TLS the relay only noticed a gone
  * participant at its next ping): the client's close_notify or FIN becomes
- * shutdown(SHUT_WR) on the socketpair; MHD closing its end becomes our
+ * shutdown(SHUT_WR) on the pair; MHD closing its end becomes our
  * close_notify and a FIN to the client, after which we wait a moment
  * (TLSFRONT_LINGER_MS) for the client's EOF so that it gets the last bytes
  * rather than a reset.
@@ -101,7 +107,7 @@ struct half {
 struct tconn {
     struct tlsfront *f; /* borrowed */
     int cfd;            /* the client's TCP socket */
-    int pfd;            /* our end of the socketpair to MHD, -1 before the handoff */
+    int pfd;            /* our end of the pair to MHD, -1 before the handoff */
     SSL *ssl;
     BIO *rbio, *wbio;   /* memory BIOs: OpenSSL never touches the sockets (owned by ssl) */
     struct half in;     /* ciphertext from the client, on its way into rbio */

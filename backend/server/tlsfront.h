@@ -1,7 +1,7 @@
 /*
  * Built-in TLS in front of libmicrohttpd: airlockd accepts on the TLS port
  * itself, terminates TLS with OpenSSL and hands the plaintext to MHD through
- * a socketpair, one pump thread per connection (tlsfront.c says why).
+ * a loopback TCP pair, one pump thread per connection (tlsfront.c says why).
  */
 #ifndef AIRLOCK_TLSFRONT_H
 #define AIRLOCK_TLSFRONT_H
@@ -12,7 +12,7 @@ struct tlsfront;
 
 /*
  * Hands a plaintext connection to the HTTP server: fd is the server's end of
- * a socketpair, sa the real client's address. Takes ownership of fd in every
+ * a loopback TCP pair, sa the real client's address. Takes ownership of fd in every
  * case (closes it on failure). Returns 0 or ERR_*.
  */
 typedef int (*tlsfront_add_fn)(void *arg, int fd, const struct sockaddr *sa, socklen_t sl);
