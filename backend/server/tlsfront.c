@@ -293,8 +293,6 @@ ctx_load(struct tlsfront *f, const char *cert, const char *key, char *err, size_
     SSL_CTX_set_options(f->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
                                     SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode(f->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    /* read what the socket has (not a record header, then its body: two recvs a record) */
-    SSL_CTX_set_read_ahead(f->ctx, 1);
     if (SSL_CTX_use_certificate_chain_file(f->ctx, cert) != 1) {
         snprintf(err, err_len, "tls: %s: not a usable PEM certificate: %s", cert,
                  ssl_errstr(e, sizeof(e)));
