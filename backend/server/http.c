@@ -42,6 +42,7 @@
 #include "err.h"
 #include "http.h"
 #include "connguard.h"
+#include "tlsfront.h"
 #include "log.h"
 #include "metrics.h"
 #include "route.h"
@@ -66,6 +67,7 @@ struct http {
     unsigned id_prefix;        /* request ids: random prefix + counter */
     _Atomic unsigned next_id;
     struct metrics *metrics;
+    struct tlsfront *front;    /* built-in TLS (tlsfront.c), or NULL */
     struct connguard *guard;   /* connguard.c: connection cap, request deadline, rate */
 };
 
@@ -236,6 +238,8 @@ upgrade_cb(void *cls, struct MHD_Connection *c, void *req_cls, const char *extra
     pthread_t th;
     int one = 1;
 
+    (void)c;
+
     (void)req_cls;
     u->fd = sock;
     u->urh = urh;
@@ -244,19 +248,8 @@ upgrade_cb(void *cls, struct MHD_Connection *c, void *req_cls, const char *extra
         memcpy(u->extra, extra_in, extra_in_size);
         u->extra_len = extra_in_size;
     }
+    /* with built-in TLS sock is MHD's end of tlsfront's pair; tlsfront.c sets it on the client's socket */
     setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    {
-        /*
-         * With built-in TLS, sock is MHD's end of a socketpair and MHD copies
-         * to the client's TCP socket itself: that socket needs no Nagle
-         * either (without it each keystroke waited ~40 ms per hop).
-         */
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-
-        if (ci != NULL && ci->connect_fd != sock)
-            setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    }
     a->job = job;
     a->u = u;
     if (atomic_load(&job->h->stopping)) { /* draining: refuse new WebSockets */
@@ -607,44 +600,13 @@ out:
     return r;
 }
 
-/* Reads a whole PEM file (at most 1 MiB) into a new string. */
+/* tlsfront's handoff: MHD takes fd (and closes it if it refuses the connection). */
 static int
-read_pem(const char *path, char **out, char *err, size_t err_len)
+front_add(void *arg, int fd, const struct sockaddr *sa, socklen_t sl)
 {
-    FILE *f = fopen(path, "re");
-    char *buf = NULL;
-    size_t n;
+    struct http *h = arg;
 
-    *out = NULL;
-    if (f == NULL) {
-        snprintf(err, err_len, "tls: cannot read %s: %s", path, strerror(errno));
-        return ERR_SYSTEM;
-    }
-    buf = xmalloc(1 << 20);
-    n = fread(buf, 1, (1 << 20) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    if (n == 0 || strstr(buf, "-----BEGIN ") == NULL) {
-        snprintf(err, err_len, "tls: %s is not a PEM file", path);
-        free(buf);
-        return ERR_INVALID;
-    }
-    *out = buf;
-    return 0;
-}
-
-static int
-load_tls(const struct config *cfg, char **cert, char **key, char *err, size_t err_len)
-{
-    int r;
-
-    if ((r = read_pem(cfg->tls_cert, cert, err, err_len)) != 0)
-        return r;
-    if ((r = read_pem(cfg->tls_key, key, err, err_len)) != 0) {
-        free(*cert);
-        *cert = NULL;
-    }
-    return r;
+    return MHD_add_connection(h->d, fd, sa, sl) == MHD_YES ? 0 : ERR_UNAVAILABLE;
 }
 
 /* metrics_write_fn for connguard's airlock_limit_* lines. */
@@ -654,34 +616,33 @@ guard_metrics(void *arg, FILE *f)
     connguard_metrics_write(arg, f);
 }
 
-/* Starts MHD on the listening socket fd (taken on success). */
+/*
+ * Starts MHD on the listening socket fd (taken on success), or, with
+ * built-in TLS (fd < 0), with no socket of its own: tlsfront.c accepts and
+ * hands it plaintext connections.
+ */
 static struct MHD_Daemon *
-daemon_start(struct http *h, int fd, const char *cert, const char *key)
+daemon_start(struct http *h, int fd)
 {
-    struct MHD_OptionItem tls[] = {
-        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cert},
-        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key},
-        {MHD_OPTION_END, 0, NULL},
-    };
     struct MHD_OptionItem lim[3];
 
     connguard_mhd_options(h->guard, lim);
     return MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG |
-            (cert ? MHD_USE_TLS : 0),
-        0, connguard_accept, h->guard, access_handler, h, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+            (fd < 0 ? MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC : 0),
+        0, connguard_accept, h->guard, access_handler, h, MHD_OPTION_LISTEN_SOCKET,
+        (MHD_socket)(fd < 0 ? MHD_INVALID_SOCKET : fd),
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)HTTP_THREADS, MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)HTTP_POOL_SIZE, MHD_OPTION_URI_LOG_CALLBACK, uri_log, h,
         MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, h,
-        MHD_OPTION_ARRAY, cert ? tls : tls + 2, MHD_OPTION_ARRAY, lim, MHD_OPTION_END);
+        MHD_OPTION_ARRAY, lim, MHD_OPTION_END);
 }
 
 int
 http_start(struct app *app, struct http **hp, char *err, size_t err_len)
 {
-    char *cert = NULL, *key = NULL;
     struct http *h = NULL;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
@@ -690,15 +651,27 @@ http_start(struct app *app, struct http **hp, char *err, size_t err_len)
     *hp = NULL;
     if ((r = listen_socket(app->cfg->listen, &fd, err, err_len)) != 0)
         goto out;
-    if (app->cfg->tls_cert != NULL && (r = load_tls(app->cfg, &cert, &key, err, err_len)) != 0)
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+        snprintf(err, err_len, "cannot listen on %s: %s", app->cfg->listen, strerror(errno));
+        r = ERR_SYSTEM;
         goto out;
+    }
     h = xcalloc(1, sizeof(*h));
     h->app = app;
     h->metrics = metrics_new();
     h->guard = connguard_new(&app->cfg->limits, HTTP_TIMEOUT_S);
     metrics_set_extra(h->metrics, guard_metrics, h->guard);
     random_bytes(&h->id_prefix, sizeof(h->id_prefix));
-    if ((h->d = daemon_start(h, fd, cert, key)) == NULL) {
+    h->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                             : ((struct sockaddr_in *)&ss)->sin_port);
+    /* built-in TLS: tlsfront.c owns the port and hands MHD plaintext */
+    if (app->cfg->tls_cert != NULL) {
+        if ((r = tlsfront_new(app->cfg->tls_cert, app->cfg->tls_key, fd, front_add, h, &h->front,
+                              err, err_len)) != 0)
+            goto out;
+        fd = -1; /* the front's now */
+    }
+    if ((h->d = daemon_start(h, fd)) == NULL) {
         /* MHD may have closed fd on its way out: do not close it again (we exit) */
         fd = -1;
         snprintf(err, err_len, "cannot serve on %s (libmicrohttpd refused to start)",
@@ -706,22 +679,23 @@ http_start(struct app *app, struct http **hp, char *err, size_t err_len)
         r = ERR_SYSTEM;
         goto out;
     }
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-        h->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                 : ((struct sockaddr_in *)&ss)->sin_port);
     fd = -1; /* MHD's now */
+    if (h->front != NULL && tlsfront_start(h->front) != 0) {
+        snprintf(err, err_len, "cannot listen on %s: %s", app->cfg->listen, strerror(errno));
+        r = ERR_SYSTEM;
+        goto out;
+    }
     *hp = h;
     h = NULL;
     r = 0;
 out:
-    /* MHD copied what it needs; the key is a secret, wipe our copy */
-    if (key != NULL)
-        explicit_bzero(key, strlen(key));
-    free(key);
-    free(cert);
     if (fd >= 0)
         close(fd);
     if (h != NULL) {
+        tlsfront_quiesce(h->front);
+        if (h->d != NULL)
+            MHD_stop_daemon(h->d);
+        tlsfront_free(h->front);
         connguard_free(h->guard);
         metrics_free(h->metrics);
     }
@@ -743,6 +717,7 @@ http_quiesce(struct http *h)
     if (h == NULL)
         return;
     atomic_store(&h->stopping, 1);
+    tlsfront_quiesce(h->front); /* with built-in TLS the port is the front's: closed here */
     /* MHD hands the listening socket back: closing it makes the port free at once */
     if (h->d != NULL && (fd = MHD_quiesce_daemon(h->d)) != MHD_INVALID_SOCKET)
         close(fd);
@@ -765,7 +740,9 @@ http_stop(struct http *h, int timeout_ms)
         usleep(HTTP_DRAIN_POLL_MS * 1000);
     if ((left = atomic_load(&h->n_upgraded)) > 0)
         log_warn("%d WebSocket connections still open at shutdown", left);
+    tlsfront_quiesce(h->front); /* no MHD_add_connection from here on */
     MHD_stop_daemon(h->d);
+    tlsfront_free(h->front);
     connguard_free(h->guard);
     metrics_free(h->metrics);
     free(h);
