@@ -630,9 +630,10 @@ daemon_start(struct http *h, int fd)
     return MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG |
             (fd < 0 ? MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC : 0),
-        0, connguard_accept, h->guard, access_handler, h, MHD_OPTION_LISTEN_SOCKET,
-        (MHD_socket)(fd < 0 ? MHD_INVALID_SOCKET : fd),
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_THREAD_POOL_SIZE,
+        /* the logger first: MHD logs with its default until it has seen it */
+        0, connguard_accept, h->guard, access_handler, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+        NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)(fd < 0 ? MHD_INVALID_SOCKET : fd),
+        MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)HTTP_THREADS, MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)HTTP_POOL_SIZE, MHD_OPTION_URI_LOG_CALLBACK, uri_log, h,
