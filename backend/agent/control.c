@@ -722,6 +722,8 @@ on_ctl_request(struct ctlsock *cs, unsigned client, json_t *req, void *ud)
     p->msg = json_dumps(m, JSON_COMPACT);
     log_info("session %s: %s%s%s requested by %s", session, op, by ? " by " : "", by ? by : "",
              user);
+    if (strcmp(op, "resume") == 0)
+        sshd_conn_hold(a->sshd, session, conn); /* its status must outlive the end it asks for */
     pending_flush(a);
 out:
     json_decref(m);
@@ -1243,9 +1245,34 @@ agent_cleanup(struct agent *a)
     size_t i;
     int left;
 
+    for (i = 0; i < MAX_PENDING; i++) {
+        if (a->pend[i].used)
+            ctlsock_reply_error(a->cs, a->pend[i].client, "UNAVAILABLE", "the agent is stopping");
+        free(a->pend[i].msg);
+    }
+    /*
+     * The SSH connections close first, while their tunnels still carry what
+     * they send (the reason, the exit status of a running `airlock resume`),
+     * and the control channel last: the server cuts what is still relayed
+     * once the agent is gone (core.c).
+     */
+    sshd_stop(a->sshd);
     pthread_mutex_lock(&a->mu);
     a->stopping = 1;
     pthread_mutex_unlock(&a->mu);
+    /* Kills the tmux server; the tunnels have seen EOF. */
+    sshd_free(a->sshd);
+    a->sshd = NULL;
+    pthread_mutex_lock(&a->mu);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 3;
+    while (a->n_tunnels > 0)
+        if (pthread_cond_timedwait(&a->cv, &a->mu, &ts) != 0)
+            break;
+    left = a->n_tunnels;
+    pthread_mutex_unlock(&a->mu);
+    if (left > 0)
+        log_warn("%d tunnels still open at exit", left);
     if (a->ws != NULL) {
         int64_t until = mono() + 1000;
 
@@ -1259,24 +1286,6 @@ agent_cleanup(struct agent *a)
         ws_free(a->ws);
         a->ws = NULL;
     }
-    for (i = 0; i < MAX_PENDING; i++) {
-        if (a->pend[i].used)
-            ctlsock_reply_error(a->cs, a->pend[i].client, "UNAVAILABLE", "the agent is stopping");
-        free(a->pend[i].msg);
-    }
-    /* Closes every SSH connection (tunnels then see EOF) and kills the tmux server. */
-    sshd_free(a->sshd);
-    a->sshd = NULL;
-    pthread_mutex_lock(&a->mu);
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 3;
-    while (a->n_tunnels > 0)
-        if (pthread_cond_timedwait(&a->cv, &a->mu, &ts) != 0)
-            break;
-    left = a->n_tunnels;
-    pthread_mutex_unlock(&a->mu);
-    if (left > 0)
-        log_warn("%d tunnels still open at exit", left);
     ctlsock_free(a->cs);
     a->cs = NULL;
     if (a->own_run_dir) {

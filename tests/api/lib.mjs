@@ -356,7 +356,35 @@ export function tail(file, n = 40) {
   } catch { return ''; }
 }
 
+/**
+ * A plain timer. Tests wait for events (until, whenClosed, waitFor, waitState): every other
+ * use says at its call why a timer is right there (e.g. "nothing must happen for 3 s").
+ */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Polls cond() (sync or async) every `interval` ms until it returns a truthy value, which it
+ * resolves; fails the test with `what` if that has not happened within `timeout` ms (a
+ * deadline for the event, not a wait).
+ */
+export async function until(cond, { timeout = 10000, interval = 50, what = 'a condition' } = {}) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const v = await cond();
+    if (v) return v;
+    if (Date.now() > end) assert.fail(`${what}: not reached in ${timeout} ms`);
+    await sleep(interval);
+  }
+}
+
+/** Resolves true when the socket of conn (openWs) closes, false if not within ms (a deadline). */
+export function whenClosed(conn, ms = 10000) {
+  return new Promise((resolve) => {
+    if (conn.closed) return resolve(true);
+    const t = setTimeout(() => resolve(false), ms);
+    conn.ws.once('close', () => { clearTimeout(t); resolve(true); });
+  });
+}
 
 /** Writes the config YAML for the given issuers and options. */
 export function configYaml({ publicUrl, oidc, ci, templates = TEMPLATES, extra = {}, dev = false }) {
