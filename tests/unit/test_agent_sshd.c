@@ -430,6 +430,88 @@ test_shared_shell_and_removal(void **state)
     set_session("Active", OPS_ALL, 1);
 }
 
+/* Runs the shell command cmd in the background; returns its pid. */
+static pid_t
+spawn_sh(const char *cmd)
+{
+    pid_t p = fork();
+
+    if (p == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return p;
+}
+
+/* Waits up to ms for p to exit; its wait status, or -1 (then it is killed). */
+static int
+exit_status(pid_t p, int ms)
+{
+    int st;
+
+    for (int i = 0; i < ms / 50; i++) {
+        if (waitpid(p, &st, WNOHANG) == p)
+            return st;
+        usleep(50 * 1000); /* the poll interval of this wait for the exit */
+    }
+    kill(p, SIGKILL);
+    waitpid(p, &st, 0);
+    return -1;
+}
+
+/*
+ * `airlock resume` from `ssh host cmd` (sshd_conn_hold): when the session
+ * ends, the connection whose command asked stays until that command has
+ * exited, and ssh gets its exit status; another connection's command is cut
+ * at once. Event order, no timer: alice's connection is closed while bob's
+ * command still waits for the go file, then bob's exits with 5.
+ */
+static void
+test_end_waits_for_the_command_that_asked(void **state)
+{
+    char ssh[1024], cmd[4096], path[400], *conn_id, *out;
+    pid_t held, other;
+    int st, i;
+
+    (void)state;
+    set_session("Active", OPS_ALL, 1);
+    snprintf(path, sizeof(path), "%s/held.conn", dir);
+    (void)unlink(path);
+    ssh_cmd(ssh, sizeof(ssh), 1);
+    snprintf(cmd, sizeof(cmd),
+             "exec %s 127.0.0.1 'echo $AIRLOCK_CONN >%s; "
+             "while [ ! -e %s/held.go ]; do sleep 0.05; done; echo done; exit 5' >%s/held.out",
+             ssh, path, dir, dir);
+    held = spawn_sh(cmd);
+    ssh_cmd(ssh, sizeof(ssh), 0);
+    snprintf(cmd, sizeof(cmd), "exec %s 127.0.0.1 'echo up >%s/other.up; exec sleep 60'", ssh,
+             dir);
+    other = spawn_sh(cmd);
+    for (i = 0; i < 200 && (run("test -s %s && test -s %s/other.up", path, dir) != 0); i++)
+        usleep(50 * 1000); /* the poll interval of this wait for both commands to run */
+    conn_id = slurp(path);
+    assert_true(conn_id[0] != '\0');
+    sshd_conn_hold(d, "ds-test000001", conn_id);
+    set_session("Expired", OPS_ALL, 1);
+    st = exit_status(other, 10000);
+    assert_true(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 255); /* cut at once */
+    assert_int_equal(waitpid(held, &st, WNOHANG), 0);                 /* still there */
+    assert_int_equal(sshd_conn_count(d, "ds-test000001"), 1);
+    assert_int_equal(run("touch %s/held.go", dir), 0);
+    st = exit_status(held, 10000);
+    assert_true(st != -1 && WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 5);
+    snprintf(path, sizeof(path), "%s/held.out", dir);
+    out = slurp(path);
+    assert_string_equal(out, "done");
+    for (i = 0; i < 100 && sshd_conn_count(d, NULL) > 0; i++)
+        usleep(50 * 1000); /* the poll interval of this wait for the connection to go */
+    assert_int_equal(sshd_conn_count(d, NULL), 0);
+    free(out);
+    free(conn_id);
+    set_session("Active", OPS_ALL, 1);
+}
+
 static void
 test_env_build(void **state)
 {
@@ -484,6 +566,7 @@ main(void)
         cmocka_unit_test(test_sftp_and_ops),
         cmocka_unit_test(test_forward),
         cmocka_unit_test(test_shared_shell_and_removal),
+        cmocka_unit_test(test_end_waits_for_the_command_that_asked),
     };
     int failed = cmocka_run_group_tests_name("agent_tmux", pure, NULL, NULL);
 
