@@ -350,6 +350,7 @@ listen_main(void *arg)
         char id[32];
         int fd;
 
+        /* stop_pipe is the event that ends us; the 1 s only re-checks d->stopping. */
         if (poll(p, 2, 1000) < 0 && errno != EINTR)
             break;
         if (p[1].revents != 0)

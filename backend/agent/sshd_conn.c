@@ -29,11 +29,25 @@
 #include "util.h"
 #include "xmalloc.h"
 
-#define KEX_TIMEOUT_S 30
-#define AUTH_GRACE_MS 60000
+/*
+ * Timers here are bounds on waits for events, or the pace of a loop that
+ * waits for events, never a schedule:
+ */
+#define KEX_TIMEOUT_S 30   /* a peer that never finishes the key exchange */
+#define AUTH_GRACE_MS 60000 /* a peer that never authenticates (sshd's LoginGraceTime is 120 s) */
 #define AUTH_MAX_TRIES 20
+/*
+ * The loop's longest sleep: the fds it waits on wake it at once; this bounds
+ * how late it notices what no fd reports (a kill_msg set by another thread,
+ * a child that exited without closing its output).
+ */
 #define POLL_MS 100
-#define CLOSE_GRACE_MS 400 /* after our close, how long the client gets to close back */
+/*
+ * After our close, the client closes back (SSH_CLOSED, the event we wait
+ * for); this bounds the wait for a client that does not. What we sent is in
+ * the socket by then and reaches the client either way.
+ */
+#define CLOSE_GRACE_MS 400
 /*
  * A connection whose command asked to end the session (sshd_conn_hold) is
  * closed once that command has exited and its exit status is sent: an event,

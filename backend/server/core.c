@@ -57,8 +57,8 @@ core_after_free(struct core_after *after)
  * before it leaves), or CORE_RELAY_CLOSE_MAX_MS after the end against an
  * online agent that does not close them. A cut while the agent is online and
  * still closing would drop what it sends last (that exit status): it was a
- * 2 s timer, which a loaded machine lost. The reaper runs the queue every
- * tick.
+ * 2 s timer, which a loaded machine lost. core_agent_online runs the queue
+ * when an agent goes offline, and the reaper every tick.
  */
 struct deferred_close {
     char *session, *user, *reason;
@@ -338,6 +338,8 @@ out:
         core_after_run(app, &after);
     else
         log_warn_r(r, "agent %s %s", agent, online ? "online" : "offline");
+    if (!online)
+        core_deferred_run(app, 0); /* the relay's backstop: the agent is gone */
     core_after_free(&after);
     free(after.close_user);
     return r;

@@ -309,13 +309,22 @@ test_forward(void **state)
     (void)state;
     set_session("Active", OPS_ALL, 1);
     ssh_cmd(ssh, sizeof(ssh), 0);
-    /* Forward a local port to the agent's own SSH port and read its banner. */
+    /*
+     * Forward a local port to the agent's own SSH port and read its banner.
+     * With ExitOnForwardFailure, `ssh -f` goes to the background once the
+     * forward is up; its command keeps the connection until fwd.done exists
+     * (polled every 0.05 s).
+     */
+    (void)run("rm -f %s/fwd.done", dir);
     assert_int_equal(run("%s -o ExitOnForwardFailure=yes -f -L %d:127.0.0.1:%d 127.0.0.1 "
-                         "sleep 3 && sleep 0.5 && "
+                         "'while [ ! -e %s/fwd.done ]; do sleep 0.05; done' && "
                          "timeout 3 socat -u TCP:127.0.0.1:%d - | head -c 7 | grep -q SSH-2.0",
-                         ssh, lport, port, lport),
+                         ssh, lport, port, dir, lport),
                      0);
-    sleep(3);
+    assert_int_equal(run("touch %s/fwd.done", dir), 0);
+    for (int i = 0; i < 100 && sshd_conn_count(d, NULL) > 0; i++)
+        usleep(50 * 1000); /* the poll interval of this wait for the connection to go */
+    assert_int_equal(sshd_conn_count(d, NULL), 0);
     set_session("Active", OPS_ALL & ~DSESS_OP_FORWARD, 1);
     assert_int_not_equal(run("%s -o ExitOnForwardFailure=yes -W 127.0.0.1:%d 127.0.0.1 </dev/null "
                              ">/dev/null 2>&1",
@@ -350,7 +359,7 @@ wait_exit(pid_t p, int ms)
     for (int i = 0; i < ms / 50; i++) {
         if (waitpid(p, &st, WNOHANG) == p)
             return 0;
-        usleep(50 * 1000);
+        usleep(50 * 1000); /* the poll interval of a wait for the condition above */
     }
     kill(p, SIGKILL);
     waitpid(p, &st, 0);
@@ -367,17 +376,17 @@ test_shared_shell_and_removal(void **state)
     set_session("Active", OPS_ALL, 1);
     a = start_shell(0, "a.log");
     for (i = 0; i < 100 && sshd_conn_count(d, "ds-test000001") < 1; i++)
-        usleep(100 * 1000);
+        usleep(100 * 1000); /* the poll interval of a wait for the condition above */
     for (i = 0;
          i < 100 && run("tmux -S %s has-session -t =ds-test000001 2>/dev/null", tmux_sock) != 0;
          i++)
-        usleep(100 * 1000);
+        usleep(100 * 1000); /* the poll interval of a wait for the condition above */
     b = start_shell(1, "b.log");
     v = start_shell(2, "v.log");
     for (i = 0; i < 100 && run("test $(tmux -S %s list-clients -t =ds-test000001 | wc -l) -ge 3",
                                tmux_sock) != 0;
          i++)
-        usleep(100 * 1000);
+        usleep(100 * 1000); /* the poll interval of a wait for the condition above */
     assert_int_equal(run("tmux -S %s list-clients -F '#{client_readonly}' -t =ds-test000001 | "
                          "sort | tr -d '\\n' | grep -qx 001",
                          tmux_sock),
@@ -390,14 +399,19 @@ test_shared_shell_and_removal(void **state)
     for (i = 0;
          i < 50 && run("grep -q shared-42 %s/v.log && grep -q shared-42 %s/b.log", dir, dir) != 0;
          i++)
-        usleep(100 * 1000);
+        usleep(100 * 1000); /* the poll interval of a wait for the condition above */
     assert_int_equal(run("grep -q shared-42 %s/v.log && grep -q shared-42 %s/b.log", dir, dir), 0);
     /* The shell knows where it is. */
-    assert_int_equal(run("tmux -S %s send-keys -t ds-test000001 'echo in-$AIRLOCK_SESSION' Enter"
-                         " && sleep 0.5 && tmux -S %s capture-pane -p -t ds-test000001 | "
-                         "grep -q in-ds-test000001",
-                         tmux_sock, tmux_sock),
-                     0);
+    assert_int_equal(
+        run("tmux -S %s send-keys -t ds-test000001 'echo in-$AIRLOCK_SESSION' Enter", tmux_sock), 0);
+    for (i = 0; i < 50 && run("tmux -S %s capture-pane -p -t ds-test000001 | grep -q "
+                              "in-ds-test000001",
+                              tmux_sock) != 0;
+         i++)
+        usleep(100 * 1000); /* the poll interval of this wait for the output */
+    assert_int_equal(
+        run("tmux -S %s capture-pane -p -t ds-test000001 | grep -q in-ds-test000001", tmux_sock),
+        0);
     /* Attribution: nobody typed through SSH yet, so the latest non-viewer to authenticate. */
     {
         char *u = sshd_attribute(d, "ds-test000001", NULL);
@@ -425,7 +439,7 @@ test_shared_shell_and_removal(void **state)
     assert_int_equal(run("grep -q 'airlock: session ended' %s/a.log", dir), 0);
     assert_int_not_equal(run("tmux -S %s has-session -t =ds-test000001 2>/dev/null", tmux_sock), 0);
     for (i = 0; i < 30 && sshd_conn_count(d, NULL) > 0; i++)
-        usleep(100 * 1000);
+        usleep(100 * 1000); /* the poll interval of a wait for the condition above */
     assert_int_equal(sshd_conn_count(d, NULL), 0);
     set_session("Active", OPS_ALL, 1);
 }
@@ -482,8 +496,9 @@ test_end_waits_for_the_command_that_asked(void **state)
              "exec %s 127.0.0.1 'echo $AIRLOCK_CONN >%s; "
              "while [ ! -e %s/held.go ]; do sleep 0.05; done; echo done; exit 5' >%s/held.out",
              ssh, path, dir, dir);
-    held = spawn_sh(cmd);
+    held = spawn_sh(cmd); /* it polls for held.go every 0.05 s */
     ssh_cmd(ssh, sizeof(ssh), 0);
+    /* A command that runs until it is cut (sleep is its work, not a wait). */
     snprintf(cmd, sizeof(cmd), "exec %s 127.0.0.1 'echo up >%s/other.up; exec sleep 60'", ssh,
              dir);
     other = spawn_sh(cmd);
