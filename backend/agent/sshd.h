@@ -113,7 +113,7 @@ struct dsess *sshd_session_get(struct sshd *d, const char *name);
  * that asked reports how it went (bounded: see CONN_HOLD_MAX_MS in
  * sshd_conn.c); every other connection closes at once. The mark lapses when
  * the connection runs no command any more (the request was refused). No-op
- * when conn_id names no live connection of session.
+ * when conn_id names no live connection of session. Both strings borrowed.
  */
 void sshd_conn_hold(struct sshd *d, const char *session, const char *conn_id);
 /* Open SSH connections of session (all sessions when NULL). */
