@@ -1259,11 +1259,6 @@ agent_cleanup(struct agent *a)
     sshd_stop(a->sshd);
     pthread_mutex_lock(&a->mu);
     a->stopping = 1;
-    pthread_mutex_unlock(&a->mu);
-    /* Kills the tmux server; the tunnels have seen EOF. */
-    sshd_free(a->sshd);
-    a->sshd = NULL;
-    pthread_mutex_lock(&a->mu);
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += 3;
     while (a->n_tunnels > 0)
@@ -1286,6 +1281,9 @@ agent_cleanup(struct agent *a)
         ws_free(a->ws);
         a->ws = NULL;
     }
+    /* Kills the tmux server; only now, as the pump above may still hand it a session. */
+    sshd_free(a->sshd);
+    a->sshd = NULL;
     ctlsock_free(a->cs);
     a->cs = NULL;
     if (a->own_run_dir) {

@@ -173,6 +173,8 @@ sshd_stop(struct sshd *d)
 {
     struct conn *c;
 
+    if (d == NULL)
+        return;
     pthread_mutex_lock(&d->mu);
     d->stopping = 1;
     for (c = d->conns; c != NULL; c = c->next) {

@@ -74,7 +74,8 @@ int sshd_new(const struct sshd_opts *o, struct sshd **dp) WARN_UNUSED;
 /*
  * Closes every connection (each tells its client why; see sshd_conn_hold for
  * the one that waits for its command) and joins their threads; from then on
- * new connections are refused. The server stays usable for queries. Idempotent.
+ * new connections are refused. The server stays usable for queries and
+ * updates. Idempotent, NULL-safe.
  */
 void sshd_stop(struct sshd *d);
 /* sshd_stop, then kills the tmux server and frees. NULL-safe. */
