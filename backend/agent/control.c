@@ -555,16 +555,52 @@ loop(struct agent *a)
     }
 }
 
-static void
-agent_cleanup(struct agent *a)
+/* Waits up to secs for every tunnel thread to end (each signals cv); returns how many are left. */
+static int
+tunnels_wait(struct agent *a, int secs)
 {
     struct timespec ts;
-    size_t i;
     int left;
 
     pthread_mutex_lock(&a->mu);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += secs;
+    while (a->n_tunnels > 0)
+        if (pthread_cond_timedwait(&a->cv, &a->mu, &ts) != 0)
+            break;
+    left = a->n_tunnels;
+    pthread_mutex_unlock(&a->mu);
+    return left;
+}
+
+static void
+agent_cleanup(struct agent *a)
+{
+    size_t i;
+    int left;
+
+    control_agent_requests_abort(a);
+    /*
+     * The SSH connections close first, while their tunnels still carry what
+     * they send (the reason, the exit status of a running `airlock resume`,
+     * which sshd_stop waits for), and the control channel last: the server
+     * cuts what is still relayed once the agent is gone (core.c).
+     */
+    sshd_stop(a->sshd);
+    pthread_mutex_lock(&a->mu);
     a->stopping = 1;
     pthread_mutex_unlock(&a->mu);
+    /*
+     * Each tunnel signals cv as it ends (its SSH side closed above, so it
+     * drains and ends on its own); 3 s bound that wait for a tunnel still
+     * dialing. Only then the stop pipe, the backstop for one still open.
+     */
+    if ((left = tunnels_wait(a, 3)) > 0) {
+        if (a->stop_pipe[1] >= 0 && write(a->stop_pipe[1], "s", 1) < 0)
+            log_warn("cannot signal the tunnels to stop: %s", strerror(errno));
+        if ((left = tunnels_wait(a, 1)) > 0)
+            log_warn("%d tunnels still open at exit", left);
+    }
     if (a->ws != NULL) {
         int64_t until = time_mono_ms() + 1000;
 
@@ -579,28 +615,9 @@ agent_cleanup(struct agent *a)
         ws_free(a->ws);
         a->ws = NULL;
     }
-    control_agent_requests_abort(a);
-    /* Closes every SSH connection (tunnels then see EOF) and kills the tmux server. */
+    /* Kills the tmux server; only now, as the pump above may still hand it a session. */
     sshd_free(a->sshd);
     a->sshd = NULL;
-    /*
-     * Only now the backstop for a tunnel whose SSH side is still open: the
-     * connections above ended on their own terms (their last bytes, such as
-     * an exit status, still went through the tunnels).
-     */
-    if (a->stop_pipe[1] >= 0 && write(a->stop_pipe[1], "s", 1) < 0)
-        log_warn("cannot signal the tunnels to stop: %s", strerror(errno));
-    /* Each tunnel signals cv as it ends; 3 s bound that wait for a tunnel still dialing. */
-    pthread_mutex_lock(&a->mu);
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 3;
-    while (a->n_tunnels > 0)
-        if (pthread_cond_timedwait(&a->cv, &a->mu, &ts) != 0)
-            break;
-    left = a->n_tunnels;
-    pthread_mutex_unlock(&a->mu);
-    if (left > 0)
-        log_warn("%d tunnels still open at exit", left);
     ctlsock_free(a->cs);
     a->cs = NULL;
     if (a->own_run_dir) {

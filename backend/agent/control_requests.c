@@ -131,6 +131,8 @@ control_agent_request(struct ctlsock *cs, unsigned client, json_t *req, void *ud
     p->msg = json_dumps(m, JSON_COMPACT);
     log_info("session %s: %s%s%s requested by %s", session, op, by ? " by " : "", by ? by : "",
              user);
+    if (strcmp(op, "resume") == 0)
+        sshd_conn_hold(a->sshd, session, conn); /* its status must outlive the end it asks for */
     control_agent_requests_flush(a);
 out:
     json_decref(m);

@@ -235,7 +235,7 @@ void
 ctlsock_reply(struct ctlsock *cs, unsigned client, const json_t *resp)
 {
     struct client *c = client_by_id(cs, client);
-    struct timeval tv = {2, 0};
+    struct timeval tv = {2, 0}; /* bounds a client that does not read its answer */
     char *line;
     size_t len, off = 0;
     int fl;
@@ -465,6 +465,7 @@ ctlsock_cli(int argc, char **argv)
         json_object_set_new(req, "by", json_string(by));
     if (conn != NULL && conn[0])
         json_object_set_new(req, "conn", json_string(conn));
+    /* The deadline for the answer: the agent gives the server 20 s (REQ_TIMEOUT_MS) first. */
     r = ctlsock_call(sock, req, 30000, &resp, err, sizeof(err));
     json_decref(req);
     if (r != 0) {

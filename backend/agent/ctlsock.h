@@ -11,7 +11,9 @@
  *   <- {"ok":false,"code":"FORBIDDEN","error":"maximum renewals (2) reached"}
  *
  * "conn" is $AIRLOCK_CONN when set (commands run through `ssh host cmd`),
- * which attributes the request to that connection's user; see docs/agent.md.
+ * which attributes the request to that connection's user (docs/agent.md);
+ * for "resume" it also keeps that connection open, once the session has
+ * ended, until the command has exited (sshd_conn_hold).
  * The agent side is polled from the agent's control loop (no thread of its own).
  */
 #ifndef AIRLOCK_CTLSOCK_H

@@ -169,9 +169,8 @@ out:
 }
 
 void
-sshd_free(struct sshd *d)
+sshd_stop(struct sshd *d)
 {
-    struct sess_rec *r, *next;
     struct conn *c;
 
     if (d == NULL)
@@ -188,17 +187,31 @@ sshd_free(struct sshd *d)
     pthread_mutex_unlock(&d->mu);
     if (d->listening) {
         if (write(d->stop_pipe[1], "x", 1) < 0) {
-            /* The listener also polls with a timeout. */
+            /* The listener also sees d->stopping on its next (1 s) poll. */
         }
         pthread_join(d->listen_th, NULL);
+        d->listening = 0;
     }
     if (d->listen_fd >= 0)
         close(d->listen_fd);
+    d->listen_fd = -1;
     if (d->stop_pipe[0] >= 0) {
         close(d->stop_pipe[0]);
         close(d->stop_pipe[1]);
     }
+    d->stop_pipe[0] = d->stop_pipe[1] = -1;
+    /* Waits for each connection thread: a held one until its command has exited. */
     conn_reap(d, 1);
+}
+
+void
+sshd_free(struct sshd *d)
+{
+    struct sess_rec *r, *next;
+
+    if (d == NULL)
+        return;
+    sshd_stop(d);
     if (d->tmux_sock != NULL)
         tmux_server_kill(d->tmux_sock);
     for (r = d->sessions; r != NULL; r = next) {
@@ -339,6 +352,7 @@ listen_main(void *arg)
         char id[32];
         int fd;
 
+        /* stop_pipe is the event that ends us; the 1 s only re-checks d->stopping. */
         if (poll(p, 2, 1000) < 0 && errno != EINTR)
             break;
         if (p[1].revents != 0)

@@ -71,7 +71,14 @@ struct sshd;
  * cannot be read.
  */
 int sshd_new(const struct sshd_opts *o, struct sshd **dp) WARN_UNUSED;
-/* Closes every connection, joins every thread, kills the tmux server. NULL-safe. */
+/*
+ * Closes every connection (each tells its client why; see sshd_conn_hold for
+ * the one that waits for its command) and joins their threads; from then on
+ * new connections are refused. The server stays usable for queries and
+ * updates. Idempotent, NULL-safe.
+ */
+void sshd_stop(struct sshd *d);
+/* sshd_stop, then kills the tmux server and frees. NULL-safe. */
 void sshd_free(struct sshd *d);
 /* The host public key as an authorized_keys line "ssh-ed25519 AAAA…" (borrowed). */
 const char *sshd_host_key_line(const struct sshd *d);
@@ -100,6 +107,16 @@ void sshd_session_update(struct sshd *d, const struct dsess *s);
 /* A copy of the last state of session name (new, dsess_free) or NULL. */
 struct dsess *sshd_session_get(struct sshd *d, const char *name);
 
+/*
+ * The command on connection conn_id ($AIRLOCK_CONN) of session asks to end it
+ * (`airlock resume`). When the session ends, that connection is closed only
+ * once its commands have exited and sent their exit status, so that the one
+ * that asked reports how it went (bounded: see CONN_HOLD_MAX_MS in
+ * sshd_conn.c); every other connection closes at once. The mark lapses when
+ * the connection runs no command any more (the request was refused). No-op
+ * when conn_id names no live connection of session. Both strings borrowed.
+ */
+void sshd_conn_hold(struct sshd *d, const char *session, const char *conn_id);
 /* Open SSH connections of session (all sessions when NULL). */
 int sshd_conn_count(struct sshd *d, const char *session);
 /* Monotonic ms of the last keystroke or exec input in session (0 = none). */

@@ -47,6 +47,12 @@
 extern char **environ;
 
 #define CHAN_BUF_MAX (256 * 1024) /* client bytes waiting for a slow child, per channel */
+/*
+ * After the child of a pty exits, its output ends when the pty's last holder
+ * closes it (EIO: the event). A background process the command left behind
+ * may hold it for ever, and a pty does not tell us: past this bound we stop
+ * waiting (as sshd does, without a bound of its own).
+ */
 #define PTY_EXIT_DRAIN_MS 300
 #define SFTP_SERVER "/usr/lib/openssh/sftp-server"
 
@@ -549,6 +555,7 @@ sshd_chan_free(struct chan *ch)
     if (ch->pid > 0 && !ch->exited) {
         kill(-ch->pid, SIGHUP);
         kill(ch->pid, SIGHUP);
+        /* Polls for the exit (waitpid has no timeout); a child that ignores SIGHUP gets 1 s. */
         for (i = 0; i < 20; i++) {
             if (waitpid(ch->pid, &st, WNOHANG) == ch->pid) {
                 ch->exited = 1;

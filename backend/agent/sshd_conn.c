@@ -29,12 +29,37 @@
 #include "util.h"
 #include "xmalloc.h"
 
-#define KEX_TIMEOUT_S 30
-#define AUTH_GRACE_MS 60000
+/*
+ * Timers here are bounds on waits for events, or the pace of a loop that
+ * waits for events, never a schedule:
+ */
+#define KEX_TIMEOUT_S 30   /* a peer that never finishes the key exchange */
+#define AUTH_GRACE_MS 60000 /* a peer that never authenticates (sshd's LoginGraceTime is 120 s) */
 #define AUTH_MAX_TRIES 20
+/*
+ * The loop's longest sleep: the fds it waits on wake it at once; this bounds
+ * how late it notices what no fd reports (a kill_msg set by another thread,
+ * a child that exited without closing its output).
+ */
 #define POLL_MS 100
-#define CLOSE_GRACE_MS 400 /* after our close, how long the client gets to close back */
-#define EXEC_DRAIN_MS 1500 /* on a kill, a running command gets this long to finish */
+/*
+ * After our close, the client closes back (SSH_CLOSED, the event we wait
+ * for); this bounds the wait for a client that does not. What we sent is in
+ * the socket by then and reaches the client either way.
+ */
+#define CLOSE_GRACE_MS 400
+/*
+ * A connection whose command asked to end the session (sshd_conn_hold) is
+ * closed once that command has exited and its exit status is sent: an event,
+ * not a timer (it was a 1.5 s timer, which a loaded machine lost). This is
+ * only the safety bound, for a command that goes on after asking
+ * (`airlock resume; sleep 1d`). The command has its answer before the end
+ * reaches us (the server answers, then sends the new state, in that order on
+ * one channel), so all it has to do is run and exit: 10 s is several times
+ * what that takes under sanitizers on a loaded machine. The server's relay
+ * gives an online agent longer than this (CORE_RELAY_CLOSE_MAX_MS).
+ */
+#define CONN_HOLD_MAX_MS 10000
 
 /* ------------------------------------------------------------------------
  * Authentication
@@ -279,6 +304,40 @@ conn_running_cmd(const struct conn *c)
     return 0;
 }
 
+/*
+ * Whether the connection is to be closed now; *msgp receives the reason (a
+ * static string) or NULL. A connection marked by sshd_conn_hold waits for its
+ * running commands, up to *hold_until (set here on the first call after the
+ * end); any other one goes at once. The mark lapses while the session goes on
+ * and no command runs (the request was refused, or its command gave up).
+ */
+static int
+conn_kill_due(struct conn *c, int64_t now, int64_t *hold_until, const char **msgp)
+{
+    int running = conn_running_cmd(c), hold;
+    const char *msg;
+
+    pthread_mutex_lock(&c->d->mu);
+    msg = c->kill_msg;
+    if (msg == NULL && c->hold && !running)
+        c->hold = 0;
+    hold = c->hold;
+    pthread_mutex_unlock(&c->d->mu);
+    *msgp = msg;
+    if (msg == NULL)
+        return 0;
+    if (!hold || !running)
+        return 1;
+    if (*hold_until == 0) {
+        *hold_until = now + CONN_HOLD_MAX_MS;
+        log_info("conn %s: %s; closing once the command that asked has exited", c->id, msg);
+    }
+    if (now < *hold_until)
+        return 0;
+    log_warn("conn %s: its command still runs %d s after the end", c->id, CONN_HOLD_MAX_MS / 1000);
+    return 1;
+}
+
 /* Writes the reason, closes every channel, and gives the client a moment to close back. */
 static void
 conn_kill(struct conn *c, const char *msg)
@@ -305,7 +364,7 @@ conn_kill(struct conn *c, const char *msg)
 static void
 conn_loop(struct conn *c)
 {
-    int64_t start = time_mono_ms(), kill_at = 0;
+    int64_t start = time_mono_ms(), hold_until = 0;
     const char *kill_msg = NULL;
     size_t i;
     int errors = 0;
@@ -333,19 +392,9 @@ conn_loop(struct conn *c)
                 break;
             }
         }
-        kill_msg = sshd_conn_kill_msg(c);
-        if (kill_msg != NULL) {
-            /*
-             * A command that is finishing anyway (`airlock resume` itself,
-             * whose request ended the session) gets a moment to deliver its
-             * output and exit status; a shell is closed at once.
-             */
-            if (kill_at == 0)
-                kill_at = now + EXEC_DRAIN_MS;
-            if (now >= kill_at || !conn_running_cmd(c)) {
-                conn_kill(c, kill_msg);
-                break;
-            }
+        if (conn_kill_due(c, now, &hold_until, &kill_msg)) {
+            conn_kill(c, kill_msg);
+            break;
         }
         for (i = 0; i < c->n_chans; i++)
             sshd_chan_service(c->chans[i], now);

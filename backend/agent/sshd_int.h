@@ -106,6 +106,7 @@ struct conn {
     int authed;
     int64_t authed_ms, last_input_ms;
     const char *kill_msg;
+    int hold;     /* its command asked to end the session: see sshd_conn_hold */
     int finished;
     /* Thread-private: */
     ssh_session s;

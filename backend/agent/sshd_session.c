@@ -252,6 +252,26 @@ sshd_session_get(struct sshd *d, const char *name)
  * Connections of a session
  * ------------------------------------------------------------------------ */
 
+void
+sshd_conn_hold(struct sshd *d, const char *session, const char *conn_id)
+{
+    struct conn *c;
+
+    if (session == NULL || conn_id == NULL || conn_id[0] == '\0')
+        return;
+    pthread_mutex_lock(&d->mu);
+    for (c = d->conns; c != NULL; c = c->next) {
+        if (!c->authed || c->finished || c->session == NULL || strcmp(c->session, session) != 0 ||
+            strcmp(c->id, conn_id) != 0)
+            continue;
+        c->hold = 1;
+        log_debug("conn %s: asked to end session %s; it closes after its command", c->id,
+                  session);
+        break;
+    }
+    pthread_mutex_unlock(&d->mu);
+}
+
 int
 sshd_conn_count(struct sshd *d, const char *session)
 {

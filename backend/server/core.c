@@ -81,29 +81,53 @@ core_after_free(struct core_after *after)
 }
 
 /*
- * Relayed connections are closed by the agent first: it tells each SSH
- * client why ("airlock: session ended") and lets a running `airlock resume`
- * return its status. The relay closes what is still open a little later, as
- * a backstop against an agent that does not. The reaper runs the queue.
+ * Relayed connections are closed by the agent: it tells each SSH client why
+ * ("airlock: session ended"), and the connection whose `airlock resume` ended
+ * the session closes only once that command has exited and sent its exit
+ * status (sshd_conn.c). The relay closes what is still open as a backstop,
+ * only where the agent cannot: once the session's agent is offline (it may
+ * never learn of the end; an agent that stops closes its SSH connections
+ * before it leaves), or CORE_RELAY_CLOSE_MAX_MS after the end against an
+ * online agent that does not close them. A cut while the agent is online and
+ * still closing would drop what it sends last (that exit status): it was a
+ * 2 s timer, which a loaded machine lost. core_agent_online runs the queue
+ * when an agent goes offline, and the reaper every tick.
  */
 struct deferred_close {
     char *session, *user, *reason;
-    int64_t due_ms;
+    char *agent;   /* the session's agent; NULL when unknown (then it counts as gone) */
+    int64_t max_ms; /* closed then even if the agent is online */
     struct deferred_close *next;
 };
 
 static pthread_mutex_t deferred_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct deferred_close *deferred;
 
+/* The agent of session (new string), or NULL. Takes app->lock. */
+static char *
+session_agent(struct app *app, const char *session)
+{
+    struct sess *s = NULL;
+    char *agent = NULL;
+
+    pthread_mutex_lock(&app->lock);
+    if (store_sess_get(app->store, session, &s) == 0 && s->agent != NULL)
+        agent = xstrdup(s->agent);
+    pthread_mutex_unlock(&app->lock);
+    sess_free(s);
+    return agent;
+}
+
 static void
-defer_close(const struct core_after *after)
+defer_close(struct app *app, const struct core_after *after)
 {
     struct deferred_close *d = xcalloc(1, sizeof(*d));
 
     d->session = xstrdup(after->close_session);
     d->user = after->close_user ? xstrdup(after->close_user) : NULL;
     d->reason = xstrdup(after->close_reason ? after->close_reason : "session ended");
-    d->due_ms = time_mono_ms() + CORE_RELAY_CLOSE_DELAY_MS;
+    d->agent = session_agent(app, d->session);
+    d->max_ms = time_mono_ms() + CORE_RELAY_CLOSE_MAX_MS;
     pthread_mutex_lock(&deferred_mu);
     d->next = deferred;
     deferred = d;
@@ -118,7 +142,9 @@ core_deferred_run(struct app *app, int all)
 
     pthread_mutex_lock(&deferred_mu);
     for (pp = &deferred; (d = *pp) != NULL;) {
-        if (all || d->due_ms <= now) {
+        /* control_is_connected takes only the control registry's lock, a leaf. */
+        if (all || app == NULL || d->max_ms <= now || d->agent == NULL ||
+            !control_is_connected(app->control, d->agent)) {
             *pp = d->next;
             d->next = due;
             due = d;
@@ -134,6 +160,7 @@ core_deferred_run(struct app *app, int all)
         free(d->session);
         free(d->user);
         free(d->reason);
+        free(d->agent);
         free(d);
     }
 }
@@ -144,7 +171,7 @@ core_after_run(struct app *app, struct core_after *after)
     size_t i;
 
     if (after->close_session != NULL)
-        defer_close(after);
+        defer_close(app, after);
     for (i = 0; i < after->n_notify; i++)
         control_notify(app->control, after->notify_agents[i], after->notify_sessions[i]);
     core_after_free(after);
@@ -377,6 +404,8 @@ out:
         core_after_run(app, &after);
     else
         log_warn_r(r, "agent %s %s", agent, online ? "online" : "offline");
+    if (!online)
+        core_deferred_run(app, 0); /* the relay's backstop: the agent is gone */
     core_after_free(&after);
     free(after.close_user);
     return r;

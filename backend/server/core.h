@@ -43,10 +43,17 @@ void core_after_free(struct core_after *after);
 /* Does the post-commit work and frees *after's strings. Call without app->lock. */
 void core_after_run(struct app *app, struct core_after *after);
 
-/* How long the agent has to close connections itself before the relay does. */
-#define CORE_RELAY_CLOSE_DELAY_MS 2000 /* after the agent's EXEC_DRAIN_MS (1.5 s) */
+/*
+ * The agent closes the relayed connections of an ended session (or of a
+ * participant who left) itself; the relay closes what is still open once the
+ * session's agent is offline, or this long after the end against an online
+ * agent that does not. It is a bound, not a schedule: three times the
+ * longest an agent keeps a connection open after the end (CONN_HOLD_MAX_MS,
+ * 10 s, for the `airlock resume` that ended it to return its exit status).
+ */
+#define CORE_RELAY_CLOSE_MAX_MS 30000
 
-/* Closes the relayed connections whose grace has passed (all of them when all). */
+/* Closes the relayed connections the agent cannot or did not (all of them when all). */
 void core_deferred_run(struct app *app, int all);
 
 /* Renew by p (used by REST and control "extend"); *why on refusal. */

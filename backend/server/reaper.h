@@ -11,6 +11,11 @@
 #include "api.h"
 
 #define REAPER_EXPIRING_S 300
+/*
+ * The reaper's clock: expiry and the other time-driven transitions are due
+ * at a time, not on an event, and so are the relay's backstop closes past
+ * their bound (core.c; an agent going offline runs those at once).
+ */
 #define REAPER_TICK_MS 250
 
 struct reaper;

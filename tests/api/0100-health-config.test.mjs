@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 
 import YAML from 'yaml';
 
-import { agentOnline, assertSchema, client, configYaml, is, REASON, registerAgent, runAirlockdExpectExit, setup, startAirlock, USERS } from './lib.mjs';
+import { agentOnline, assertSchema, client, configYaml, is, REASON, registerAgent, runAirlockdExpectExit, setup, startAirlock, USERS, whenClosed } from './lib.mjs';
 
 let env;
 before(async () => { env = await setup(); });
@@ -112,8 +112,7 @@ test('0111 SIGTERM drains: open control channels are closed and the process exit
     assert.equal(signal, null, `killed by ${signal}`);
     assert.equal(code, 0, 'exit code');
     assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-    assert.equal(ctl.closed, true, 'the control socket was closed');
+    assert.equal(await whenClosed(ctl), true, 'the control socket was closed');
   } finally {
     await s2.stop();
   }

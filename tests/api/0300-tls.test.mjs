@@ -152,7 +152,7 @@ before(async () => {
     { stdio: ['ignore', fs.openSync(logPath, 'a'), fs.openSync(logPath, 'a')] });
   for (let i = 0; i < 100; i++) {
     try { if ((await get('GET', '/readyz')).status === 200) return; } catch { /* not yet */ }
-    await sleep(50);
+    await sleep(50); // the poll interval of the wait for /readyz above
   }
   throw new Error(`airlockd with TLS did not start: ${fs.readFileSync(logPath, 'utf8')}`);
 });

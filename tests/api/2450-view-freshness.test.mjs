@@ -328,7 +328,7 @@ test('2460 the agent comes online and goes offline (control WebSocket): status.a
         const a = is(await c.alice.get(agentPath(AGF)), 200);
         if (!a.online) break;
         if (Date.now() > until) assert.fail('the agent record never went offline');
-        await sleep(50);
+        await sleep(50); // the poll interval of this wait for the event
       }
       const off = await view(c.alice, s.name, `round ${round}: after the agent disconnected`);
       assert.equal(off.status.agent.online, false, `round ${round}: GET still says online after GET /agents says offline`);
@@ -419,7 +419,7 @@ async function eventsUntil(cl, name, pred, timeout, what) {
     const r = await cl.get(sessPath(name, 'events'));
     if (pred(r)) return r;
     if (Date.now() > end) assert.fail(`${name}: ${what} not seen in ${timeout} ms; last events: ${r.status} ${r.text.slice(0, 600)}`);
-    await sleep(100);
+    await sleep(100); // the poll interval of this wait for the event
   }
 }
 const hasEvent = (type) => (r) => r.status === 200 && r.json.events.some((e) => e.type === type);

@@ -23,7 +23,7 @@ async function until(name, states, timeout) {
     const r = await c.alice.get(sessPath(name));
     if (states.includes(r.json?.status?.state)) return [r.json, Date.now()];
     if (Date.now() > end) assert.fail(`${name} not ${states} after ${timeout} ms: ${JSON.stringify(r.json?.status)}`);
-    await sleep(100);
+    await sleep(100); // the poll interval of this wait for the state
   }
 }
 
@@ -59,7 +59,7 @@ test('2502 approval timeout: PendingApproval becomes Failed; approving afterward
 
 test('2503 approve right at the timeout is refused too (checked at approve time)', async () => {
   const s = is(await c.alice.post('/api/v1/debug-sessions', { template: 'strict', agent: 'lab/reap-2' }), 201);
-  await sleep(3300);
+  await sleep(3300); // a timer is right: the approval timeout (3 s) must have passed, whether or not the reaper has acted
   const r = await c.carol.post(sessPath(s.name, 'approve'), {});
   is(r, 409);
   const g = is(await c.alice.get(sessPath(s.name)), 200);
@@ -72,10 +72,10 @@ test('2504 an agent restart shorter than the grace period changes nothing', asyn
   const s = is(await c.alice.post('/api/v1/debug-sessions', { template: 'open', agent: 'lab/reap-3' }), 201);
   await until(s.name, ['Active'], 3000);
   await ctl.close();
-  await sleep(1000);
+  await sleep(1000); // a timer is right: the outage itself, shorter than the 3 s grace
   ctl = await agentOnline(env.srv, 'lab/reap-3', cred);
   await ctl.waitSession(s.name, (x) => x.state === 'Active', { timeout: 3000 });
-  await sleep(3500);
+  await sleep(3500); // a timer is right: nothing must happen past the end of the 3 s grace
   const g = is(await c.alice.get(sessPath(s.name)), 200);
   assert.equal(g.status.state, 'Active', 'still Active after the reconnect');
   assert.equal(g.status.agent.online, true);
@@ -107,7 +107,7 @@ test('2505 ended sessions are deleted after retention, with their events', async
     for (;;) {
       r = await alice.get(sessPath(s.name));
       if (r.status === 404 || Date.now() > end) break;
-      await sleep(250);
+      await sleep(250); // the poll interval of this wait for the deletion
     }
     assert.equal(r.status, 404, 'the ended session is gone after retention');
     is(await alice.get(sessPath(s.name, 'events')), 404);

@@ -55,7 +55,7 @@ async function waitFor(pred, ms, what) {
   const end = Date.now() + ms;
   while (!pred()) {
     if (Date.now() > end) assert.fail(`timed out waiting for ${what}: ${JSON.stringify(got).slice(0, 1500)}`);
-    await sleep(100);
+    await sleep(100); // the poll interval of this wait for the event
   }
 }
 
@@ -65,7 +65,7 @@ test('2601 each webhook receives the events it subscribed to, in order, as JSON'
   is(await c.alice.post(sessPath(s.name, 'terminate'), {}), 200);
   const mine = (k) => got[k].filter((e) => e.body.session === s.name || e.body.session?.name === s.name);
   await waitFor(() => mine('some').length >= 3, 8000, '3 events on /some');
-  await sleep(500);
+  await sleep(500); // a timer is right: no fourth event (a duplicate) may follow
   const some = mine('some');
   assert.deepEqual(some.map((e) => e.body.type), ['created', 'approved', 'terminated']);
   for (const e of some) {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { agentOnline, agentPath, is, namesField, openWs, registerAgent, setup, sshKey } from './lib.mjs';
+import { agentOnline, agentPath, is, namesField, openWs, registerAgent, setup, sleep, sshKey, until, whenClosed } from './lib.mjs';
 
 let env;
 const c = {};
@@ -88,7 +88,7 @@ test('3004 the agent is online while its control channel is up, and lastSeenAt m
     for (let i = 0; i < 30; i++) {
       a = is(await c.dave.get(agentPath('lab/reg/online')), 200);
       if (a.online) break;
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100); // the poll interval of this wait for the state
     }
     assert.equal(a.online, true);
     assert.ok(a.lastSeenAt && Math.abs(Date.parse(a.lastSeenAt) - Date.now()) < 5000);
@@ -97,7 +97,7 @@ test('3004 the agent is online while its control channel is up, and lastSeenAt m
   for (let i = 0; i < 30; i++) {
     off = is(await c.dave.get(agentPath('lab/reg/online')), 200);
     if (!off.online) break;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100); // the poll interval of this wait for the state
   }
   assert.equal(off.online, false, 'offline once the socket closed');
 });
@@ -105,11 +105,12 @@ test('3004 the agent is online while its control channel is up, and lastSeenAt m
 test('3005 registering an online name again is 409; an offline one is replaced with a new credential', async () => {
   const reg = await registerAgent(c.erin, 'lab/reg/dup');
   const ctl = await agentOnline(env.srv, 'lab/reg/dup', reg.credential);
+  const online = async () => is(await c.erin.get(agentPath('lab/reg/dup')), 200).online;
   try {
-    await new Promise((r) => setTimeout(r, 300));
+    await until(online, { what: 'lab/reg/dup online' });
     is(await c.erin.post('/api/v1/agents', { name: 'lab/reg/dup', hostKeys: [sshKey().pub] }), 409);
   } finally { await ctl.close(); }
-  await new Promise((r) => setTimeout(r, 500));
+  await until(async () => !(await online()), { what: 'lab/reg/dup offline' });
   const k = sshKey('new');
   const again = is(await c.erin.post('/api/v1/agents', { name: 'lab/reg/dup', hostKeys: [k.pub] }), 201, 'offline: replaced');
   assert.notEqual(again.credential, reg.credential);
@@ -138,13 +139,9 @@ test('3007 percent-encoded names: only %2F-encoded slashes address an agent with
 test('3008 a second control connection replaces the first (the agent is never locked out by a half-open socket)', async () => {
   const reg = await registerAgent(c.erin, 'lab/reg/twice');
   const first = await agentOnline(env.srv, 'lab/reg/twice', reg.credential);
-  for (let i = 0; i < 30 && !is(await c.dave.get(agentPath('lab/reg/twice')), 200).online; i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 30 && !is(await c.dave.get(agentPath('lab/reg/twice')), 200).online; i++) await sleep(100); // poll interval
   const second = await agentOnline(env.srv, 'lab/reg/twice', reg.credential);
-  const closed = await new Promise((r) => {
-    if (first.closed) return r(true);
-    first.ws.once('close', () => r(true));
-    setTimeout(() => r(false), 3000);
-  });
+  const closed = await whenClosed(first, 3000);
   assert.ok(closed, 'the first socket is closed');
   assert.equal(second.closed, false, 'the second stays');
   const a = is(await c.dave.get(agentPath('lab/reg/twice')), 200);
@@ -157,7 +154,7 @@ test('3008 a second control connection replaces the first (the agent is never lo
 test('3010 two control connections at the same instant: exactly one stays and gets the state', async () => {
   const reg = await registerAgent(c.erin, 'lab/reg/race');
   const [a, b] = await Promise.all([agentOnline(env.srv, 'lab/reg/race', reg.credential), agentOnline(env.srv, 'lab/reg/race', reg.credential)]);
-  await new Promise((r) => setTimeout(r, 1000));
+  await until(() => a.closed || b.closed, { what: 'one of them closed' });
   assert.equal([a, b].filter((x) => x.closed).length, 1, `exactly one closed: ${a.closed}/${b.closed}`);
   const live = a.closed ? b : a;
   const s = is(await (await env.client('alice')).post('/api/v1/debug-sessions', { template: 'open', agent: 'lab/reg/race' }), 201);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, test } from 'node:test';
 
-import { freePort, is, REASON, sessPath, setup, sleep, sshKey } from './lib.mjs';
+import { freePort, is, REASON, sessPath, setup, sshKey, until } from './lib.mjs';
 
 let env, hook, hookPort;
 const c = {};
@@ -45,14 +45,7 @@ before(async () => {
 });
 after(async () => { await env?.close(); hook?.close(); });
 
-async function waitFor(pred, ms, what) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (pred()) return;
-    await sleep(100);
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
+const waitFor = (pred, ms, what) => until(pred, { timeout: ms, what: `waiting for ${what}` });
 
 test('3301 created, approval_required and approved reach the webhook as JSON, in order', async () => {
   const s = is(await c.alice.post('/api/v1/debug-sessions', { template: 'ci-debug', agent: 'lab/hook', reason: REASON }), 201);

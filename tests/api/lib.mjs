@@ -324,10 +324,11 @@ export function rawRequest(base, method, reqPath, { headers = {}, body } = {}) {
       });
       res.on('error', (e) => { if (!done) reject(e); });
     });
-    r.setTimeout(15000, () => r.destroy(new Error(`timeout: ${method} ${reqPath}`)));
+    r.setTimeout(15000, () => r.destroy(new Error(`timeout: ${method} ${reqPath}`))); // a deadline
     r.on('error', (e) => {
-      // the server may answer (413) and close before it read the whole body
-      if (!done) setTimeout(() => { if (!done) reject(e); }, 200);
+      // the server may answer (413) and close before it read the whole body: the answer may
+      // still be on its way, so the error counts only if none has come by then
+      if (!done) setTimeout(() => { if (!done) reject(e); }, 200); // a deadline for the answer
     });
     if (body !== undefined) r.end(body); else r.end();
   });
@@ -347,7 +348,7 @@ async function waitReady(base, proc, logPath, ms = 15000) {
       if (r.status === 200) return;
     } catch { /* not listening yet */ }
     if (Date.now() > until) throw new Error(`airlockd not ready after ${ms} ms:\n${tail(logPath)}`);
-    await sleep(50);
+    await sleep(50); // the poll interval of this wait for /readyz
   }
 }
 
@@ -357,7 +358,35 @@ export function tail(file, n = 40) {
   } catch { return ''; }
 }
 
+/**
+ * A plain timer. Tests wait for events (until, whenClosed, waitFor, waitState): every other
+ * use says at its call why a timer is right there (e.g. "nothing must happen for 3 s").
+ */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Polls cond() (sync or async) every `interval` ms until it returns a truthy value, which it
+ * resolves; fails the test with `what` if that has not happened within `timeout` ms (a
+ * deadline for the event, not a wait).
+ */
+export async function until(cond, { timeout = 10000, interval = 50, what = 'a condition' } = {}) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const v = await cond();
+    if (v) return v;
+    if (Date.now() > end) assert.fail(`${what}: not reached in ${timeout} ms`);
+    await sleep(interval); // the poll interval of this wait for cond
+  }
+}
+
+/** Resolves true when the socket of conn (openWs) closes, false if not within ms (a deadline). */
+export function whenClosed(conn, ms = 10000) {
+  return new Promise((resolve) => {
+    if (conn.closed) return resolve(true);
+    const t = setTimeout(() => resolve(false), ms); // the deadline for the close
+    conn.ws.once('close', () => { clearTimeout(t); resolve(true); });
+  });
+}
 
 /** Writes the config YAML for the given issuers and options. */
 export function configYaml({ publicUrl, oidc, ci, templates = TEMPLATES, extra = {}, dev = false }) {
@@ -463,7 +492,8 @@ export async function startAirlock({ oidc, ci, templates, extra, dev = false, ar
     if (p && p.exitCode === null && p.signalCode === null) {
       const exited = new Promise((r) => p.once('exit', r));
       process.kill(p.pid, 'SIGTERM');
-      const t = setTimeout(() => { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }, 5000);
+      // the deadline for the exit: SIGTERM drains within 5 s (test 0111)
+      const t = setTimeout(() => { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }, 5000); // deadline
       await exited;
       clearTimeout(t);
     }
@@ -492,9 +522,18 @@ export async function startAirlock({ oidc, ci, templates, extra, dev = false, ar
   return srv;
 }
 
+/** Resolves once srv's process has exited, or after ms if it has not (a deadline). */
+function exitedWithin(srv, ms) {
+  return new Promise((resolve) => {
+    if (!srv.proc || !srv.alive()) return resolve();
+    const t = setTimeout(resolve, ms); // the deadline for the exit
+    srv.proc.once('exit', () => { clearTimeout(t); resolve(); });
+  });
+}
+
 /** Turns a connection error into "airlockd died" with its log when the process is gone. */
 export async function deadServerError(srv, e, what) {
-  await sleep(150);
+  await exitedWithin(srv, 1000);
   if (srv.proc && !srv.alive()) {
     const err = new assert.AssertionError({
       message: `${what}: airlockd is not running (exit code ${srv.proc.exitCode}, signal ${srv.proc.signalCode}); ` +
@@ -631,15 +670,15 @@ function controlConn(ws, srv) {
         const i = conn.messages.findIndex((m, idx) => idx >= from && pred(m));
         if (i >= 0) { clear(); resolve(conn.messages[i]); return; }
         if (conn.closed) {
-          setTimeout(() => {
+          exitedWithin(srv, 1000).then(() => {
             const dead = srv.alive() ? '' : ` — airlockd is not running (exit ${srv.proc.exitCode}, signal ${srv.proc.signalCode}); log:\n${tail(srv.logPath, 12)}`;
             reject(new assert.AssertionError({ message: `control socket closed (${conn.closeCode} ${conn.closeReason}) while waiting for ${what}; got ${JSON.stringify(conn.messages).slice(0, 1500)}${dead}` }));
-          }, 150);
+          });
           clear();
         }
       },
     };
-    const t = setTimeout(() => {
+    const t = setTimeout(() => { // the deadline for the event
       clear();
       reject(new assert.AssertionError({ message: `timed out waiting for ${what}; control messages so far: ${JSON.stringify(conn.messages).slice(0, 2000)}` }));
     }, timeout);
@@ -654,7 +693,7 @@ function controlConn(ws, srv) {
     if (conn.closed) return r();
     ws.once('close', () => r());
     ws.close();
-    setTimeout(() => { ws.terminate(); r(); }, 2000);
+    setTimeout(() => { ws.terminate(); r(); }, 2000); // the deadline for the close handshake
   });
   return conn;
 }
@@ -688,7 +727,7 @@ export async function waitState(c, name, pred, { timeout = 5000, interval = 100 
     if (Date.now() > until) {
       assert.fail(`session ${name}: condition not reached in ${timeout} ms; last: ${r.status} ${JSON.stringify(last?.status ?? last).slice(0, 800)}`);
     }
-    await sleep(interval);
+    await sleep(interval); // the poll interval of this wait for the condition
   }
 }
 
@@ -707,7 +746,7 @@ export async function runAirlockdExpectExit(configText, { args = [], timeout = 8
   proc.stdout.on('data', (d) => { output += d; });
   proc.stderr.on('data', (d) => { output += d; });
   const res = await new Promise((resolve) => {
-    const t = setTimeout(() => {
+    const t = setTimeout(() => { // the deadline for the exit
       try { process.kill(proc.pid, 'SIGKILL'); } catch { /* gone */ }
       resolve({ code: null, signal: 'timeout' });
     }, timeout);

@@ -74,7 +74,7 @@ async function main() {
   for (let i = 0; i < 50; i++) {
     const l = await allSessions(admin);
     if (l.sessions.filter((s) => s.status.state === 'Active').length === BASE_SESSIONS) break;
-    await sleep(100);
+    await sleep(100); // the poll interval of this wait for the state
   }
   const acked = new Set(base);           // sessions whose create got a 2xx
   const unknownCreates = { n: 0 };        // creates in flight when the server died
@@ -112,7 +112,7 @@ async function main() {
       }
     };
     const running = Array.from({ length: WORKERS }, (_, w) => worker(w));
-    await sleep(700 + Math.floor(Math.random() * 800));
+    await sleep(700 + Math.floor(Math.random() * 800)); // a timer is right: the kill lands at a random moment of the burst
     await srv.kill9();
     stop = true;
     await Promise.all(running);

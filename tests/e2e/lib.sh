@@ -45,13 +45,13 @@ e2e_setup() {
     trap '' PIPE
 }
 
-# cleanup: the EXIT trap. SIGTERM to every PID in PIDS, SIGKILL 0.3 s later to
-# what is left, kills the tmux servers in TMUX_SOCKS, removes TMP (kept, and
-# named, with E2E_KEEP=1).
+# cleanup: the EXIT trap. SIGTERM to every PID in PIDS, SIGKILL to what is
+# still there once they have all exited or 5 s have passed, kills the tmux
+# servers in TMUX_SOCKS, removes TMP (kept, and named, with E2E_KEEP=1).
 cleanup() {
     local p s
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    sleep 0.3
+    until_true 5 all_exited "${PIDS[@]}"
     for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
     for s in "${TMUX_SOCKS[@]}"; do [ -S "$s" ] && tmux -S "$s" kill-server 2>/dev/null; done
     if [ "${E2E_KEEP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
@@ -86,13 +86,14 @@ check() {
 
 # until_true SECONDS CMD...: polls CMD every 0.2 s. CMD is run again on every try,
 # so it must be a command or predicate function: `until_true 10 test "$(f)" = x`
-# evaluates f once.
+# evaluates f once. This is how the e2e scripts wait: for an event (CMD turning
+# true), with SECONDS only as the deadline.
 until_true() {
     local n=$(($1 * 5))
     shift
     while [ $n -gt 0 ]; do
         "$@" && return 0
-        sleep 0.2
+        sleep 0.2 # the poll interval: CMD is the event
         n=$((n - 1))
     done
     return 1
@@ -100,6 +101,12 @@ until_true() {
 
 # exited PID: true once PID is gone.
 exited() { ! kill -0 "$1" 2>/dev/null; }
+# all_exited PID...: true once every PID is gone.
+all_exited() {
+    local p
+    for p in "$@"; do kill -0 "$p" 2>/dev/null && return 1; done
+    return 0
+}
 
 # finish: prints a blank line and the closing "N passed, N failed", then exits
 # (status 1 when anything failed).

@@ -160,7 +160,7 @@ if [ "${RELAY_E2E_BENCH:-0}" = 1 ] && command -v socat >/dev/null; then
     socat -b 262144 "TCP-LISTEN:$SPORT,reuseaddr,fork,nodelay" "TCP:127.0.0.1:$LISTEN,nodelay" \
         2>/dev/null &
     track
-    sleep 0.3
+    until_true 5 sh -c "ss -Htln 'sport = :$SPORT' | grep -q ."
     # The same ssh, straight to the agent's --listen port through socat.
     sshs() {
         ssh -F /dev/null -o BatchMode=yes -o LogLevel=ERROR -o IdentitiesOnly=yes \

@@ -44,6 +44,7 @@ export async function freePort() {
   })
 }
 
+// A plain timer: tests wait for events (waitFor, Playwright's waitFor); sleep is only a poll interval.
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 export async function waitFor(fn, { timeout = 10_000, interval = 100, what = 'condition' } = {}) {
@@ -56,7 +57,7 @@ export async function waitFor(fn, { timeout = 10_000, interval = 100, what = 'co
     } catch (e) {
       last = e
     }
-    await sleep(interval)
+    await sleep(interval) // the poll interval of this wait for fn
   }
   throw new Error(`timed out waiting for ${what}${last ? ': ' + last.message : ''}`)
 }
@@ -70,7 +71,7 @@ function startProcess(cmd, args, { logName, readyUrl, timeout = 20_000 }) {
   const stop = async () => {
     if (exited) return
     child.kill('SIGTERM')
-    for (let i = 0; i < 50 && !exited; i++) await sleep(100)
+    for (let i = 0; i < 50 && !exited; i++) await sleep(100) // polls for the exit, 5 s deadline
     if (!exited) child.kill('SIGKILL')
   }
   const ready = waitFor(

@@ -97,7 +97,7 @@ t.step('alice sees it Active without reloading (polling), with a live countdown'
   const p = c.alice.page
   await p.locator('.session-head [data-testid=state]').filter({ hasText: 'Active' }).waitFor({ timeout: 10_000 })
   const t1 = await p.locator('.session-head .time-left').innerText()
-  await p.waitForTimeout(2100)
+  await p.waitForFunction((before) => document.querySelector('.session-head .time-left')?.innerText !== before, t1, { timeout: 10_000 })
   const t2 = await p.locator('.session-head .time-left').innerText()
   assert(t1 !== t2 && /\d+m \d\ds/.test(t2), `countdown did not move: ${t1} -> ${t2}`)
   assert((await p.getByTestId('approval').innerText()).includes('carol'), 'approval record does not name carol')

@@ -309,13 +309,22 @@ test_forward(void **state)
     (void)state;
     set_session("Active", OPS_ALL, 1);
     ssh_cmd(ssh, sizeof(ssh), 0);
-    /* Forward a local port to the agent's own SSH port and read its banner. */
+    /*
+     * Forward a local port to the agent's own SSH port and read its banner.
+     * With ExitOnForwardFailure, `ssh -f` goes to the background once the
+     * forward is up; its command keeps the connection until fwd.done exists
+     * (polled every 0.05 s).
+     */
+    (void)run("rm -f %s/fwd.done", dir);
     assert_int_equal(run("%s -o ExitOnForwardFailure=yes -f -L %d:127.0.0.1:%d 127.0.0.1 "
-                         "sleep 3 && sleep 0.5 && "
+                         "'while [ ! -e %s/fwd.done ]; do sleep 0.05; done' && "
                          "timeout 3 socat -u TCP:127.0.0.1:%d - | head -c 7 | grep -q SSH-2.0",
-                         ssh, lport, port, lport),
+                         ssh, lport, port, dir, lport),
                      0);
-    sleep(3);
+    assert_int_equal(run("touch %s/fwd.done", dir), 0);
+    for (int i = 0; i < 100 && sshd_conn_count(d, NULL) > 0; i++)
+        usleep(50 * 1000); /* the poll interval of this wait for the connection to go */
+    assert_int_equal(sshd_conn_count(d, NULL), 0);
     set_session("Active", OPS_ALL & ~DSESS_OP_FORWARD, 1);
     assert_int_not_equal(run("%s -o ExitOnForwardFailure=yes -W 127.0.0.1:%d 127.0.0.1 </dev/null "
                              ">/dev/null 2>&1",
@@ -350,7 +359,7 @@ wait_exit(pid_t p, int ms)
     for (int i = 0; i < ms / 50; i++) {
         if (waitpid(p, &st, WNOHANG) == p)
             return 0;
-        usleep(50 * 1000);
+        usleep(50 * 1000); /* the poll interval of a wait for the condition above */
     }
     kill(p, SIGKILL);
     waitpid(p, &st, 0);
@@ -367,17 +376,17 @@ test_shared_shell_and_removal(void **state)
     set_session("Active", OPS_ALL, 1);
     a = start_shell(0, "a.log");
     for (i = 0; i < 100 && sshd_conn_count(d, "ds-test000001") < 1; i++)
-        usleep(100 * 1000);
+        usleep(100 * 1000); /* the poll interval of a wait for the condition above */
     for (i = 0;
          i < 100 && run("tmux -S %s has-session -t =ds-test000001 2>/dev/null", tmux_sock) != 0;
          i++)
-        usleep(100 * 1000);
+        usleep(100 * 1000); /* the poll interval of a wait for the condition above */
     b = start_shell(1, "b.log");
     v = start_shell(2, "v.log");
     for (i = 0; i < 100 && run("test $(tmux -S %s list-clients -t =ds-test000001 | wc -l) -ge 3",
                                tmux_sock) != 0;
          i++)
-        usleep(100 * 1000);
+        usleep(100 * 1000); /* the poll interval of a wait for the condition above */
     assert_int_equal(run("tmux -S %s list-clients -F '#{client_readonly}' -t =ds-test000001 | "
                          "sort | tr -d '\\n' | grep -qx 001",
                          tmux_sock),
@@ -390,14 +399,19 @@ test_shared_shell_and_removal(void **state)
     for (i = 0;
          i < 50 && run("grep -q shared-42 %s/v.log && grep -q shared-42 %s/b.log", dir, dir) != 0;
          i++)
-        usleep(100 * 1000);
+        usleep(100 * 1000); /* the poll interval of a wait for the condition above */
     assert_int_equal(run("grep -q shared-42 %s/v.log && grep -q shared-42 %s/b.log", dir, dir), 0);
     /* The shell knows where it is. */
-    assert_int_equal(run("tmux -S %s send-keys -t ds-test000001 'echo in-$AIRLOCK_SESSION' Enter"
-                         " && sleep 0.5 && tmux -S %s capture-pane -p -t ds-test000001 | "
-                         "grep -q in-ds-test000001",
-                         tmux_sock, tmux_sock),
-                     0);
+    assert_int_equal(
+        run("tmux -S %s send-keys -t ds-test000001 'echo in-$AIRLOCK_SESSION' Enter", tmux_sock), 0);
+    for (i = 0; i < 50 && run("tmux -S %s capture-pane -p -t ds-test000001 | grep -q "
+                              "in-ds-test000001",
+                              tmux_sock) != 0;
+         i++)
+        usleep(100 * 1000); /* the poll interval of this wait for the output */
+    assert_int_equal(
+        run("tmux -S %s capture-pane -p -t ds-test000001 | grep -q in-ds-test000001", tmux_sock),
+        0);
     /* Attribution: nobody typed through SSH yet, so the latest non-viewer to authenticate. */
     {
         char *u = sshd_attribute(d, "ds-test000001", NULL);
@@ -425,8 +439,94 @@ test_shared_shell_and_removal(void **state)
     assert_int_equal(run("grep -q 'airlock: session ended' %s/a.log", dir), 0);
     assert_int_not_equal(run("tmux -S %s has-session -t =ds-test000001 2>/dev/null", tmux_sock), 0);
     for (i = 0; i < 30 && sshd_conn_count(d, NULL) > 0; i++)
-        usleep(100 * 1000);
+        usleep(100 * 1000); /* the poll interval of a wait for the condition above */
     assert_int_equal(sshd_conn_count(d, NULL), 0);
+    set_session("Active", OPS_ALL, 1);
+}
+
+/* Runs the shell command cmd in the background; returns its pid. */
+static pid_t
+spawn_sh(const char *cmd)
+{
+    pid_t p = fork();
+
+    if (p == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return p;
+}
+
+/* Waits up to ms for p to exit; its wait status, or -1 (then it is killed). */
+static int
+exit_status(pid_t p, int ms)
+{
+    int st;
+
+    for (int i = 0; i < ms / 50; i++) {
+        if (waitpid(p, &st, WNOHANG) == p)
+            return st;
+        usleep(50 * 1000); /* the poll interval of this wait for the exit */
+    }
+    kill(p, SIGKILL);
+    waitpid(p, &st, 0);
+    return -1;
+}
+
+/*
+ * `airlock resume` from `ssh host cmd` (sshd_conn_hold): when the session
+ * ends, the connection whose command asked stays until that command has
+ * exited, and ssh gets its exit status; another connection's command is cut
+ * at once. Event order, no timer: alice's connection is closed while bob's
+ * command still waits for the go file, then bob's exits with 5.
+ */
+static void
+test_end_waits_for_the_command_that_asked(void **state)
+{
+    char ssh[1024], cmd[4096], path[400], *conn_id, *out;
+    pid_t held, other;
+    int st, i;
+
+    (void)state;
+    set_session("Active", OPS_ALL, 1);
+    snprintf(path, sizeof(path), "%s/held.conn", dir);
+    (void)unlink(path);
+    ssh_cmd(ssh, sizeof(ssh), 1);
+    snprintf(cmd, sizeof(cmd),
+             "exec %s 127.0.0.1 'echo $AIRLOCK_CONN >%s; "
+             "while [ ! -e %s/held.go ]; do sleep 0.05; done; echo done; exit 5' >%s/held.out",
+             ssh, path, dir, dir);
+    held = spawn_sh(cmd); /* it polls for held.go every 0.05 s */
+    ssh_cmd(ssh, sizeof(ssh), 0);
+    /* A command that runs until it is cut (sleep is its work, not a wait). */
+    snprintf(cmd, sizeof(cmd), "exec %s 127.0.0.1 'echo up >%s/other.up; exec sleep 60'", ssh,
+             dir);
+    other = spawn_sh(cmd);
+    for (i = 0; i < 200 && (run("test -s %s && test -s %s/other.up", path, dir) != 0); i++)
+        usleep(50 * 1000); /* the poll interval of this wait for both commands to run */
+    conn_id = slurp(path);
+    assert_true(conn_id[0] != '\0');
+    sshd_conn_hold(d, "ds-test000001", conn_id);
+    set_session("Expired", OPS_ALL, 1);
+    st = exit_status(other, 10000);
+    assert_true(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 255); /* cut at once */
+    /* The cut connection's thread ends just after its client has gone. */
+    for (i = 0; i < 100 && sshd_conn_count(d, "ds-test000001") > 1; i++)
+        usleep(50 * 1000); /* the poll interval of this wait for that thread */
+    assert_int_equal(waitpid(held, &st, WNOHANG), 0); /* still there */
+    assert_int_equal(sshd_conn_count(d, "ds-test000001"), 1);
+    assert_int_equal(run("touch %s/held.go", dir), 0);
+    st = exit_status(held, 10000);
+    assert_true(st != -1 && WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 5);
+    snprintf(path, sizeof(path), "%s/held.out", dir);
+    out = slurp(path);
+    assert_string_equal(out, "done");
+    for (i = 0; i < 100 && sshd_conn_count(d, NULL) > 0; i++)
+        usleep(50 * 1000); /* the poll interval of this wait for the connection to go */
+    assert_int_equal(sshd_conn_count(d, NULL), 0);
+    free(out);
+    free(conn_id);
     set_session("Active", OPS_ALL, 1);
 }
 
@@ -484,6 +584,7 @@ main(void)
         cmocka_unit_test(test_sftp_and_ops),
         cmocka_unit_test(test_forward),
         cmocka_unit_test(test_shared_shell_and_removal),
+        cmocka_unit_test(test_end_waits_for_the_command_that_asked),
     };
     int failed = cmocka_run_group_tests_name("agent_tmux", pure, NULL, NULL);
 

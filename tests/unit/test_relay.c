@@ -380,7 +380,7 @@ test_cap_and_ids(void **state)
     assert_int_equal(relay_pending_for_agent(rl, "a1", "ag"), 1);
     assert_int_equal(relay_expect(rl, "a4", "ds-cap", "ag", "bob", 3), 0);
     /* Entries expire after the dial timeout. */
-    usleep((RELAY_DIAL_TIMEOUT_MS + 50) * 1000);
+    usleep((RELAY_DIAL_TIMEOUT_MS + 50) * 1000); /* a timer is right: expiry is due at a time */
     assert_int_equal(relay_pending_for_agent(rl, "a1", "ag"), 0);
     assert_int_equal(relay_expect(rl, "a5", "ds-cap", "ag", "bob", 1), 0);
     relay_get_stats(rl, &st);

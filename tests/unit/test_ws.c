@@ -205,7 +205,7 @@ test_ping_pong(void **state)
     assert_int_equal(wslay_event_queue_msg(pr.p.ctx, &ping), 0);
     assert_int_equal(pair_run(&pr, got_pong, 5000), 0);
     /* ws.c pings: the peer's pong moves last_rx. */
-    usleep(30000);
+    usleep(30000); /* a timer is right: the clock must move past the last receive */
     before = peer_now_ms();
     assert_int_equal(ws_ping(pr.s.w), 0);
     (void)pair_run(&pr, never, 200);
