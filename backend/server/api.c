@@ -181,23 +181,6 @@ api_utf8_chars(const char *s, size_t len)
     return n;
 }
 
-void
-api_policy_view_init(struct api_policy_view *pv, const struct sess *s)
-{
-    pv->parts = xcalloc(s->n_parts + 1, sizeof(*pv->parts));
-    pv->invs = xcalloc(s->n_invited + 1, sizeof(*pv->invs));
-    sess_policy_view(s, &pv->v, pv->parts, pv->invs);
-}
-
-void
-api_policy_view_cleanup(struct api_policy_view *pv)
-{
-    free(pv->parts);
-    free(pv->invs);
-    pv->parts = NULL;
-    pv->invs = NULL;
-}
-
 static const char *const type_names[] = {"a string", "an integer", "a boolean",
                                          "an array of strings", "an object"};
 
@@ -448,7 +431,7 @@ static const char *const flag_names[N_FLAGS] = {"canApprove", "canReject", "canJ
 static void
 session_flags(const struct sess *s, const struct principal *p, int flags[N_FLAGS])
 {
-    struct api_policy_view pv;
+    struct sess_pview pv;
     enum policy_role granted;
     const char *why;
     int64_t new_exp;
@@ -456,13 +439,13 @@ session_flags(const struct sess *s, const struct principal *p, int flags[N_FLAGS
     memset(flags, 0, N_FLAGS * sizeof(*flags));
     if (p == NULL)
         return;
-    api_policy_view_init(&pv, s);
+    sess_pview_init(&pv, s);
     flags[0] = flags[1] = policy_check_decide(&pv.v, p, &why) == 0;
     flags[2] = !session_state_ended(s->state) &&
                policy_check_join(&pv.v, p, ROLE_NONE, &granted, &why) == 0;
     flags[3] = policy_check_renew(&pv.v, p, 1, &new_exp, &why) == 0;
     flags[4] = policy_check_terminate(&pv.v, p, 0, &why) == 0;
-    api_policy_view_cleanup(&pv);
+    sess_pview_cleanup(&pv);
 }
 
 json_t *
@@ -563,12 +546,12 @@ api_agent_json(struct app *app, const struct agent_rec *a, int with_sessions)
 int
 api_can_see(const struct sess *s, const struct principal *p)
 {
-    struct api_policy_view pv;
+    struct sess_pview pv;
     int ok;
 
-    api_policy_view_init(&pv, s);
+    sess_pview_init(&pv, s);
     ok = policy_can_see(&pv.v, p);
-    api_policy_view_cleanup(&pv);
+    sess_pview_cleanup(&pv);
     return ok;
 }
 

@@ -123,18 +123,6 @@ int api_check_pubkey(const char *line);
 /* publicUrl with http(s) turned into ws(s), followed by path. New string. */
 char *api_ws_url(const struct app *app, const char *path);
 
-/*
- * A session's policy view (policy.h) with its participant and invitation
- * arrays on the heap: their sizes come from database rows. It borrows from
- * s; api_policy_view_cleanup() frees the arrays.
- */
-struct api_policy_view {
-    struct policy_session v;
-    struct policy_participant *parts;
-    struct policy_invite *invs;
-};
-void api_policy_view_init(struct api_policy_view *pv, const struct sess *s);
-void api_policy_view_cleanup(struct api_policy_view *pv);
 /* 1 if p may see s. */
 int api_can_see(const struct sess *s, const struct principal *p);
 

@@ -534,12 +534,12 @@ decide(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_a
 {
     const char *reason = api_str(req, "reason"), *why = NULL;
     json_t *data;
-    struct api_policy_view pv;
+    struct sess_pview pv;
     int r;
 
-    api_policy_view_init(&pv, s);
+    sess_pview_init(&pv, s);
     r = policy_check_decide(&pv.v, &req->p, &why);
-    api_policy_view_cleanup(&pv);
+    sess_pview_cleanup(&pv);
     if (r != 0)
         return api_fail(rep, r, "%s", why);
     if (s->created_at + req->app->cfg->approval_timeout_s <= req->now) {
@@ -647,7 +647,7 @@ do_join(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_
     struct sess_participant p;
     char *ticket, hash[65];
     json_t *data;
-    struct api_policy_view pv;
+    struct sess_pview pv;
     int64_t exp;
     int r;
 
@@ -656,9 +656,9 @@ do_join(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_
     if (api_check_pubkey(key) != 0)
         return api_fail(rep, ERR_INVALID,
                         "field 'sshPublicKey' is not an OpenSSH public key line (type base64 [comment])");
-    api_policy_view_init(&pv, s);
+    sess_pview_init(&pv, s);
     r = policy_check_join(&pv.v, &req->p, want, &granted, &why);
-    api_policy_view_cleanup(&pv);
+    sess_pview_cleanup(&pv);
     if (r != 0)
         return api_fail(rep, r, "%s", why);
     memset(&p, 0, sizeof(p));
@@ -710,13 +710,13 @@ static int
 do_leave(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_after *after)
 {
     const char *why = NULL;
-    struct api_policy_view pv;
+    struct sess_pview pv;
     size_t i;
     int r;
 
-    api_policy_view_init(&pv, s);
+    sess_pview_init(&pv, s);
     r = policy_check_leave(&pv.v, &req->p, &why);
-    api_policy_view_cleanup(&pv);
+    sess_pview_cleanup(&pv);
     if (r != 0)
         return api_fail(rep, r, "%s", why);
     for (i = 0; i < s->n_parts; i++) {
@@ -797,15 +797,15 @@ do_invite(struct api_req *req, struct api_reply *rep, struct sess *s, struct cor
     const json_t *users = json_object_get(req->body, "users");
     const char *role_s = api_str(req, "role"), *why = NULL;
     enum policy_role role = ROLE_PARTICIPANT;
-    struct api_policy_view pv;
+    struct sess_pview pv;
     size_t i, k;
     int r;
 
     if (role_s != NULL && (policy_role_parse(role_s, &role) != 0 || role == ROLE_OWNER))
         return api_fail(rep, ERR_INVALID, "field 'role' must be 'participant' or 'viewer'");
-    api_policy_view_init(&pv, s);
+    sess_pview_init(&pv, s);
     r = policy_check_invite(&pv.v, &req->p, &why);
-    api_policy_view_cleanup(&pv);
+    sess_pview_cleanup(&pv);
     if (r != 0)
         return api_fail(rep, r, "%s", why);
     s->invited = xrealloc(s->invited, (s->n_invited + json_array_size(users) + 1) *
@@ -935,11 +935,13 @@ api_sessions_connect(struct api_req *req, struct api_reply *rep)
     pthread_mutex_unlock(&req->app->lock);
     if (r != 0)
         goto out;
+    /* an active participant who joined (the owner is listed from activation, keyless until then) */
     for (i = 0; i < s->n_parts; i++)
-        if (s->parts[i].left_at == 0 && str_ieq(s->parts[i].user, user))
+        if (s->parts[i].left_at == 0 && s->parts[i].ssh_public_key != NULL &&
+            policy_same_person(&req->p, s->parts[i].user, s->parts[i].email, s->parts[i].domain))
             found = 1;
     if (!found) {
-        r = api_fail(rep, ERR_FORBIDDEN, "you are not an active participant of this session");
+        r = api_fail(rep, ERR_FORBIDDEN, "you have not joined this session (POST …/join first)");
         goto out;
     }
     if (s->state != SESSION_ACTIVE) {

@@ -17,32 +17,6 @@
 #include <pthread.h>
 #include "xmalloc.h"
 
-/*
- * The policy view of a session, with its participant and invitation arrays
- * on the heap: their sizes come from database rows, so they are not stack
- * arrays. The view borrows from the session; view_cleanup() frees the arrays.
- */
-struct heap_view {
-    struct policy_session v;
-    struct policy_participant *parts;
-    struct policy_invite *invs;
-};
-
-static void
-view_init(struct heap_view *pv, const struct sess *s)
-{
-    pv->parts = xcalloc(s->n_parts + 1, sizeof(*pv->parts));
-    pv->invs = xcalloc(s->n_invited + 1, sizeof(*pv->invs));
-    sess_policy_view(s, &pv->v, pv->parts, pv->invs);
-}
-
-static void
-view_cleanup(struct heap_view *pv)
-{
-    free(pv->parts);
-    free(pv->invs);
-}
-
 void
 core_after_notify(struct core_after *after, const char *agent, const char *session)
 {
@@ -324,15 +298,15 @@ int
 core_renew(struct app *app, struct sess *s, const struct principal *p, int64_t extend_s,
            int64_t now, struct core_after *after, const char **why)
 {
-    struct heap_view pv;
+    struct sess_pview pv;
     int64_t new_exp, old_exp = s->expires_at;
     char dur[32];
     json_t *data;
     int r;
 
-    view_init(&pv, s);
+    sess_pview_init(&pv, s);
     r = policy_check_renew(&pv.v, p, extend_s, &new_exp, why);
-    view_cleanup(&pv);
+    sess_pview_cleanup(&pv);
     if (r != 0)
         return r;
     s->expires_at = new_exp;
@@ -352,14 +326,14 @@ int
 core_terminate(struct app *app, struct sess *s, const struct principal *p, int as_participant,
                const char *reason, int64_t now, struct core_after *after, const char **why)
 {
-    struct heap_view pv;
+    struct sess_pview pv;
     json_t *data;
     char *msg;
     int r;
 
-    view_init(&pv, s);
+    sess_pview_init(&pv, s);
     r = policy_check_terminate(&pv.v, p, as_participant, why);
-    view_cleanup(&pv);
+    sess_pview_cleanup(&pv);
     if (r != 0)
         return r;
     msg = xasprintf("%s by %s%s%s", s->state == SESSION_ACTIVE ? "terminated" : "withdrawn",

@@ -103,6 +103,18 @@ void sess_free(struct sess *s);
 /* Fills the policy view of s (borrowing from s; parts/invites into caller arrays of size n). */
 void sess_policy_view(const struct sess *s, struct policy_session *v,
                       struct policy_participant *parts, struct policy_invite *invs);
+/*
+ * A session's policy view with its participant and invitation arrays on the
+ * heap (their sizes come from database rows). It borrows from s;
+ * sess_pview_cleanup() frees the arrays.
+ */
+struct sess_pview {
+    struct policy_session v;
+    struct policy_participant *parts;
+    struct policy_invite *invs;
+};
+void sess_pview_init(struct sess_pview *pv, const struct sess *s);
+void sess_pview_cleanup(struct sess_pview *pv);
 
 /* Loads one session whole (row, approval, participants): 0, ERR_NOT_FOUND or ERR_DB. */
 int store_sess_get(struct store *st, const char *name, struct sess **sp);

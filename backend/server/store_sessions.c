@@ -128,6 +128,23 @@ sess_policy_view(const struct sess *s, struct policy_session *v, struct policy_p
     v->expires_at = s->expires_at;
 }
 
+void
+sess_pview_init(struct sess_pview *pv, const struct sess *s)
+{
+    pv->parts = xcalloc(s->n_parts + 1, sizeof(*pv->parts));
+    pv->invs = xcalloc(s->n_invited + 1, sizeof(*pv->invs));
+    sess_policy_view(s, &pv->v, pv->parts, pv->invs);
+}
+
+void
+sess_pview_cleanup(struct sess_pview *pv)
+{
+    free(pv->parts);
+    free(pv->invs);
+    pv->parts = NULL;
+    pv->invs = NULL;
+}
+
 static json_t *
 invites_json(const struct sess *s)
 {
@@ -779,32 +796,46 @@ store_approval_insert(struct store *st, const char *session, const char *decisio
     return r;
 }
 
-int
-store_participant_upsert(struct store *st, const char *session, const struct sess_participant *p)
+/* Binds p's columns (?2..?8) after the session (?1) and runs stmt. */
+static int
+participant_write(struct store *st, sqlite3_stmt *stmt, const char *session,
+                  const struct sess_participant *p)
 {
-    sqlite3_stmt *stmt = NULL;
     int r;
 
-    if ((r = store_prepare(st, &stmt,
-                           "INSERT INTO participants (session, user, email, display_name, role,"
-                           " joined_at, left_at, ssh_public_key, issuer) VALUES (?1, ?2, ?3, ?4,"
-                           " ?5, ?6, NULL, ?7, ?8) ON CONFLICT (session, user) DO UPDATE SET"
-                           " email = ?3, display_name = ?4, role = ?5, joined_at = CASE WHEN"
-                           " participants.left_at IS NULL AND participants.ssh_public_key = ''"
-                           " THEN participants.joined_at ELSE ?6 END, left_at = NULL,"
-                           " ssh_public_key = ?7, issuer = ?8")) != 0)
-        return r;
     store_bind_text(stmt, 1, session);
     store_bind_text(stmt, 2, p->user);
     store_bind_text(stmt, 3, p->email);
     store_bind_text(stmt, 4, p->display_name);
     store_bind_text(stmt, 5, policy_role_name(p->role));
     sqlite3_bind_int64(stmt, 6, p->joined_at);
-    store_bind_text(stmt, 7, p->ssh_public_key);
+    /* '' stands for "no key yet" (the owner before joining): the column is NOT NULL */
+    store_bind_text(stmt, 7, p->ssh_public_key ? p->ssh_public_key : "");
     store_bind_text(stmt, 8, p->domain);
     r = store_step_done(st, stmt);
     store_finish(st, stmt);
     return r;
+}
+
+#define PARTICIPANT_INSERT                                                                         \
+    "INSERT INTO participants (session, user, email, display_name, role, joined_at, left_at,"     \
+    " ssh_public_key, issuer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8)"
+
+int
+store_participant_upsert(struct store *st, const char *session, const struct sess_participant *p)
+{
+    sqlite3_stmt *stmt = NULL;
+    int r;
+
+    /* a keyless owner row (listed from activation) keeps its joinedAt when the owner joins */
+    if ((r = store_prepare(st, &stmt,
+                           PARTICIPANT_INSERT " ON CONFLICT (session, user) DO UPDATE SET"
+                           " email = ?3, display_name = ?4, role = ?5, joined_at = CASE WHEN"
+                           " participants.left_at IS NULL AND participants.ssh_public_key = ''"
+                           " THEN participants.joined_at ELSE ?6 END, left_at = NULL,"
+                           " ssh_public_key = ?7, issuer = ?8")) != 0)
+        return r;
+    return participant_write(st, stmt, session, p);
 }
 
 int
@@ -813,22 +844,10 @@ store_participant_add(struct store *st, const char *session, const struct sess_p
     sqlite3_stmt *stmt = NULL;
     int r;
 
-    if ((r = store_prepare(st, &stmt,
-                           "INSERT INTO participants (session, user, email, display_name, role,"
-                           " joined_at, left_at, ssh_public_key, issuer) VALUES (?1, ?2, ?3, ?4,"
-                           " ?5, ?6, NULL, ?7, ?8) ON CONFLICT (session, user) DO NOTHING")) != 0)
+    if ((r = store_prepare(st, &stmt, PARTICIPANT_INSERT " ON CONFLICT (session, user) DO NOTHING")) !=
+        0)
         return r;
-    store_bind_text(stmt, 1, session);
-    store_bind_text(stmt, 2, p->user);
-    store_bind_text(stmt, 3, p->email);
-    store_bind_text(stmt, 4, p->display_name);
-    store_bind_text(stmt, 5, policy_role_name(p->role));
-    sqlite3_bind_int64(stmt, 6, p->joined_at);
-    store_bind_text(stmt, 7, p->ssh_public_key ? p->ssh_public_key : "");
-    store_bind_text(stmt, 8, p->domain);
-    r = store_step_done(st, stmt);
-    store_finish(st, stmt);
-    return r;
+    return participant_write(st, stmt, session, p);
 }
 
 int

@@ -127,6 +127,10 @@ test('2158 /connect: 404 for a session the caller may not see, 403 for one they 
     const dave = await openWs(env.srv, path, { token: await env.token('dave') });
     assert.equal(dave.status, 403, dave.text);
     assert.equal(dave.json.code, 'FORBIDDEN');
+    // the owner is listed from activation, but has not joined: no key, nothing to connect with
+    const early = await openWs(env.srv, path, { token: await env.token('alice') });
+    assert.equal(early.status, 403, `the owner before joining: ${early.text}`);
+    assert.equal(early.json.code, 'FORBIDDEN');
     // the owner joins and connects
     is(await alice.post(sessPath(s.name, 'join'), { sshPublicKey: sshKey().pub }), 200);
     const own = await openWs(env.srv, path, { token: await env.token('alice') });

@@ -20,6 +20,9 @@ export type ErrorCode =
   | 'CONFLICT'
   | 'PAYLOAD_TOO_LARGE'
   | 'TOO_MANY_REQUESTS'
+  | 'URI_TOO_LONG'
+  | 'HEADERS_TOO_LARGE'
+  | 'UNAVAILABLE'
   | 'INTERNAL_ERROR'
 
 export interface ErrorEnvelope {
