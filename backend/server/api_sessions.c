@@ -18,6 +18,7 @@
 #include "util.h"
 #include "viewcache.h"
 #include "xmalloc.h"
+#include "sessquota.h"
 
 #define TICKET_TTL_S (24 * 3600)
 
@@ -298,6 +299,8 @@ api_sessions_create(struct api_req *req, struct api_reply *rep)
                      a->name);
         goto fail;
     }
+    if ((r = sessquota_check(app, t, &req->p, rep)) != 0) /* 429: too many open */
+        goto fail;
     if ((r = api_session_new(app, t, a->name, &req->p, req->id.display_name, req->body, req->now,
                              rep, &name, &after)) != 0)
         goto fail;

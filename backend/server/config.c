@@ -13,6 +13,7 @@
 
 #include <yaml.h>
 
+#include "clientaddr.h"
 #include "config.h"
 #include "config_int.h"
 #include "duration.h"
@@ -78,6 +79,11 @@ static const struct field constraints_fields[] = {
      .off = offsetof(struct tmpl_cfg, max_renewals),
      .lo = 0,
      .hi = 1000},
+    {.key = "maxOpenSessionsPerUser", /* sessquota.c */
+     .type = F_INT,
+     .off = offsetof(struct tmpl_cfg, max_open_per_user),
+     .lo = 0,
+     .hi = 1000000},
 };
 static const struct table constraints_table = {constraints_fields, NELEM(constraints_fields),
                                                constraints_post};
@@ -219,6 +225,29 @@ static const struct field notif_fields[] = {
 };
 static const struct table notif_table = {notif_fields, NELEM(notif_fields), NULL};
 
+/* ---- limits: (read by connguard.c and sessquota.c; see docs/configuration.md) ---- */
+static int
+check_cidr(struct ctx *c, yaml_node_t *n, const char *s)
+{
+    struct cidr cidr;
+
+    if (clientaddr_cidr_parse(s, &cidr) != 0)
+        return cfg_err(c, n, "'%s' is not an IP address or CIDR (e.g. 10.0.0.0/8)", s);
+    return 0;
+}
+
+#define LIM(m) offsetof(struct config, limits.m)
+static const struct field limits_fields[] = {
+    {.key = "connectionsPerClient", .type = F_INT, .off = LIM(connections_per_client), .hi = 1 << 20},
+    {.key = "requestsPerSecond", .type = F_INT, .off = LIM(requests_per_second), .hi = 1 << 20},
+    {.key = "burst", .type = F_INT, .off = LIM(burst), .lo = 1, .hi = 1 << 20},
+    {.key = "requestDeadline", .type = F_DUR, .off = LIM(request_deadline_s)},
+    {.key = "sessionsPerUser", .type = F_INT, .off = LIM(sessions_per_user), .hi = 1000000},
+    {.key = "trustedProxies", .type = F_LIST, .off = LIM(trusted_proxies), .check = check_cidr},
+};
+static const struct table limits_table = {limits_fields, NELEM(limits_fields), NULL};
+/* ---- end of limits: ---- */
+
 static const struct field root_fields[] = {
     {.key = "listen", .type = F_STR, .off = offsetof(struct config, listen), .check = config_check_listen},
     {.key = "publicUrl",
@@ -235,6 +264,7 @@ static const struct field root_fields[] = {
     {.key = "auth", .type = F_MAP, .off = 0, .sub = &auth_table},
     {.key = "templates", .type = F_FN, .fn = parse_templates},
     {.key = "notifications", .type = F_MAP, .off = 0, .sub = &notif_table},
+    {.key = "limits", .type = F_MAP, .off = 0, .sub = &limits_table},
 };
 static const struct table root_table = {root_fields, NELEM(root_fields), NULL};
 
@@ -271,6 +301,9 @@ config_defaults(struct config *cfg)
     cfg->approval_timeout_s = 24 * 3600;
     cfg->agent_grace_s = 5 * 60;
     cfg->retention_s = 168 * 3600;
+    cfg->limits = (struct limits_cfg){.connections_per_client = 64, .requests_per_second = 20,
+                                      .burst = 100, .request_deadline_s = 30,
+                                      .sessions_per_user = 10}; /* connguard.c, sessquota.c */
 }
 
 int
@@ -322,6 +355,7 @@ config_free(struct config *cfg)
         strlist_cleanup(&cfg->webhooks[i].events);
     }
     free(cfg->webhooks);
+    strlist_cleanup(&cfg->limits.trusted_proxies);
     memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -69,11 +69,22 @@ struct tmpl_cfg {
     int reason_min_len;             /* default 0 */
     int reason_max_len;             /* default 1000 */
     int reject_reason_mandatory;    /* approvalReason.mandatoryForRejection, default 0 */
+    int max_open_per_user;          /* constraints.maxOpenSessionsPerUser; 0 = none (sessquota.c) */
 };
 
 struct webhook_cfg {
     char *url;
     struct strlist events;          /* empty = all */
+};
+
+/* limits: one client cannot take the server down (connguard.c, docs/configuration.md) */
+struct limits_cfg {
+    int connections_per_client;     /* default 64; 0 = no cap */
+    int requests_per_second;        /* default 20; 0 = no rate limit */
+    int burst;                      /* default 100 */
+    int64_t request_deadline_s;     /* default 30s: headers and body, from the request line */
+    int sessions_per_user;          /* open sessions a person may have; default 10, 0 = no cap */
+    struct strlist trusted_proxies; /* IPs/CIDRs whose X-Forwarded-For is believed; default none */
 };
 
 struct config {
@@ -96,6 +107,7 @@ struct config {
     size_t n_templates;
     struct webhook_cfg *webhooks;
     size_t n_webhooks;
+    struct limits_cfg limits;
 };
 
 /* Limits on uiScopes (RFC 6749 section 3.3 scope-tokens). */

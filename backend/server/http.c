@@ -32,6 +32,7 @@
 #include "control.h"
 #include "err.h"
 #include "http.h"
+#include "connguard.h"
 #include "log.h"
 #include "notify.h"
 #include "relay.h"
@@ -105,6 +106,7 @@ struct http {
     unsigned id_prefix;        /* request ids: random prefix + counter */
     _Atomic unsigned next_id;
     struct metric_row metrics[N_METRIC_ROWS];
+    struct connguard *guard;   /* connguard.c: connection cap, request deadline, rate */
 };
 
 struct req_ctx {
@@ -709,6 +711,7 @@ serve_metrics(struct http *h, struct MHD_Connection *c)
                 (unsigned long long)sent, (unsigned long long)failed);
     }
     metrics_route_text(h, f);
+    connguard_metrics_write(h->guard, f);
     fclose(f);
     return send_buf(c, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len, "no-store");
 }
@@ -859,6 +862,8 @@ access_handler(void *cls, struct MHD_Connection *c, const char *url, const char 
     size_t row = M_OTHER;
 
     (void)version;
+    if (connguard_access(h->guard, c, ctx == NULL, *upload_data_size)) /* 429 queued */
+        return MHD_YES;
     if (ctx == NULL) {
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         uint64_t n;
@@ -914,6 +919,7 @@ completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestT
     (void)cls;
     (void)c;
     (void)tc;
+    connguard_request_done(((struct http *)cls)->guard, c);
     if (ctx != NULL) {
         free(ctx->body);
         free(ctx);
@@ -1060,23 +1066,27 @@ http_start(struct app *app, struct http **hp, char *err, size_t err_len)
         free(h);
         return r;
     }
+    h->guard = connguard_new(&app->cfg->limits, HTTP_TIMEOUT_S);
     {
+        struct MHD_OptionItem lim[3];
         struct MHD_OptionItem tls[] = {
             {MHD_OPTION_HTTPS_MEM_CERT, 0, cert},
             {MHD_OPTION_HTTPS_MEM_KEY, 0, key},
             {MHD_OPTION_END, 0, NULL},
         };
 
+        connguard_mhd_options(h->guard, lim);
         h->d = MHD_start_daemon(
             MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_UPGRADE |
                 MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0) |
                 (cert ? MHD_USE_TLS : 0),
-            0, NULL, NULL, access_handler, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+            0, connguard_accept, h->guard, access_handler, h, MHD_OPTION_SOCK_ADDR,
+            (struct sockaddr *)&ss,
             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS, MHD_OPTION_CONNECTION_LIMIT,
             (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
             MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape,
             h, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_ARRAY,
-            cert ? tls : tls + 2, MHD_OPTION_END);
+            cert ? tls : tls + 2, MHD_OPTION_ARRAY, lim, MHD_OPTION_END);
     }
     /* MHD copied what it needs; the key is a secret, wipe our copy */
     if (key != NULL)
@@ -1085,6 +1095,7 @@ http_start(struct app *app, struct http **hp, char *err, size_t err_len)
     free(cert);
     if (h->d == NULL) {
         snprintf(err, err_len, "cannot listen on %s: %s", app->cfg->listen, strerror(errno));
+        connguard_free(h->guard);
         free(h->csp);
         free(h);
         return ERR_SYSTEM;
@@ -1124,6 +1135,7 @@ http_stop(struct http *h, int timeout_ms)
     if ((left = atomic_load(&h->n_upgraded)) > 0)
         log_warn("%d WebSocket connections still open at shutdown", left);
     MHD_stop_daemon(h->d);
+    connguard_free(h->guard);
     free(h->csp);
     free(h);
     return left > 0 ? ERR_UNAVAILABLE : 0;

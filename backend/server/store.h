@@ -124,6 +124,11 @@ int store_sess_page(struct store *st, const struct sess_filter *f, int64_t *ids,
 int store_sess_by_agent(struct store *st, const char *agent, unsigned state_mask,
                         struct sess ***list, size_t *n);
 void sess_list_free(struct sess **list, size_t n);
+/*
+ * Open (Pending, PendingApproval, Active) sessions requested by user
+ * (case-insensitive), of template when not NULL, into *n (store_quota.c).
+ */
+int store_sess_count_open(struct store *st, const char *user, const char *tmpl, int64_t *n);
 
 int store_approval_insert(struct store *st, const char *session, const char *decision,
                           const char *by, int64_t at, const char *reason);

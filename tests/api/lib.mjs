@@ -387,6 +387,9 @@ export function configYaml({ publicUrl, oidc, ci, templates = TEMPLATES, extra =
       agentRegistrars: { groups: ['ops'] },
     },
     templates,
+    // the suites send requests back to back from one address: limits off unless a test sets
+    // them (4000-abuse tests them)
+    limits: { connectionsPerClient: 0, requestsPerSecond: 0, sessionsPerUser: 0 },
     ...extra,
   };
   return YAML.stringify(cfg);
