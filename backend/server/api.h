@@ -26,8 +26,8 @@ struct relay;
 struct control;
 
 struct app {
-    struct config *cfg;
-    struct auth *auth;
+    struct config *_Atomic cfg;  /* current generation (reload.c swaps it on SIGHUP; old ones */
+    struct auth *_Atomic auth;   /* live until shutdown): read it once per request or pass */
     struct store *store;
     struct relay *relay;
     struct control *control;

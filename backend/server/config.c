@@ -232,7 +232,7 @@ check_cidr(struct ctx *c, yaml_node_t *n, const char *s)
     struct cidr cidr;
 
     if (clientaddr_cidr_parse(s, &cidr) != 0)
-        return cfg_err(c, n, "'%s' is not an IP address or CIDR (e.g. 10.0.0.0/8)", s);
+        return config_err(c, n, "'%s' is not an IP address or CIDR (e.g. 10.0.0.0/8)", s);
     return 0;
 }
 

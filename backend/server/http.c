@@ -33,6 +33,7 @@
 #include "err.h"
 #include "http.h"
 #include "connguard.h"
+#include "reload.h"
 #include "log.h"
 #include "notify.h"
 #include "relay.h"
@@ -100,7 +101,9 @@ struct http {
     struct app *app;
     struct MHD_Daemon *d;
     unsigned port;
-    char *csp;
+    char *_Atomic csp;
+    char **old_csp;            /* replaced by http_config_apply, freed at stop */
+    size_t n_old_csp;
     _Atomic int n_upgraded;
     _Atomic int stopping;      /* set by http_quiesce: no new WebSocket starts */
     unsigned id_prefix;        /* request ids: random prefix + counter */
@@ -712,6 +715,7 @@ serve_metrics(struct http *h, struct MHD_Connection *c)
     }
     metrics_route_text(h, f);
     connguard_metrics_write(h->guard, f);
+    reload_metrics_write(f);
     fclose(f);
     return send_buf(c, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len, "no-store");
 }
@@ -1112,6 +1116,21 @@ http_port(const struct http *h)
     return h->port;
 }
 
+/*
+ * Reload (reload.c, one at a time): the CSP follows cfg's people issuers
+ * and the connection limits follow cfg->limits. A request may still be
+ * sending the old CSP text, so it is kept until http_stop.
+ */
+void
+http_config_apply(struct http *h, const struct config *cfg)
+{
+    char *old = atomic_exchange(&h->csp, build_csp(cfg));
+
+    h->old_csp = xrealloc(h->old_csp, (h->n_old_csp + 1) * sizeof(*h->old_csp));
+    h->old_csp[h->n_old_csp++] = old;
+    connguard_limits_set(h->guard, &cfg->limits);
+}
+
 void
 http_quiesce(struct http *h)
 {
@@ -1137,6 +1156,9 @@ http_stop(struct http *h, int timeout_ms)
     MHD_stop_daemon(h->d);
     connguard_free(h->guard);
     free(h->csp);
+    while (h->n_old_csp > 0)
+        free(h->old_csp[--h->n_old_csp]);
+    free(h->old_csp);
     free(h);
     return left > 0 ? ERR_UNAVAILABLE : 0;
 }
