@@ -138,8 +138,11 @@ test('0405 an issuer added to the file is accepted after SIGHUP (401 before)', a
   cfg.auth.issuers.push({ name: 'second', issuer: second.issuer, audience: 'airlock' });
   await hup(YAML.stringify(cfg));
   assert.equal(is(await zed.get('/api/v1/me'), 200).user, 'zed');
-  // the first issuer's users are still accepted (its keys were kept, not refetched)
+  // the first issuer's users are still accepted, with the keys fetched before the reloads
+  // (the verified-token cache starts empty with each reload, so this verifies afresh)
   is(await c.alice.get('/api/v1/me'), 200);
+  const fetched = fs.readFileSync(env.srv.logPath, 'utf8').match(/issuer test: \d+ signing keys loaded/g) || [];
+  assert.equal(fetched.length, 1, 'issuer test kept its keys across reloads (one fetch)');
 });
 
 test('0406 the control WebSocket and the keep-alive connection survived every reload', async () => {
