@@ -29,8 +29,8 @@ struct metrics;
 struct tmpl_cfg;
 
 struct app {
-    struct config *cfg;
-    struct auth *auth;
+    struct config *_Atomic cfg;  /* current generation (reload.c swaps it on SIGHUP; old ones */
+    struct auth *_Atomic auth;   /* live until shutdown): read it once per request or pass */
     struct store *store;
     struct relay *relay;
     struct control *control;

@@ -120,35 +120,39 @@ check_duration(const struct tmpl_cfg *t, const char *field, const char *text, in
 }
 
 /*
- * The snapshot stored with each session, as JSON text. The configuration
- * never changes while airlockd runs, so each template's text is made once
- * (under app->lock, which every caller holds). Returns a new copy.
+ * The snapshot stored with each session, as JSON text, made once per
+ * template (under app->lock, which every caller holds). The cache is keyed
+ * by the template's address: a reload (reload.c) makes new templates and
+ * keeps the old ones until shutdown, so an address never names two
+ * templates. When full it starts over. Returns a new copy.
  */
+#define SNAPSHOT_CACHE 64
+
 static char *
 snapshot_text(struct app *app, const struct tmpl_cfg *t)
 {
-    static char **texts;
-    static size_t n_texts;
-    size_t i = (size_t)(t - app->cfg->templates);
+    static struct {
+        const struct tmpl_cfg *t;
+        char *text;
+    } cache[SNAPSHOT_CACHE];
+    static size_t n_cache;
+    size_t i;
+    json_t *j;
 
-    if (i >= app->cfg->n_templates) { /* not from the config: no caching */
-        json_t *j = tmpl_to_json(t);
-        char *txt = json_dumps(j, JSON_COMPACT);
-
-        json_decref(j);
-        return txt;
+    (void)app;
+    for (i = 0; i < n_cache; i++)
+        if (cache[i].t == t)
+            return xstrdup(cache[i].text);
+    if (n_cache == SNAPSHOT_CACHE) {
+        for (i = 0; i < n_cache; i++)
+            free(cache[i].text);
+        n_cache = 0;
     }
-    if (texts == NULL) {
-        n_texts = app->cfg->n_templates;
-        texts = xcalloc(n_texts, sizeof(char *));
-    }
-    if (texts[i] == NULL) {
-        json_t *j = tmpl_to_json(t);
-
-        texts[i] = json_dumps(j, JSON_COMPACT);
-        json_decref(j);
-    }
-    return xstrdup(texts[i]);
+    j = tmpl_to_json(t);
+    cache[n_cache].t = t;
+    cache[n_cache].text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return xstrdup(cache[n_cache++].text);
 }
 
 /*
@@ -447,9 +451,10 @@ int
 api_sessions_list(struct api_req *req, struct api_reply *rep)
 {
     struct app *app = req->app;
+    const struct config *cfg = app->cfg; /* one generation for the whole list (reload.c) */
     struct sess_filter f;
     char *agent = NULL, *user = NULL, *cursor = NULL;
-    char *approver_of[app->cfg->n_templates + 1];
+    char *approver_of[cfg->n_templates + 1];
     int64_t ids[API_MAX_PAGE + 1];
     struct sess_view *views[API_MAX_PAGE + 1] = {0};
     struct sess *missing[API_MAX_PAGE + 1] = {0};
@@ -465,9 +470,9 @@ api_sessions_list(struct api_req *req, struct api_reply *rep)
     f.me_user = req->p.user;
     f.me_email = req->p.email;
     f.me_domain = req->p.domain;
-    for (i = 0; i < app->cfg->n_templates; i++)
-        if (policy_is_approver(&app->cfg->templates[i], &req->p))
-            approver_of[f.n_approver_templates++] = app->cfg->templates[i].name;
+    for (i = 0; i < cfg->n_templates; i++)
+        if (policy_is_approver(&cfg->templates[i], &req->p))
+            approver_of[f.n_approver_templates++] = cfg->templates[i].name;
     f.approver_templates = approver_of;
     pthread_mutex_lock(&app->lock);
     gen = viewcache_gen(store_views(app->store));

@@ -46,6 +46,12 @@ struct identity {
  */
 int auth_new(const struct config *cfg, struct auth **ap, char *err, size_t err_len);
 void auth_free(struct auth *a);
+/*
+ * Reload: issuers of to (new, not yet in use) whose URL is an issuer's of
+ * from keep the keys from has fetched (shared references), so a reload
+ * needs no refetch. from may be in use by other threads.
+ */
+void auth_keys_adopt(struct auth *to, struct auth *from);
 
 /*
  * Verifies token at time now. On success fills *id (free with

@@ -411,3 +411,42 @@ auth_url_is_loopback(const char *url)
     host[n] = '\0';
     return host_is_loopback(host);
 }
+
+/*
+ * Reload (reload.c): every issuer of to whose URL an issuer of from has
+ * gets a copy of the keys from already fetched and its fetch times, so a
+ * reload costs no refetch. to is new and not yet shared; from may be in use
+ * (its issuers' locks are taken). The keys' EVP_PKEYs are shared by
+ * reference.
+ */
+void
+auth_keys_adopt(struct auth *to, struct auth *from)
+{
+    size_t i, j, k;
+
+    for (i = 0; i < to->n_issuers; i++) {
+        struct issuer *d = &to->issuers[i];
+
+        for (j = 0; j < from->n_issuers; j++) {
+            struct issuer *s = &from->issuers[j];
+
+            if (d->is_dev || s->is_dev || strcmp(d->iss, s->iss) != 0)
+                continue;
+            pthread_mutex_lock(&s->mu);
+            d->keys = xcalloc(s->n_keys + 1, sizeof(*d->keys));
+            for (k = 0; k < s->n_keys; k++) {
+                d->keys[k].kid = auth_dup_or_null(s->keys[k].kid);
+                d->keys[k].alg = auth_dup_or_null(s->keys[k].alg);
+                d->keys[k].kty = s->keys[k].kty;
+                EVP_PKEY_up_ref(s->keys[k].pkey);
+                d->keys[k].pkey = s->keys[k].pkey;
+            }
+            d->n_keys = s->n_keys;
+            d->attempted = s->attempted;
+            d->attempt_at = s->attempt_at;
+            d->ok_at = s->ok_at;
+            pthread_mutex_unlock(&s->mu);
+            break;
+        }
+    }
+}

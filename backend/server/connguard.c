@@ -58,11 +58,18 @@ struct guarded {
     struct caddr peer;            /* the TCP peer (never X-Forwarded-For) */
 };
 
+/* trustedProxies, immutable once made; a reload adds one and keeps the old ones till free */
+struct trust {
+    struct trust *prev;
+    size_t n;
+    struct cidr v[];
+};
+
 struct connguard {
-    int cap;                      /* connectionsPerClient; 0 = none */
-    int64_t deadline_ms, idle_ms; /* 0 = none */
-    struct cidr *trusted;
-    size_t n_trusted;
+    _Atomic int cap;              /* connectionsPerClient; 0 = none */
+    int64_t deadline_ms, idle_ms; /* 0 = none; deadline_ms under lock after start */
+    struct trust *_Atomic trust;  /* read once per use: connguard_limits_set swaps it */
+    int rps, burst;               /* what rate was made with (under lock) */
     pthread_mutex_t lock;         /* guards conns and rate */
     struct conntab *conns;
     struct ratelimit *rate;
@@ -81,21 +88,21 @@ static void client_of(struct connguard *l, struct MHD_Connection *c, const struc
                       struct caddr *out);
 static int send_429(struct MHD_Connection *c, int64_t retry_ms);
 static void raise_nofile(void);
+static struct trust *trust_new(const struct strlist *proxies, struct trust *prev);
+static int trusted(struct connguard *l, const struct caddr *a);
 
 struct connguard *
 connguard_new(const struct limits_cfg *cfg, unsigned idle_timeout_s)
 {
     struct connguard *l = xcalloc(1, sizeof(*l));
-    size_t i;
 
     l->cap = cfg->connections_per_client;
     l->deadline_ms = cfg->request_deadline_s * 1000;
     l->idle_ms = (int64_t)idle_timeout_s * 1000;
-    l->n_trusted = cfg->trusted_proxies.n;
-    l->trusted = xcalloc(l->n_trusted + 1, sizeof(*l->trusted));
-    for (i = 0; i < l->n_trusted; i++)
-        (void)clientaddr_cidr_parse(cfg->trusted_proxies.v[i], &l->trusted[i]); /* checked */
+    l->trust = trust_new(&cfg->trusted_proxies, NULL);
     l->conns = conntab_new();
+    l->rps = cfg->requests_per_second;
+    l->burst = cfg->burst;
     l->rate = ratelimit_new(cfg->requests_per_second, cfg->burst, RATE_TABLE_MAX);
     pthread_mutex_init(&l->lock, NULL);
     pthread_cond_init(&l->wake, NULL);
@@ -108,6 +115,8 @@ connguard_new(const struct limits_cfg *cfg, unsigned idle_timeout_s)
 void
 connguard_free(struct connguard *l)
 {
+    struct trust *trust;
+
     if (l == NULL)
         return;
     pthread_mutex_lock(&l->lock);
@@ -119,8 +128,35 @@ connguard_free(struct connguard *l)
     ratelimit_free(l->rate);
     pthread_cond_destroy(&l->wake);
     pthread_mutex_destroy(&l->lock);
-    free(l->trusted);
+    trust = l->trust;
+    while (trust != NULL) {
+        struct trust *prev = trust->prev;
+
+        free(trust);
+        trust = prev;
+    }
     free(l);
+}
+
+/*
+ * Reload: new limits for the connections and requests that come next. The
+ * rate table starts afresh when rate or burst changed; counts of open
+ * connections stay.
+ */
+void
+connguard_limits_set(struct connguard *l, const struct limits_cfg *cfg)
+{
+    l->trust = trust_new(&cfg->trusted_proxies, l->trust);
+    l->cap = cfg->connections_per_client;
+    pthread_mutex_lock(&l->lock);
+    l->deadline_ms = cfg->request_deadline_s * 1000;
+    if (l->rps != cfg->requests_per_second || l->burst != cfg->burst) {
+        ratelimit_free(l->rate);
+        l->rate = ratelimit_new(cfg->requests_per_second, cfg->burst, RATE_TABLE_MAX);
+        l->rps = cfg->requests_per_second;
+        l->burst = cfg->burst;
+    }
+    pthread_mutex_unlock(&l->lock);
 }
 
 void
@@ -134,18 +170,19 @@ enum MHD_Result
 connguard_accept(void *cls, const struct sockaddr *addr, socklen_t addr_len)
 {
     struct connguard *l = cls;
+    const struct trust *t = l->trust;
     struct caddr a;
     unsigned n;
+    int cap = l->cap;
 
     (void)addr_len;
-    if (l->cap <= 0 || clientaddr_from_sockaddr(addr, &a) != 0 ||
-        clientaddr_in_any(&a, l->trusted, l->n_trusted))
+    if (cap <= 0 || clientaddr_from_sockaddr(addr, &a) != 0 || clientaddr_in_any(&a, t->v, t->n))
         return MHD_YES;
     a = clientaddr_key(&a);
     pthread_mutex_lock(&l->lock);
     n = conntab_count(l->conns, &a);
     pthread_mutex_unlock(&l->lock);
-    if (n < (unsigned)l->cap)
+    if (n < (unsigned)cap)
         return MHD_YES;
     atomic_fetch_add(&l->n_conn_refused, 1);
     return MHD_NO;
@@ -263,7 +300,7 @@ notify(void *cls, struct MHD_Connection *c, void **socket_context,
             (void)clientaddr_from_sockaddr(ai->client_addr, &g->peer);
         rec->key = clientaddr_key(&g->peer);
         rec->fd = fi != NULL ? fi->connect_fd : -1;
-        rec->capped = l->cap > 0 && !clientaddr_in_any(&g->peer, l->trusted, l->n_trusted);
+        rec->capped = l->cap > 0 && !trusted(l, &g->peer);
         pthread_mutex_lock(&l->lock);
         conntab_phase(rec, CONN_RECEIVING, time_mono_ms());
         conntab_add(l->conns, rec);
@@ -370,12 +407,13 @@ static void
 client_of(struct connguard *l, struct MHD_Connection *c, const struct caddr *peer,
           struct caddr *out)
 {
+    const struct trust *t = l->trust;
     char *xff = NULL;
     const char *tail;
     size_t len;
 
     *out = *peer;
-    if (l->n_trusted == 0 || !clientaddr_in_any(peer, l->trusted, l->n_trusted))
+    if (t->n == 0 || !clientaddr_in_any(peer, t->v, t->n))
         return;
     MHD_get_connection_values(c, MHD_HEADER_KIND, xff_add, &xff);
     if (xff == NULL)
@@ -384,7 +422,7 @@ client_of(struct connguard *l, struct MHD_Connection *c, const struct caddr *pee
     tail = len > XFF_MAX_LEN ? xff + len - XFF_MAX_LEN : xff;
     if (tail != xff && (tail = strchr(tail, ',')) != NULL)
         tail++; /* start at a whole entry */
-    clientaddr_pick(peer, tail ? tail : "", l->trusted, l->n_trusted, out);
+    clientaddr_pick(peer, tail ? tail : "", t->v, t->n, out); /* one list throughout */
     free(xff);
 }
 
@@ -426,4 +464,27 @@ raise_nofile(void)
     rl.rlim_cur = rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
         log_warn("cannot raise the open-file limit: %s", strerror(errno));
+}
+
+/* A new trust list from proxies (checked by config_check.c); prev is kept for free. */
+static struct trust *
+trust_new(const struct strlist *proxies, struct trust *prev)
+{
+    struct trust *t = xcalloc(1, sizeof(*t) + (proxies->n + 1) * sizeof(t->v[0]));
+    size_t i;
+
+    t->prev = prev;
+    t->n = proxies->n;
+    for (i = 0; i < t->n; i++)
+        (void)clientaddr_cidr_parse(proxies->v[i], &t->v[i]); /* checked */
+    return t;
+}
+
+/* 1 if a is in trustedProxies (one load of the current list). */
+static int
+trusted(struct connguard *l, const struct caddr *a)
+{
+    const struct trust *t = l->trust;
+
+    return t->n > 0 && clientaddr_in_any(a, t->v, t->n);
 }

@@ -24,6 +24,8 @@ struct connguard;
  * sweeper thread (fatal when it cannot: this runs at start-up). Never NULL.
  */
 struct connguard *connguard_new(const struct limits_cfg *cfg, unsigned idle_timeout_s);
+/* Reload: applies cfg (copied) to the connections and requests that come next. */
+void connguard_limits_set(struct connguard *l, const struct limits_cfg *cfg);
 /* Stops the sweeper and frees l. Call after MHD_stop_daemon. NULL is a no-op. */
 void connguard_free(struct connguard *l);
 /*

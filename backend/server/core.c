@@ -168,14 +168,15 @@ int
 core_event(struct app *app, const char *session, const char *actor, const char *type, json_t *data,
            int64_t now)
 {
+    const struct config *cfg = app->cfg; /* one generation for the loop (reload.c) */
     int64_t id = 0;
     size_t i;
     int r;
 
     if ((r = store_event_add(app->store, session, now, actor, type, data, &id)) != 0)
         return r;
-    for (i = 0; i < app->cfg->n_webhooks; i++) {
-        const struct webhook_cfg *w = &app->cfg->webhooks[i];
+    for (i = 0; i < cfg->n_webhooks; i++) {
+        const struct webhook_cfg *w = &cfg->webhooks[i];
         char ts[21], *body;
         json_t *j;
 

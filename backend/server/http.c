@@ -42,6 +42,7 @@
 #include "err.h"
 #include "http.h"
 #include "connguard.h"
+#include "reload.h"
 #include "tlsfront.h"
 #include "log.h"
 #include "metrics.h"
@@ -609,11 +610,12 @@ front_add(void *arg, int fd, const struct sockaddr *sa, socklen_t sl)
     return MHD_add_connection(h->d, fd, sa, sl) == MHD_YES ? 0 : ERR_UNAVAILABLE;
 }
 
-/* metrics_write_fn for connguard's airlock_limit_* lines. */
+/* metrics_write_fn: connguard's airlock_limit_* lines and the reload counters. */
 static void
-guard_metrics(void *arg, FILE *f)
+edge_metrics(void *arg, FILE *f)
 {
     connguard_metrics_write(arg, f);
+    reload_metrics_write(f);
 }
 
 /*
@@ -661,7 +663,7 @@ http_start(struct app *app, struct http **hp, char *err, size_t err_len)
     h->app = app;
     h->metrics = metrics_new();
     h->guard = connguard_new(&app->cfg->limits, HTTP_TIMEOUT_S);
-    metrics_set_extra(h->metrics, guard_metrics, h->guard);
+    metrics_set_extra(h->metrics, edge_metrics, h->guard);
     random_bytes(&h->id_prefix, sizeof(h->id_prefix));
     h->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                              : ((struct sockaddr_in *)&ss)->sin_port);
@@ -708,6 +710,17 @@ unsigned
 http_port(const struct http *h)
 {
     return h->port;
+}
+
+/*
+ * Reload (reload.c, one at a time): the connection limits follow
+ * cfg->limits. (The CSP needs nothing: static.c builds it from the config
+ * each request reads.)
+ */
+void
+http_config_apply(struct http *h, const struct config *cfg)
+{
+    connguard_limits_set(h->guard, &cfg->limits);
 }
 
 void

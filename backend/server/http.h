@@ -23,6 +23,8 @@ unsigned http_port(const struct http *h);
  * and frees h. ERR_UNAVAILABLE if some WebSocket thread was still running.
  */
 int http_stop(struct http *h, int timeout_ms);
+/* Reload: the connection limits follow cfg (copied). */
+void http_config_apply(struct http *h, const struct config *cfg);
 /* Stops accepting new connections and closes the listening socket (first step of a drain). */
 void http_quiesce(struct http *h);
 

@@ -24,6 +24,7 @@
 #include "notify.h"
 #include "reaper.h"
 #include "relay.h"
+#include "reload.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -90,17 +91,18 @@ parse_flags(int argc, char **argv, struct flags *f)
     return 0;
 }
 
-/* Config file, then environment, then flags. */
+/*
+ * Config file, then environment, then flags (at start and on SIGHUP:
+ * reload.c). arg is the struct flags. 0 or ERR_INVALID with err filled.
+ */
 static int
-load_config(struct config *cfg, const struct flags *f)
+load_config(struct config *cfg, void *arg, char *err, size_t err_len)
 {
-    char err[1024];
+    const struct flags *f = arg;
     const char *e;
 
-    if (config_load(cfg, f->config, err, sizeof(err)) != 0) {
-        fprintf(stderr, "airlockd: %s\n", err);
+    if (config_load(cfg, f->config, err, err_len) != 0)
         return ERR_INVALID;
-    }
     if ((e = getenv("AIRLOCK_LISTEN")) != NULL)
         set_str(&cfg->listen, e);
     if ((e = getenv("AIRLOCK_DATA_DIR")) != NULL)
@@ -122,10 +124,8 @@ load_config(struct config *cfg, const struct flags *f)
     if (f->log_format)
         cfg->log_json = strcmp(f->log_format, "json") == 0;
     config_finish(cfg);
-    if (config_validate(cfg, err, sizeof(err)) != 0) {
-        fprintf(stderr, "airlockd: %s\n", err);
+    if (config_validate(cfg, err, err_len) != 0)
         return ERR_INVALID;
-    }
     return 0;
 }
 
@@ -171,9 +171,11 @@ open_store(struct app *app)
 int
 main(int argc, char **argv)
 {
-    struct config cfg;
+    struct config *cfg = xcalloc(1, sizeof(*cfg)); /* owned by reload once it starts */
     struct flags f;
     struct app app;
+    struct auth *auth = NULL;
+    struct reload *reload = NULL;
     struct http *http = NULL;
     struct reaper *reaper = NULL;
     struct notify *notify = NULL;
@@ -184,43 +186,55 @@ main(int argc, char **argv)
     /* jansson allocates through xmalloc: out of memory is fatal, never a NULL json_t. */
     json_set_alloc_funcs(xmalloc, free);
     memset(&app, 0, sizeof(app));
-    memset(&cfg, 0, sizeof(cfg));
     signal(SIGPIPE, SIG_IGN);
-    if (parse_flags(argc, argv, &f) != 0)
-        return 2;
-    if (load_config(&cfg, &f) != 0) {
-        config_free(&cfg);
+    if (parse_flags(argc, argv, &f) != 0) {
+        free(cfg);
         return 2;
     }
-    log_set_json(cfg.log_json);
+    if (load_config(cfg, &f, err, sizeof(err)) != 0) {
+        fprintf(stderr, "airlockd: %s\n", err);
+        config_free(cfg);
+        free(cfg);
+        return 2;
+    }
+    log_set_json(cfg->log_json);
     if (f.debug)
         log_min_level = LOG_DEBUG;
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    app.cfg = &cfg;
+    app.cfg = cfg;
     app.started_at = time_now();
     pthread_mutex_init(&app.lock, NULL);
     if (open_store(&app) != 0)
         goto out;
-    if (auth_new(&cfg, &app.auth, err, sizeof(err)) != 0) {
+    if (auth_new(cfg, &auth, err, sizeof(err)) != 0) {
         log_error("auth: %s", err);
         goto out;
     }
+    app.auth = auth;
+    reload = reload_new(&app, load_config, &f);
+    cfg = NULL;
+    auth = NULL;
     app.relay = relay_new();
     app.control = control_new(&app);
     /* Block the signals before any thread starts, so only sigwait sees them. */
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     if (http_start(&app, &http, err, sizeof(err)) != 0) {
         log_error("%s", err);
         goto out;
     }
+    reload_http_set(reload, http);
     reaper = reaper_start(&app);
     notify = notify_start(&app);
-    log_info("airlockd %s listening on %s (public URL %s)%s", AIRLOCK_VERSION, cfg.listen,
-             cfg.public_url, cfg.dev ? " in DEVELOPMENT MODE" : "");
-    sigwait(&set, &sig);
+    log_info("airlockd %s listening on %s (public URL %s)%s", AIRLOCK_VERSION, app.cfg->listen,
+             app.cfg->public_url, app.cfg->dev ? " in DEVELOPMENT MODE" : "");
+    while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
+        log_info("received SIGHUP: reloading the configuration");
+        (void)reload_run(reload);
+    }
     log_info("received %s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     http_quiesce(http);
     rc = 0;
@@ -241,8 +255,12 @@ out:
         log_warn("leaving the relay and control channels allocated for the threads still running");
     }
     store_close(app.store);
-    auth_free(app.auth);
-    config_free(&cfg);
+    if (reload == NULL) /* failed before reload_new took them over */
+        auth_free(auth);
+    else
+        reload_free(reload);
+    config_free(cfg);
+    free(cfg);
     curl_global_cleanup();
     pthread_mutex_destroy(&app.lock);
     log_info("stopped");
