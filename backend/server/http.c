@@ -627,6 +627,10 @@ static struct MHD_Daemon *
 daemon_start(struct http *h, int fd)
 {
     struct MHD_OptionItem lim[3];
+    struct MHD_OptionItem lsock[] = {
+        {MHD_OPTION_LISTEN_SOCKET, fd, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
 
     connguard_mhd_options(h->guard, lim);
     return MHD_start_daemon(
@@ -634,8 +638,7 @@ daemon_start(struct http *h, int fd)
             (fd < 0 ? MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC : 0),
         /* the logger first: MHD logs with its default until it has seen it */
         0, connguard_accept, h->guard, access_handler, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-        NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)(fd < 0 ? MHD_INVALID_SOCKET : fd),
-        MHD_OPTION_THREAD_POOL_SIZE,
+        NULL, MHD_OPTION_ARRAY, fd < 0 ? lsock + 1 : lsock, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)HTTP_THREADS, MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)HTTP_POOL_SIZE, MHD_OPTION_URI_LOG_CALLBACK, uri_log, h,

@@ -181,9 +181,9 @@ test('2160 a second airlockd on a port in use fails at start with "address in us
 test('2161 libmicrohttpd\'s own messages are JSON log lines under --log-format json', async () => {
   const s2 = await startAirlock({ oidc: env.oidc, ci: env.ci, args: ['--log-format', 'json'] });
   try {
-    // not HTTP at all: libmicrohttpd answers it itself and logs why
+    // a Content-Length that is not a number: libmicrohttpd answers it itself and logs why
     await new Promise((resolve, reject) => {
-      const sock = net.connect(s2.port, '127.0.0.1', () => sock.end('GARBAGE\r\n\r\n'));
+      const sock = net.connect(s2.port, '127.0.0.1', () => sock.end('POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n'));
       sock.on('data', () => {});
       sock.on('close', resolve);
       sock.on('error', reject);
