@@ -222,7 +222,8 @@ login_scope(const json_t *cfg)
 
     if (env != NULL && env[0] != '\0')
         return xstrdup(env);
-    json_array_foreach(arr, i, v) {
+    json_array_foreach(arr, i, v)
+    {
         if (!json_is_string(v))
             continue;
         next = out ? xasprintf("%s %s", out, json_string_value(v)) : xstrdup(json_string_value(v));

@@ -176,8 +176,8 @@ register_session(struct agent *a, const json_t *sess, const char *sname)
     memset(&first, 0, sizeof(first));
     first.name = (char *)sname;
     first.state = (char *)(json_string_value(json_object_get(st, "state")) ?: "Pending");
-    if (time_parse(json_string_value(json_object_get(st, "expiresAt")) ?: "",
-                   &first.expires_at) != 0)
+    if (time_parse(json_string_value(json_object_get(st, "expiresAt")) ?: "", &first.expires_at) !=
+        0)
         first.expires_at = 0;
     if (!dsess_state_ended(first.state))
         sshd_session_update(a->sshd, &first);

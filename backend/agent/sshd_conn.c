@@ -33,7 +33,7 @@
  * Timers here are bounds on waits for events, or the pace of a loop that
  * waits for events, never a schedule:
  */
-#define KEX_TIMEOUT_S 30   /* a peer that never finishes the key exchange */
+#define KEX_TIMEOUT_S 30    /* a peer that never finishes the key exchange */
 #define AUTH_GRACE_MS 60000 /* a peer that never authenticates (sshd's LoginGraceTime is 120 s) */
 #define AUTH_MAX_TRIES 20
 /*

@@ -83,10 +83,10 @@ struct chan {
     int in_shut;    /* EOF passed on to fd_in */
     int out_eof, err_eof;
     struct outq oq, eq; /* pending stdout / stderr bytes */
-    int sent_eof; /* forward: EOF sent to the client */
-    int eow;      /* the client stopped writing our stdout (eow@openssh.com) */
-    int closing;  /* we sent EOF + close */
-    int dead;     /* to be freed by the loop */
+    int sent_eof;       /* forward: EOF sent to the client */
+    int eow;            /* the client stopped writing our stdout (eow@openssh.com) */
+    int closing;        /* we sent EOF + close */
+    int dead;           /* to be freed by the loop */
 };
 
 struct reg {
@@ -106,7 +106,7 @@ struct conn {
     int authed;
     int64_t authed_ms, last_input_ms;
     const char *kill_msg;
-    int hold;     /* its command asked to end the session: see sshd_conn_hold */
+    int hold; /* its command asked to end the session: see sshd_conn_hold */
     int finished;
     /* Thread-private: */
     ssh_session s;

@@ -265,8 +265,7 @@ sshd_conn_hold(struct sshd *d, const char *session, const char *conn_id)
             strcmp(c->id, conn_id) != 0)
             continue;
         c->hold = 1;
-        log_debug("conn %s: asked to end session %s; it closes after its command", c->id,
-                  session);
+        log_debug("conn %s: asked to end session %s; it closes after its command", c->id, session);
         break;
     }
     pthread_mutex_unlock(&d->mu);

@@ -11,21 +11,21 @@
 enum {
     ERR_OK = 0,
     ERR_INTERNAL = -1,
-    ERR_INVALID = -2,   /* malformed input: 400 */
-    ERR_NOT_FOUND = -3, /* 404 */
-    ERR_CONFLICT = -4,  /* state does not allow it: 409 */
-    ERR_TOO_LARGE = -5, /* 413 */
-    ERR_AUTH = -6,      /* 401 */
-    ERR_FORBIDDEN = -7, /* 403 */
-    ERR_DB = -8,        /* storage failed: 500 */
-    ERR_SYSTEM = -9,    /* errno is meaningful: 500 */
-    ERR_AGAIN = -10,    /* need more input / would block: not an error */
-    ERR_TOO_MANY = -11, /* 429 */
-    ERR_UNAVAILABLE = -12, /* 503: dependency down (JWKS, database) */
-    ERR_METHOD = -13,      /* the path exists with another method: 405 */
-    ERR_URI_TOO_LONG = -14, /* 414 */
+    ERR_INVALID = -2,            /* malformed input: 400 */
+    ERR_NOT_FOUND = -3,          /* 404 */
+    ERR_CONFLICT = -4,           /* state does not allow it: 409 */
+    ERR_TOO_LARGE = -5,          /* 413 */
+    ERR_AUTH = -6,               /* 401 */
+    ERR_FORBIDDEN = -7,          /* 403 */
+    ERR_DB = -8,                 /* storage failed: 500 */
+    ERR_SYSTEM = -9,             /* errno is meaningful: 500 */
+    ERR_AGAIN = -10,             /* need more input / would block: not an error */
+    ERR_TOO_MANY = -11,          /* 429 */
+    ERR_UNAVAILABLE = -12,       /* 503: dependency down (JWKS, database) */
+    ERR_METHOD = -13,            /* the path exists with another method: 405 */
+    ERR_URI_TOO_LONG = -14,      /* 414 */
     ERR_HEADERS_TOO_LARGE = -15, /* 431 */
-    ERR__MIN = -15,        /* the lowest code: a new ERR_* goes above and moves this */
+    ERR__MIN = -15,              /* the lowest code: a new ERR_* goes above and moves this */
 };
 
 /* Returns a static English description of r. Never NULL. */

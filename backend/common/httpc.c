@@ -51,7 +51,8 @@ httpc_request(const struct httpc_req *rq, int want_json, struct httpc_resp *rs, 
     if (rq->auth_header != NULL)
         h = curl_slist_append(h, rq->auth_header);
     if (rq->body != NULL) {
-        ct = xasprintf("Content-Type: %s", rq->content_type ? rq->content_type : "application/json");
+        ct =
+            xasprintf("Content-Type: %s", rq->content_type ? rq->content_type : "application/json");
         h = curl_slist_append(h, ct);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(rq->body));
@@ -94,12 +95,16 @@ out:
 }
 
 int
-httpc_call(const char *method, const char *url, const char *auth_header,
-           const char *content_type, const char *body, const char *ca_file, long timeout_ms,
-           long *status, json_t **out, char *err, size_t err_len)
+httpc_call(const char *method, const char *url, const char *auth_header, const char *content_type,
+           const char *body, const char *ca_file, long timeout_ms, long *status, json_t **out,
+           char *err, size_t err_len)
 {
-    struct httpc_req rq = {.method = method, .url = url, .auth_header = auth_header,
-                           .body = body, .content_type = content_type, .ca_file = ca_file,
+    struct httpc_req rq = {.method = method,
+                           .url = url,
+                           .auth_header = auth_header,
+                           .body = body,
+                           .content_type = content_type,
+                           .ca_file = ca_file,
                            .timeout_ms = timeout_ms};
     struct httpc_resp rs;
     int r = httpc_request(&rq, 1, &rs, err, err_len);

@@ -65,7 +65,8 @@ log_set_clock(int64_t (*now_s)(void))
     log_clock = now_s;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one. *cp gets the code point. */
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one. *cp gets the code point.
+ */
 static size_t
 utf8_seq(const unsigned char *s, uint32_t *cp)
 {
@@ -81,7 +82,8 @@ utf8_seq(const unsigned char *s, uint32_t *cp)
             return 0;
         c = c << 6 | (s[i] & 0x3f);
     }
-    if ((n == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) || (n == 4 && (c < 0x10000 || c > 0x10ffff)))
+    if ((n == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
+        (n == 4 && (c < 0x10000 || c > 0x10ffff)))
         return 0;
     *cp = c;
     return n;
@@ -207,8 +209,8 @@ write_line(enum log_level lvl, const char *func, const char *errstr, const char 
     log_escape(errstr != NULL ? errstr : "", e_err, sizeof(e_err));
     log_escape(log_reqid != NULL ? log_reqid : "", e_id, sizeof(e_id));
     if (log_json) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "time", ts, "level", level_names[lvl],
-                              "func", e_func, "msg", e_msg);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "time", ts, "level", level_names[lvl], "func",
+                              e_func, "msg", e_msg);
         char *line;
 
         if (errstr != NULL)
@@ -222,8 +224,8 @@ write_line(enum log_level lvl, const char *func, const char *errstr, const char 
         json_decref(o);
         return;
     }
-    fprintf(out, "%s %s %s%s%s%s: %s%s%s\n", ts, level_names[lvl], log_reqid ? "[" : "",
-            e_id, log_reqid ? "] " : "", e_func, e_msg, errstr ? ": " : "", e_err);
+    fprintf(out, "%s %s %s%s%s%s: %s%s%s\n", ts, level_names[lvl], log_reqid ? "[" : "", e_id,
+            log_reqid ? "] " : "", e_func, e_msg, errstr ? ": " : "", e_err);
 }
 
 void

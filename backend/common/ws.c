@@ -56,10 +56,10 @@
 #include "wsframe.h"
 #include "xmalloc.h"
 
-#define WS_BUF_MIN (16u * 1024)       /* first size of rbuf and wbuf */
-#define WS_BUF_MAX (256u * 1024)      /* they grow to this under bulk traffic */
-#define WS_DIRECT_MIN (8u * 1024)     /* payloads this large skip wbuf when it is empty */
-#define WS_MASK_POOL 256              /* random bytes fetched at once for frame masks */
+#define WS_BUF_MIN (16u * 1024)   /* first size of rbuf and wbuf */
+#define WS_BUF_MAX (256u * 1024)  /* they grow to this under bulk traffic */
+#define WS_DIRECT_MIN (8u * 1024) /* payloads this large skip wbuf when it is empty */
+#define WS_MASK_POOL 256          /* random bytes fetched at once for frame masks */
 #define WS_FAST_MAX (WS_BUF_MAX - WSFRAME_HDR_MAX) /* larger binary frames go through wslay */
 
 struct ws {
@@ -548,8 +548,8 @@ read_frames(struct ws *w)
             continue;
         }
         /* Broken headers (reserved bits, non-minimal lengths...) are wslay's to close on. */
-        if (r != 0 || h.opcode != WS_OP_BINARY || !h.fin || w->in_frag ||
-            h.masked != !w->client || h.len > WS_FAST_MAX || h.len > w->max_msg) {
+        if (r != 0 || h.opcode != WS_OP_BINARY || !h.fin || w->in_frag || h.masked != !w->client ||
+            h.len > WS_FAST_MAX || h.len > w->max_msg) {
             /* Not ours: wslay takes exactly this frame. */
             if (h.opcode <= WS_OP_BINARY)
                 w->in_frag = !h.fin;

@@ -284,8 +284,8 @@ out:
  * message in err.
  */
 static int
-read_head(CURL *c, curl_socket_t sock, const char *http_url, char *head, size_t *havep,
-          char **endp, int64_t deadline, char *err, size_t err_len)
+read_head(CURL *c, curl_socket_t sock, const char *http_url, char *head, size_t *havep, char **endp,
+          int64_t deadline, char *err, size_t err_len)
 {
     size_t have = 0;
     char *end;
@@ -326,8 +326,7 @@ read_head(CURL *c, curl_socket_t sock, const char *http_url, char *head, size_t 
  */
 static int
 check_answer(CURL *c, curl_socket_t sock, const char *http_url, char *head, char *body,
-             size_t body_len, const char *want_accept, int64_t deadline, char *err,
-             size_t err_len)
+             size_t body_len, const char *want_accept, int64_t deadline, char *err, size_t err_len)
 {
     char got_accept[64];
     long status;
@@ -339,8 +338,8 @@ check_answer(CURL *c, curl_socket_t sock, const char *http_url, char *head, char
     status = strtol(head + 9, NULL, 10);
     if (status != 101) {
         char msg_body[WS_ERR_BODY_MAX];
-        size_t blen = read_body(c, sock, head, body, body_len, msg_body, sizeof(msg_body),
-                                deadline);
+        size_t blen =
+            read_body(c, sock, head, body, body_len, msg_body, sizeof(msg_body), deadline);
 
         refusal_message(head, msg_body, blen, err, err_len);
         return status_to_err(status);

@@ -48,20 +48,20 @@ struct wsbridge_cfg {
 
 struct wsbridge {
     struct wsbridge_cfg cfg;
-    struct ws *w;  /* borrowed from wsbridge_start() on */
-    uint8_t *out;  /* received, not yet written to out_fd: [out_off, out_len) */
+    struct ws *w; /* borrowed from wsbridge_start() on */
+    uint8_t *out; /* received, not yet written to out_fd: [out_off, out_len) */
     size_t out_off, out_len, out_cap;
-    uint8_t *in;   /* one read from in_fd (cfg.chunk bytes) */
-    int paused;    /* reading the WebSocket is paused: out is above the high-water mark */
-    int in_eof;    /* in_fd ended */
-    int out_dead;  /* out_fd failed: what is left for it is dropped */
-    int out_shut;  /* out_fd was shut down for writing */
-    int ws_gone;   /* the WebSocket is closed or broken (or its close timed out) */
-    int draining;  /* ws_gone was seen: only out_fd is left */
-    int we_closed; /* we sent the close: in_fd ended, out_fd failed or stop_fd fired */
-    int silent;    /* nothing from the peer for cfg.dead_ms */
-    int failed;    /* poll() failed */
-    int64_t close_deadline; /* after our close: the peer's answer is due by then */
+    uint8_t *in;             /* one read from in_fd (cfg.chunk bytes) */
+    int paused;              /* reading the WebSocket is paused: out is above the high-water mark */
+    int in_eof;              /* in_fd ended */
+    int out_dead;            /* out_fd failed: what is left for it is dropped */
+    int out_shut;            /* out_fd was shut down for writing */
+    int ws_gone;             /* the WebSocket is closed or broken (or its close timed out) */
+    int draining;            /* ws_gone was seen: only out_fd is left */
+    int we_closed;           /* we sent the close: in_fd ended, out_fd failed or stop_fd fired */
+    int silent;              /* nothing from the peer for cfg.dead_ms */
+    int failed;              /* poll() failed */
+    int64_t close_deadline;  /* after our close: the peer's answer is due by then */
     int64_t out_progress_ms; /* last time out_fd took bytes (or the WebSocket went) */
     int64_t last_ping_ms;
 };

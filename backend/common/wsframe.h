@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WSFRAME_HDR_MAX 14     /* 2 + 8 (64-bit length) + 4 (mask key) */
+#define WSFRAME_HDR_MAX 14      /* 2 + 8 (64-bit length) + 4 (mask key) */
 #define WSFRAME_CONTROL_MAX 125 /* payload limit of a control frame */
 
 enum wsframe_opcode {
@@ -36,13 +36,13 @@ enum wsframe_err {
 };
 
 struct wsframe_hdr {
-    uint8_t fin;       /* 1 on the last frame of a message */
-    uint8_t rsv;       /* the three reserved bits, as they sit in byte 0 (0x70) */
-    uint8_t opcode;    /* enum wsframe_opcode (or a reserved value, see err) */
-    uint8_t masked;    /* 1 when a mask key follows the length */
-    uint8_t mask[4];   /* the key when masked */
-    uint64_t len;      /* payload length */
-    size_t hdr_len;    /* header bytes, mask key included: 2 to 14 */
+    uint8_t fin;     /* 1 on the last frame of a message */
+    uint8_t rsv;     /* the three reserved bits, as they sit in byte 0 (0x70) */
+    uint8_t opcode;  /* enum wsframe_opcode (or a reserved value, see err) */
+    uint8_t masked;  /* 1 when a mask key follows the length */
+    uint8_t mask[4]; /* the key when masked */
+    uint64_t len;    /* payload length */
+    size_t hdr_len;  /* header bytes, mask key included: 2 to 14 */
     enum wsframe_err err;
 };
 

@@ -196,8 +196,8 @@ field_ok(const struct field *f, const json_t *v, struct api_reply *rep)
         if (strlen(json_string_value(v)) != json_string_length(v))
             return api_fail(rep, ERR_INVALID, "field '%s' contains a NUL character", f->name);
         if (api_utf8_chars(json_string_value(v), json_string_length(v)) > max)
-            return api_fail(rep, ERR_INVALID, "field '%s' is longer than %zu characters",
-                            f->name, max);
+            return api_fail(rep, ERR_INVALID, "field '%s' is longer than %zu characters", f->name,
+                            max);
         return 0;
     case F_INT:
         if (json_is_integer(v))
@@ -250,7 +250,8 @@ api_body_check(struct api_req *req, struct api_reply *rep, const struct field *f
     }
     if (!json_is_object(req->body))
         return api_fail(rep, ERR_INVALID, "request body must be a JSON object");
-    json_object_foreach(req->body, key, v) {
+    json_object_foreach(req->body, key, v)
+    {
         for (i = 0; i < n_fields; i++)
             if (strcmp(fields[i].name, key) == 0)
                 break;
@@ -328,9 +329,9 @@ api_fingerprints(const json_t *host_keys)
 int
 api_check_pubkey(const char *line)
 {
-    static const char *const types[] = {"ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
-                                        "ecdsa-sha2-nistp521", "ssh-rsa",
-                                        "sk-ssh-ed25519@openssh.com"};
+    static const char *const types[] = {
+        "ssh-ed25519", "ecdsa-sha2-nistp256",       "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+        "ssh-rsa",     "sk-ssh-ed25519@openssh.com"};
     const char *sp = strchr(line, ' ');
     unsigned char *blob = NULL;
     size_t blen = 0, tl, i, n;
@@ -370,11 +371,10 @@ participants_json(const struct sess *s)
     for (i = 0; i < s->n_parts; i++) {
         const struct sess_participant *p = &s->parts[i];
 
-        json_array_append_new(a, json_pack("{s:s, s:s?, s:s?, s:s, s:o, s:o}", "user", p->user,
-                                           "email", p->email, "displayName", p->display_name,
-                                           "role", policy_role_name(p->role), "joinedAt",
-                                           time_json(p->joined_at), "leftAt",
-                                           time_json(p->left_at)));
+        json_array_append_new(
+            a, json_pack("{s:s, s:s?, s:s?, s:s, s:o, s:o}", "user", p->user, "email", p->email,
+                         "displayName", p->display_name, "role", policy_role_name(p->role),
+                         "joinedAt", time_json(p->joined_at), "leftAt", time_json(p->left_at)));
     }
     return a;
 }
@@ -409,17 +409,16 @@ session_base_json(const struct sess *s)
         " s:{s:b, s:s, s:i}, s:{s:b, s:b, s:b, s:b}, s:{s:b, s:o}}}",
         "name", s->name, "createdAt", time_json(s->created_at), "spec", "template",
         s->template_name, "agent", s->agent, "requestedBy", s->requested_by, "requestedByEmail",
-        s->requested_by_email, "requestedByDisplayName", s->requested_by_name,
-        "requestedDuration", dur, "reason", s->reason, "invitedParticipants", invited, "status",
-        "state", session_state_name(s->state), "message", s->message, "startsAt",
-        time_json(s->starts_at), "expiresAt", time_json(s->expires_at), "renewalCount",
-        s->renewal_count, "maxRenewals", s->tmpl->allow_renewal ? s->tmpl->max_renewals : 0,
-        "approval", approval_json(s), "participants", participants_json(s), "terminalSharing",
-        "enabled", s->tmpl->sharing_enabled, "provider", "tmux", "maxParticipants",
-        s->tmpl->max_participants, "allowedOperations", "shell", s->tmpl->op_shell, "exec",
-        s->tmpl->op_exec, "sftp", s->tmpl->op_sftp, "portForward", s->tmpl->op_port_forward,
-        "agent", "online", s->agent_online, "hostKeyFingerprints",
-        api_fingerprints(s->agent_host_keys));
+        s->requested_by_email, "requestedByDisplayName", s->requested_by_name, "requestedDuration",
+        dur, "reason", s->reason, "invitedParticipants", invited, "status", "state",
+        session_state_name(s->state), "message", s->message, "startsAt", time_json(s->starts_at),
+        "expiresAt", time_json(s->expires_at), "renewalCount", s->renewal_count, "maxRenewals",
+        s->tmpl->allow_renewal ? s->tmpl->max_renewals : 0, "approval", approval_json(s),
+        "participants", participants_json(s), "terminalSharing", "enabled",
+        s->tmpl->sharing_enabled, "provider", "tmux", "maxParticipants", s->tmpl->max_participants,
+        "allowedOperations", "shell", s->tmpl->op_shell, "exec", s->tmpl->op_exec, "sftp",
+        s->tmpl->op_sftp, "portForward", s->tmpl->op_port_forward, "agent", "online",
+        s->agent_online, "hostKeyFingerprints", api_fingerprints(s->agent_host_keys));
 }
 
 /* The can* flags, in reply order (canApprove, canReject, canJoin, canRenew, canTerminate). */

@@ -18,9 +18,9 @@
 
 #define AIRLOCK_VERSION "0.1.0"
 #define API_MAX_BODY (64 * 1024)
-#define API_MAX_STRING 4096      /* any string field, unless the field says less */
-#define API_MAX_LIST 100         /* any array field */
-#define API_MAX_PAGE 500         /* sessions per list page (query 'limit') */
+#define API_MAX_STRING 4096 /* any string field, unless the field says less */
+#define API_MAX_LIST 100    /* any array field */
+#define API_MAX_PAGE 500    /* sessions per list page (query 'limit') */
 
 struct relay;
 struct control;
@@ -29,52 +29,53 @@ struct metrics;
 struct tmpl_cfg;
 
 struct app {
-    struct config *_Atomic cfg;  /* current generation (reload.c swaps it on SIGHUP; old ones */
-    struct auth *_Atomic auth;   /* live until shutdown): read it once per request or pass */
+    struct config *_Atomic cfg; /* current generation (reload.c swaps it on SIGHUP; old ones */
+    struct auth *_Atomic auth;  /* live until shutdown): read it once per request or pass */
     struct store *store;
     struct relay *relay;
     struct control *control;
-    pthread_mutex_t lock;        /* serialises every use of store */
+    pthread_mutex_t lock; /* serialises every use of store */
     int64_t started_at;
 };
 
 struct api_req {
     struct app *app;
-    void *conn;                  /* struct MHD_Connection */
+    void *conn; /* struct MHD_Connection */
     const char *method;
-    const char *path;            /* raw (undecoded) path, borrowed from MHD */
-    struct metrics *metrics;     /* the HTTP edge's counters (GET /metrics) */
-    char *params[3];             /* decoded path segments matched by ':' */
-    json_t *body;                /* parsed body, NULL when empty */
+    const char *path;        /* raw (undecoded) path, borrowed from MHD */
+    struct metrics *metrics; /* the HTTP edge's counters (GET /metrics) */
+    char *params[3];         /* decoded path segments matched by ':' */
+    json_t *body;            /* parsed body, NULL when empty */
     int authed;
     struct identity id;
-    struct principal p;          /* points into id */
+    struct principal p; /* points into id */
     int64_t now;
 };
 
 struct api_reply {
-    int status;                  /* 0: derived from the handler's return */
-    json_t *json;                /* response body (stolen) */
-    char *body;                  /* ... or the body already as JSON text (stolen) */
+    int status;   /* 0: derived from the handler's return */
+    json_t *json; /* response body (stolen) */
+    char *body;   /* ... or the body already as JSON text (stolen) */
     size_t body_len;
-    char *error;                 /* message for an error reply */
+    char *error; /* message for an error reply */
     json_t *details;
-    const char *content_type;    /* static string; NULL: application/json */
-    const char *cache;           /* Cache-Control, static string; NULL: no-store */
-    char *csp;                   /* Content-Security-Policy (new string), or NULL */
-    int has_file;                /* set: send file_fd (taken), file_size bytes, as the body */
+    const char *content_type; /* static string; NULL: application/json */
+    const char *cache;        /* Cache-Control, static string; NULL: no-store */
+    char *csp;                /* Content-Security-Policy (new string), or NULL */
+    int has_file;             /* set: send file_fd (taken), file_size bytes, as the body */
     int file_fd;
     uint64_t file_size;
-    upgrade_fn upgrade;          /* set: answer 101 and run upgrade(u, upgrade_arg) */
+    upgrade_fn upgrade; /* set: answer 101 and run upgrade(u, upgrade_arg) */
     void *upgrade_arg;
     void (*upgrade_arg_free)(void *);
-    int commit_on_error;         /* an action's writes stand even though it answers an error */
+    int commit_on_error; /* an action's writes stand even though it answers an error */
 };
 
 typedef int (*api_handler_fn)(struct api_req *req, struct api_reply *rep);
 
 /* Sets rep->error from fmt and returns r, so handlers can `return api_fail(...)`. */
-int api_fail(struct api_reply *rep, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int api_fail(struct api_reply *rep, int r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* The HTTP status for r (err.c's table). */
 int api_status_for(int r);
 /*
@@ -102,7 +103,7 @@ struct field {
     const char *name;
     enum field_type type;
     int required;
-    size_t max_len;              /* strings and string items; 0: API_MAX_STRING */
+    size_t max_len; /* strings and string items; 0: API_MAX_STRING */
 };
 int api_body_check(struct api_req *req, struct api_reply *rep, const struct field *fields,
                    size_t n_fields);
@@ -132,12 +133,12 @@ int api_can_see(const struct sess *s, const struct principal *p);
  * transaction; *name_out gets its name (new string). Caller holds app->lock.
  */
 int api_session_new(struct app *app, const struct tmpl_cfg *t, const char *agent,
-                    const struct principal *requester, const char *display_name,
-                    const json_t *spec, int64_t now, struct api_reply *rep, char **name_out,
-                    struct core_after *after);
+                    const struct principal *requester, const char *display_name, const json_t *spec,
+                    int64_t now, struct api_reply *rep, char **name_out, struct core_after *after);
 
 /* Loads session name visible to req->p (404 otherwise). Caller holds app->lock. */
-int api_load_visible(struct api_req *req, struct api_reply *rep, const char *name, struct sess **sp);
+int api_load_visible(struct api_req *req, struct api_reply *rep, const char *name,
+                     struct sess **sp);
 
 /*
  * Session views (viewcache.h): a session's reply rendered once per change.

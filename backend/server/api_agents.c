@@ -137,7 +137,8 @@ check_register_body(struct api_req *req, struct api_reply *rep)
         return api_fail(rep, ERR_INVALID, "field 'labels' must be an object of strings");
     if (json_object_size(labels) > LABELS_MAX)
         return api_fail(rep, ERR_INVALID, "field 'labels' has more than %d entries", LABELS_MAX);
-    json_object_foreach(labels, k, v) {
+    json_object_foreach(labels, k, v)
+    {
         if (!json_is_string(v) || api_utf8_chars(k, strlen(k)) > 63 ||
             api_utf8_chars(json_string_value(v), json_string_length(v)) > 255)
             return api_fail(rep, ERR_INVALID,
@@ -254,8 +255,8 @@ api_agents_register(struct api_req *req, struct api_reply *rep)
     sha256_hex(cred, strlen(cred), hash);
     memset(&a, 0, sizeof(a));
     a.name = (char *)name;
-    a.labels = json_object_get(req->body, "labels") ? json_object_get(req->body, "labels")
-                                                    : json_object();
+    a.labels =
+        json_object_get(req->body, "labels") ? json_object_get(req->body, "labels") : json_object();
     if (json_object_get(req->body, "labels") != NULL)
         json_incref(a.labels);
     a.host_keys = json_object_get(req->body, "hostKeys");

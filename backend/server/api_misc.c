@@ -81,16 +81,17 @@ api_me_get(struct api_req *req, struct api_reply *rep)
 
     for (i = 0; i < req->id.n_groups; i++)
         json_array_append_new(groups, json_string(req->id.groups[i]));
-    rep->json = json_pack("{s:s, s:s?, s:s?, s:o, s:b}", "user", req->id.user, "email",
-                          req->id.email, "displayName", req->id.display_name, "groups", groups,
-                          "admin", req->p.admin);
+    rep->json =
+        json_pack("{s:s, s:s?, s:s?, s:o, s:b}", "user", req->id.user, "email", req->id.email,
+                  "displayName", req->id.display_name, "groups", groups, "admin", req->p.admin);
     return 0;
 }
 
 int
 api_dev_token(struct api_req *req, struct api_reply *rep)
 {
-    static const struct field fields[] = {{"user", F_STRING, 1, 64}, {"email", F_STRING, 0, 254},
+    static const struct field fields[] = {{"user", F_STRING, 1, 64},
+                                          {"email", F_STRING, 0, 254},
                                           {"displayName", F_STRING, 0, 128},
                                           {"groups", F_STRARRAY, 0, 64}};
     const json_t *ga;
@@ -143,7 +144,8 @@ api_templates_list(struct api_req *req, struct api_reply *rep)
     for (i = 0; i < cfg->n_templates; i++)
         if (policy_template_usable(&cfg->templates[i], &req->p))
             json_array_append_new(arr, template_json(&cfg->templates[i], &req->p));
-    rep->json = json_pack("{s:o, s:I}", "templates", arr, "total", (json_int_t)json_array_size(arr));
+    rep->json =
+        json_pack("{s:o, s:I}", "templates", arr, "total", (json_int_t)json_array_size(arr));
     return 0;
 }
 

@@ -249,8 +249,10 @@ int
 api_sessions_create(struct api_req *req, struct api_reply *rep)
 {
     static const struct field fields[] = {
-        {"template", F_STRING, 1, 64},      {"agent", F_STRING, 1, 255},
-        {"requestedDuration", F_STRING, 0, 32}, {"reason", F_STRING, 0, 65536},
+        {"template", F_STRING, 1, 64},
+        {"agent", F_STRING, 1, 255},
+        {"requestedDuration", F_STRING, 0, 32},
+        {"reason", F_STRING, 0, 65536},
         {"invitedParticipants", F_STRARRAY, 0, 254},
     };
     struct app *app = req->app;
@@ -399,8 +401,7 @@ page_views(struct app *app, const int64_t *ids, size_t n, struct sess_view **vie
     for (i = 0; i < n; i++) {
         if ((views[i] = viewcache_get_rowid(vc, ids[i])) != NULL)
             continue;
-        if ((r = store_sess_get_rowid(app->store, ids[i], &missing[i])) != 0 &&
-            r != ERR_NOT_FOUND)
+        if ((r = store_sess_get_rowid(app->store, ids[i], &missing[i])) != 0 && r != ERR_NOT_FOUND)
             return r;
     }
     return 0;
@@ -435,7 +436,7 @@ list_reply(struct api_reply *rep, struct sess_view **views, size_t n, int64_t to
     len = (size_t)snprintf(out, cap, "{\"sessions\":[");
     for (i = 0; i < n; i++) {
         if (views[i] == NULL)
-            continue;                 /* deleted between the page query and its rows */
+            continue; /* deleted between the page query and its rows */
         if (out[len - 1] != '[')
             out[len++] = ',';
         len += api_view_render(views[i], p, out + len);
@@ -570,8 +571,8 @@ decide(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_a
         if (r == 0)
             r = core_try_activate(req->app, s, req->now, after);
     } else {
-        char *msg = xasprintf("rejected by %s%s%s", req->p.user, reason ? ": " : "",
-                              reason ? reason : "");
+        char *msg =
+            xasprintf("rejected by %s%s%s", req->p.user, reason ? ": " : "", reason ? reason : "");
 
         r = core_transition(req->app, s, SEV_REJECT, req->p.user, msg, data, req->now, after);
         free(msg);
@@ -659,8 +660,9 @@ do_join(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_
     if (role_s != NULL && policy_role_parse(role_s, &want) != 0)
         return api_fail(rep, ERR_INVALID, "field 'role' must be 'participant' or 'viewer'");
     if (api_check_pubkey(key) != 0)
-        return api_fail(rep, ERR_INVALID,
-                        "field 'sshPublicKey' is not an OpenSSH public key line (type base64 [comment])");
+        return api_fail(
+            rep, ERR_INVALID,
+            "field 'sshPublicKey' is not an OpenSSH public key line (type base64 [comment])");
     sess_pview_init(&pv, s);
     r = policy_check_join(&pv.v, &req->p, want, &granted, &why);
     sess_pview_cleanup(&pv);
@@ -690,10 +692,9 @@ do_join(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_
 
         core_after_notify(after, s->agent, s->name);
         if ((r = store_sess_get(req->app->store, s->name, &fresh)) == 0)
-            rep->json = json_pack("{s:o, s:s, s:o}", "session",
-                                  api_session_json(req->app, fresh, &req->p), "role",
-                                  policy_role_name(granted), "attach",
-                                  attach_json(req->app, fresh, ticket, exp));
+            rep->json = json_pack(
+                "{s:o, s:s, s:o}", "session", api_session_json(req->app, fresh, &req->p), "role",
+                policy_role_name(granted), "attach", attach_json(req->app, fresh, ticket, exp));
         sess_free(fresh);
     }
     explicit_bzero(ticket, strlen(ticket));
@@ -728,7 +729,8 @@ do_leave(struct api_req *req, struct api_reply *rep, struct sess *s, struct core
         if (s->parts[i].left_at != 0 ||
             !policy_same_person(&req->p, s->parts[i].user, s->parts[i].email, s->parts[i].domain))
             continue;
-        if ((r = store_participant_leave(req->app->store, s->name, s->parts[i].user, req->now)) != 0 ||
+        if ((r = store_participant_leave(req->app->store, s->name, s->parts[i].user, req->now)) !=
+                0 ||
             (r = store_tickets_delete(req->app->store, s->name, s->parts[i].user)) != 0 ||
             (r = core_event(req->app, s->name, req->p.user, "left", NULL, req->now)) != 0)
             return r;
@@ -813,8 +815,8 @@ do_invite(struct api_req *req, struct api_reply *rep, struct sess *s, struct cor
     sess_pview_cleanup(&pv);
     if (r != 0)
         return api_fail(rep, r, "%s", why);
-    s->invited = xrealloc(s->invited, (s->n_invited + json_array_size(users) + 1) *
-                                          sizeof(*s->invited));
+    s->invited =
+        xrealloc(s->invited, (s->n_invited + json_array_size(users) + 1) * sizeof(*s->invited));
     for (i = 0; i < json_array_size(users); i++) {
         const char *who = json_string_value(json_array_get(users, i));
         json_t *data;

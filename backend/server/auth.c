@@ -209,7 +209,8 @@ auth_verify(struct auth *a, const char *token, int64_t now, struct identity *id,
         goto out;
     if ((r = auth_identity_build(is, t.payload, id, why)) != 0)
         goto out;
-    auth_cache_put(a, hash, is->idx, id->expires_at, auth_num_claim(t.payload, "nbf", INT64_MIN), id, now);
+    auth_cache_put(a, hash, is->idx, id->expires_at, auth_num_claim(t.payload, "nbf", INT64_MIN),
+                   id, now);
 
     *why = NULL;
     r = 0;
@@ -337,4 +338,3 @@ issuer_find(struct auth *a, const char *iss)
     }
     return NULL;
 }
-

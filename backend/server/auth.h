@@ -22,20 +22,20 @@ struct auth;
 
 /* Who a valid token speaks for. All strings owned by the identity. */
 struct identity {
-    char *issuer_name;       /* config name of the issuer ("dev" for the dev issuer) */
-    char *domain;            /* identity domain: usernames are unique within it (the issuer's
-                                identityDomain, default its name; agent issuers: NULL unless
-                                set, then ownerClaim names a user of that domain) */
-    int is_agent;            /* token from a kind: agent issuer */
-    char *subject;           /* "sub" */
-    char *user;              /* username claim, falling back to sub; never NULL */
-    char *email;             /* trusted for matching (valid, and verified or trustEmail); may be NULL */
-    char *display_name;      /* may be NULL */
-    char **groups;           /* n_groups entries */
+    char *issuer_name;  /* config name of the issuer ("dev" for the dev issuer) */
+    char *domain;       /* identity domain: usernames are unique within it (the issuer's
+                           identityDomain, default its name; agent issuers: NULL unless
+                           set, then ownerClaim names a user of that domain) */
+    int is_agent;       /* token from a kind: agent issuer */
+    char *subject;      /* "sub" */
+    char *user;         /* username claim, falling back to sub; never NULL */
+    char *email;        /* trusted for matching (valid, and verified or trustEmail); may be NULL */
+    char *display_name; /* may be NULL */
+    char **groups;      /* n_groups entries */
     size_t n_groups;
-    char *agent_name;        /* kind agent: agentName template expanded; else NULL */
-    char *owner;             /* kind agent: ownerClaim value; else NULL */
-    int64_t expires_at;      /* exp */
+    char *agent_name;   /* kind agent: agentName template expanded; else NULL */
+    char *owner;        /* kind agent: ownerClaim value; else NULL */
+    int64_t expires_at; /* exp */
 };
 
 /*

@@ -61,7 +61,7 @@ auth_cache_get(struct auth *a, const char *hash, int64_t now, struct identity *i
 
 void
 auth_cache_put(struct auth *a, const char *hash, size_t issuer, int64_t exp, int64_t nbf,
-          const struct identity *id, int64_t now)
+               const struct identity *id, int64_t now)
 {
     struct cache_entry *set = NULL, *e = NULL;
     int w;

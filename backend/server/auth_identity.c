@@ -245,7 +245,7 @@ identity_clean(const struct issuer *is, const struct identity *id, const char **
  */
 int
 auth_identity_build(const struct issuer *is, const json_t *payload, struct identity *id,
-               const char **why)
+                    const char **why)
 {
     const char *sub = NULL, *user = NULL, *email = NULL;
     int r = ERR_AUTH;

@@ -17,8 +17,8 @@
 #include "jwk.h"
 
 #define CACHE_WAYS 4
-#define CACHE_SETS 1024     /* 4096 entries in all */
-#define CLAIM_NAME_MAX 128  /* longest claim name in templates and reasons */
+#define CACHE_SETS 1024    /* 4096 entries in all */
+#define CLAIM_NAME_MAX 128 /* longest claim name in templates and reasons */
 
 struct issuer {
     size_t idx; /* position in auth->issuers (tags cache entries) */
@@ -31,7 +31,7 @@ struct issuer {
     char *owner_claim;
     struct claim_rule *require;
     size_t n_require;
-    int is_dev; /* keys held in memory, never fetched */
+    int is_dev;      /* keys held in memory, never fetched */
     int trust_email; /* an email claim counts without email_verified */
     char *domain;    /* identity domain (identityDomain, default the name); agent: may be NULL */
 
@@ -108,8 +108,8 @@ void auth_issuer_cleanup(struct issuer *is);
  * The key for (kid, alg) from is, fetching the JWKS when due. *pk receives a
  * new reference. Returns 0, ERR_AUTH or ERR_UNAVAILABLE, with *why set.
  */
-int auth_issuer_key(struct auth *a, struct issuer *is, const char *kid,
-                    const struct alg_info *alg, int64_t now, EVP_PKEY **pk, const char **why);
+int auth_issuer_key(struct auth *a, struct issuer *is, const char *kid, const struct alg_info *alg,
+                    int64_t now, EVP_PKEY **pk, const char **why);
 /* 1 if url's host is localhost, 127.0.0.0/8 or [::1]. */
 int auth_url_is_loopback(const char *url);
 

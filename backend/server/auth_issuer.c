@@ -95,8 +95,11 @@ url_allowed(const char *url)
 static int
 http_get_json(const char *what, const char *url, json_t **out)
 {
-    struct httpc_req rq = {.method = "GET", .url = url, .user_agent = "airlockd",
-                           .timeout_ms = HTTP_TIMEOUT_S * 1000, .max_body = HTTP_MAX_BODY,
+    struct httpc_req rq = {.method = "GET",
+                           .url = url,
+                           .user_agent = "airlockd",
+                           .timeout_ms = HTTP_TIMEOUT_S * 1000,
+                           .max_body = HTTP_MAX_BODY,
                            .strict_json = 1};
     struct httpc_resp rs;
     char err[256];
@@ -106,7 +109,8 @@ http_get_json(const char *what, const char *url, json_t **out)
         log_warn("%s %s: refused, https is required off loopback", what, url);
         return ERR_UNAVAILABLE;
     }
-    rq.no_proxy = auth_url_is_loopback(url); /* a proxy from the environment must not see local traffic */
+    rq.no_proxy =
+        auth_url_is_loopback(url); /* a proxy from the environment must not see local traffic */
     if (httpc_request(&rq, 1, &rs, err, sizeof(err)) != 0) {
         log_warn("%s: %s", what, err);
         return ERR_UNAVAILABLE;
@@ -218,7 +222,7 @@ out:
  */
 int
 auth_issuer_key(struct auth *a, struct issuer *is, const char *kid, const struct alg_info *alg,
-           int64_t now, EVP_PKEY **pk, const char **why)
+                int64_t now, EVP_PKEY **pk, const char **why)
 {
     unsigned gen;
     int r = ERR_INTERNAL, pass, due, have_keys;
@@ -288,7 +292,8 @@ auth_issuer_locks_init(struct issuer *is)
 
 /* Copies what verification needs from c, with the documented defaults. */
 int
-auth_issuer_init(struct issuer *is, const struct issuer_cfg *c, size_t idx, char *err, size_t err_len)
+auth_issuer_init(struct issuer *is, const struct issuer_cfg *c, size_t idx, char *err,
+                 size_t err_len)
 {
     size_t i, j;
 

@@ -168,7 +168,8 @@ claims_email_valid(const char *s)
     if (local_len == 0 || local_len > 64 || s[0] == '.' || at[-1] == '.')
         return 0;
     for (p = s; p < at; p++) {
-        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || strchr("()<>[]:;,\\\"", *p) != NULL)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f ||
+            strchr("()<>[]:;,\\\"", *p) != NULL)
             return 0;
         if (p[0] == '.' && p[1] == '.')
             return 0;

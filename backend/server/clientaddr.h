@@ -21,8 +21,8 @@ struct caddr {
 };
 
 struct cidr {
-    struct caddr a;   /* bits past prefix are zero */
-    unsigned prefix;  /* 0..128 */
+    struct caddr a;  /* bits past prefix are zero */
+    unsigned prefix; /* 0..128 */
 };
 
 #define CLIENTADDR_STRLEN 46 /* INET6_ADDRSTRLEN */

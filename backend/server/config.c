@@ -238,7 +238,10 @@ check_cidr(struct ctx *c, yaml_node_t *n, const char *s)
 
 #define LIM(m) offsetof(struct config, limits.m)
 static const struct field limits_fields[] = {
-    {.key = "connectionsPerClient", .type = F_INT, .off = LIM(connections_per_client), .hi = 1 << 20},
+    {.key = "connectionsPerClient",
+     .type = F_INT,
+     .off = LIM(connections_per_client),
+     .hi = 1 << 20},
     {.key = "requestsPerSecond", .type = F_INT, .off = LIM(requests_per_second), .hi = 1 << 20},
     {.key = "burst", .type = F_INT, .off = LIM(burst), .lo = 1, .hi = 1 << 20},
     {.key = "requestDeadline", .type = F_DUR, .off = LIM(request_deadline_s)},
@@ -249,7 +252,10 @@ static const struct table limits_table = {limits_fields, NELEM(limits_fields), N
 /* ---- end of limits: ---- */
 
 static const struct field root_fields[] = {
-    {.key = "listen", .type = F_STR, .off = offsetof(struct config, listen), .check = config_check_listen},
+    {.key = "listen",
+     .type = F_STR,
+     .off = offsetof(struct config, listen),
+     .check = config_check_listen},
     {.key = "publicUrl",
      .type = F_STR,
      .off = offsetof(struct config, public_url),
@@ -301,8 +307,10 @@ config_defaults(struct config *cfg)
     cfg->approval_timeout_s = 24 * 3600;
     cfg->agent_grace_s = 5 * 60;
     cfg->retention_s = 168 * 3600;
-    cfg->limits = (struct limits_cfg){.connections_per_client = 64, .requests_per_second = 20,
-                                      .burst = 100, .request_deadline_s = 30,
+    cfg->limits = (struct limits_cfg){.connections_per_client = 64,
+                                      .requests_per_second = 20,
+                                      .burst = 100,
+                                      .request_deadline_s = 30,
                                       .sessions_per_user = 10}; /* connguard.c, sessquota.c */
 }
 
@@ -311,17 +319,18 @@ config_validate(const struct config *cfg, char *err, size_t err_len)
 {
     if (cfg->listen == NULL || !config_listen_ok(cfg->listen))
         return config_verr(err, err_len, "listen '%s': expected HOST:PORT (e.g. 127.0.0.1:8080)",
-                    cfg->listen ? cfg->listen : "");
+                           cfg->listen ? cfg->listen : "");
     if (cfg->public_url != NULL && !config_url_has_scheme(cfg->public_url, "http://") &&
         !config_url_has_scheme(cfg->public_url, "https://"))
         return config_verr(err, err_len, "publicUrl '%s': expected an http:// or https:// URL",
-                    cfg->public_url);
+                           cfg->public_url);
     if (cfg->data_dir == NULL || cfg->data_dir[0] == '\0')
         return config_verr(err, err_len, "dataDir must not be empty");
     if (cfg->dev && !cfg->dev_allow_remote && !config_is_loopback(cfg->listen))
-        return config_verr(err, err_len,
-                    "dev mode must listen on loopback, not '%s' (--dev-allow-remote overrides)",
-                    cfg->listen);
+        return config_verr(
+            err, err_len,
+            "dev mode must listen on loopback, not '%s' (--dev-allow-remote overrides)",
+            cfg->listen);
     if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL))
         return config_verr(err, err_len, "tls.cert and tls.key must be set together");
     if (cfg->n_issuers == 0 && !cfg->dev)
@@ -457,8 +466,8 @@ parse_ui_scopes(struct ctx *c, yaml_node_t *n, void *target)
 
     if (n->type == YAML_SCALAR_NODE)
         return config_err(c, n,
-                       "expected a list of scopes such as [openid, profile, email], got "
-                       "a string");
+                          "expected a list of scopes such as [openid, profile, email], got "
+                          "a string");
     if (n->type != YAML_SEQUENCE_NODE)
         return config_expect(c, n, "a list of scopes");
     items = n->data.sequence.items.start;
@@ -474,7 +483,7 @@ parse_ui_scopes(struct ctx *c, yaml_node_t *n, void *target)
                 continue;
             old = config_path_push(c, "[%zu]", i);
             r = config_err(c, config_node_at(c, items[i]), "duplicate scope '%s' (first at [%zu])",
-                        is->ui_scopes.v[i], j);
+                           is->ui_scopes.v[i], j);
             config_path_pop(c, old);
             return r;
         }
@@ -542,7 +551,7 @@ parse_issuers(struct ctx *c, yaml_node_t *n, void *target)
         return config_expect(c, n, "a list");
     cfg->issuers = config_items_new(n, sizeof(*cfg->issuers), &cfg->n_issuers);
     return config_items_parse(c, n, &issuer_table, (char *)cfg->issuers, sizeof(*cfg->issuers),
-                       issuer_init);
+                              issuer_init);
 }
 
 /*
@@ -561,20 +570,20 @@ issuer_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t **found)
     for (i = 0; i < idx; i++) {
         if (strcmp(c->cfg->issuers[i].name, is->name) == 0)
             return config_key_err(c, config_found_val(&issuer_table, found, "name"), "name",
-                           "duplicate issuer name '%s'", is->name);
+                                  "duplicate issuer name '%s'", is->name);
         if (strcmp(c->cfg->issuers[i].issuer, is->issuer) == 0)
             return config_key_err(c, config_found_val(&issuer_table, found, "issuer"), "issuer",
-                           "issuer '%s' is already configured as '%s'", is->issuer,
-                           c->cfg->issuers[i].name);
+                                  "issuer '%s' is already configured as '%s'", is->issuer,
+                                  c->cfg->issuers[i].name);
     }
     if ((v = config_found_val(&issuer_table, found, "uiScopes")) != NULL) {
         if (is->kind == ISSUER_AGENT)
             return config_key_err(c, v, "uiScopes",
-                           "only valid with kind: user (the web UI signs people in)");
+                                  "only valid with kind: user (the web UI signs people in)");
         if (is->ui_client_id == NULL)
             return config_key_err(c, v, "uiScopes",
-                           "only valid together with uiClientId (the scopes the web UI asks "
-                           "for when it signs in with that client)");
+                                  "only valid together with uiClientId (the scopes the web UI asks "
+                                  "for when it signs in with that client)");
     }
     if (is->kind == ISSUER_AGENT) {
         if ((v = config_found_val(&issuer_table, found, "trustEmail")) != NULL)
@@ -611,7 +620,7 @@ parse_templates(struct ctx *c, yaml_node_t *n, void *target)
         return config_expect(c, n, "a list");
     cfg->templates = config_items_new(n, sizeof(*cfg->templates), &cfg->n_templates);
     return config_items_parse(c, n, &tmpl_table, (char *)cfg->templates, sizeof(*cfg->templates),
-                       tmpl_init);
+                              tmpl_init);
 }
 
 /* The default when defaultDuration is not given: min(1h, max), but at least min. */
@@ -634,7 +643,7 @@ tmpl_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t **found)
     for (i = 0; i < idx; i++)
         if (strcmp(c->cfg->templates[i].name, t->name) == 0)
             return config_key_err(c, config_found_val(&tmpl_table, found, "name"), "name",
-                           "duplicate template name '%s'", t->name);
+                                  "duplicate template name '%s'", t->name);
     if (t->display_name == NULL)
         t->display_name = xstrdup(t->name);
     if (t->description == NULL)
@@ -658,8 +667,8 @@ constraints_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t **fo
     duration_format(t->max_duration_s, b, sizeof(b));
     if (min != NULL && t->min_duration_s > t->max_duration_s) {
         duration_format(t->min_duration_s, a, sizeof(a));
-        return config_key_err(c, min, "minDuration", "minDuration (%s) is longer than maxDuration (%s)", a,
-                       b);
+        return config_key_err(c, min, "minDuration",
+                              "minDuration (%s) is longer than maxDuration (%s)", a, b);
     }
     if (def == NULL) {
         tmpl_default_duration(t);
@@ -668,11 +677,11 @@ constraints_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t **fo
     duration_format(t->default_duration_s, a, sizeof(a));
     if (t->default_duration_s > t->max_duration_s)
         return config_key_err(c, def, "defaultDuration",
-                       "defaultDuration (%s) is longer than maxDuration (%s)", a, b);
+                              "defaultDuration (%s) is longer than maxDuration (%s)", a, b);
     if (t->default_duration_s < t->min_duration_s) {
         duration_format(t->min_duration_s, b, sizeof(b));
         return config_key_err(c, def, "defaultDuration",
-                       "defaultDuration (%s) is shorter than minDuration (%s)", a, b);
+                              "defaultDuration (%s) is shorter than minDuration (%s)", a, b);
     }
     return 0;
 }
@@ -687,11 +696,11 @@ reason_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t **found)
 
     if (t->reason_min_len > t->reason_max_len)
         return config_key_err(c, min != NULL ? min : map, "minLength",
-                       "minLength (%d) is greater than maxLength (%d)", t->reason_min_len,
-                       t->reason_max_len);
+                              "minLength (%d) is greater than maxLength (%d)", t->reason_min_len,
+                              t->reason_max_len);
     if (t->reason_mandatory && t->reason_max_len == 0)
         return config_key_err(c, max != NULL ? max : map, "maxLength",
-                       "a mandatory reason needs a maxLength above 0");
+                              "a mandatory reason needs a maxLength above 0");
     return 0;
 }
 
@@ -703,7 +712,8 @@ parse_webhooks(struct ctx *c, yaml_node_t *n, void *target)
     if (n->type != YAML_SEQUENCE_NODE)
         return config_expect(c, n, "a list");
     cfg->webhooks = config_items_new(n, sizeof(*cfg->webhooks), &cfg->n_webhooks);
-    return config_items_parse(c, n, &webhook_table, (char *)cfg->webhooks, sizeof(*cfg->webhooks), NULL);
+    return config_items_parse(c, n, &webhook_table, (char *)cfg->webhooks, sizeof(*cfg->webhooks),
+                              NULL);
 }
 
 static void

@@ -23,30 +23,30 @@ struct subjects {
 };
 
 struct claim_rule {
-    char *claim;            /* claim name */
-    struct strlist globs;   /* the claim's value must match one (case-sensitive) */
+    char *claim;          /* claim name */
+    struct strlist globs; /* the claim's value must match one (case-sensitive) */
 };
 
 enum issuer_kind { ISSUER_USER, ISSUER_AGENT };
 
 struct issuer_cfg {
     char *name;
-    char *issuer;           /* exact "iss"; https:// unless loopback */
-    char *audience;         /* required in "aud" */
+    char *issuer;   /* exact "iss"; https:// unless loopback */
+    char *audience; /* required in "aud" */
     enum issuer_kind kind;
-    char *username_claim;   /* default "preferred_username" (falls back to "sub") */
-    char *email_claim;      /* default "email" */
-    char *name_claim;       /* default "name" */
-    char *groups_claim;     /* default "groups" */
-    char *ui_client_id;     /* SPA client id, optional */
+    char *username_claim;     /* default "preferred_username" (falls back to "sub") */
+    char *email_claim;        /* default "email" */
+    char *name_claim;         /* default "name" */
+    char *groups_claim;       /* default "groups" */
+    char *ui_client_id;       /* SPA client id, optional */
     struct strlist ui_scopes; /* scopes the SPA asks for; default config_ui_scopes_default */
-    char *agent_name;       /* kind agent: template like "gh/{repository}/{run_id}-{run_attempt}" */
-    char *owner_claim;      /* kind agent: claim naming the person who owns the session */
+    char *agent_name;  /* kind agent: template like "gh/{repository}/{run_id}-{run_attempt}" */
+    char *owner_claim; /* kind agent: claim naming the person who owns the session */
     struct claim_rule *require;
     size_t n_require;
-    int trust_email;        /* kind user: an email claim counts without email_verified */
-    char *identity_domain;  /* people with the same username in two issuers of one domain
-                               are one person; default: the issuer's name (never merged) */
+    int trust_email;       /* kind user: an email claim counts without email_verified */
+    char *identity_domain; /* people with the same username in two issuers of one domain
+                              are one person; default: the issuer's name (never merged) */
 };
 
 struct tmpl_cfg {
@@ -54,27 +54,27 @@ struct tmpl_cfg {
     char *display_name;
     char *description;
     struct subjects allowed;
-    struct subjects approvers;      /* groups + users that may approve */
-    struct subjects auto_approve;   /* approvers.autoApproveFor: groups + agents (+ users) */
-    int64_t max_duration_s;         /* default 4h */
-    int64_t default_duration_s;     /* default min(1h, max) */
-    int64_t min_duration_s;         /* 0 = none */
-    int allow_renewal;              /* default 1 */
-    int max_renewals;               /* default 3; 0 = none */
-    int sharing_enabled;            /* default 1 */
-    int max_participants;           /* default 5 */
-    int read_only_participants;     /* default 0 */
+    struct subjects approvers;    /* groups + users that may approve */
+    struct subjects auto_approve; /* approvers.autoApproveFor: groups + agents (+ users) */
+    int64_t max_duration_s;       /* default 4h */
+    int64_t default_duration_s;   /* default min(1h, max) */
+    int64_t min_duration_s;       /* 0 = none */
+    int allow_renewal;            /* default 1 */
+    int max_renewals;             /* default 3; 0 = none */
+    int sharing_enabled;          /* default 1 */
+    int max_participants;         /* default 5 */
+    int read_only_participants;   /* default 0 */
     int op_shell, op_exec, op_sftp, op_port_forward; /* defaults 1,1,1,0 */
-    int reason_mandatory;           /* default 0 */
-    int reason_min_len;             /* default 0 */
-    int reason_max_len;             /* default 1000 */
-    int reject_reason_mandatory;    /* approvalReason.mandatoryForRejection, default 0 */
-    int max_open_per_user;          /* constraints.maxOpenSessionsPerUser; 0 = none (sessquota.c) */
+    int reason_mandatory;                            /* default 0 */
+    int reason_min_len;                              /* default 0 */
+    int reason_max_len;                              /* default 1000 */
+    int reject_reason_mandatory; /* approvalReason.mandatoryForRejection, default 0 */
+    int max_open_per_user;       /* constraints.maxOpenSessionsPerUser; 0 = none (sessquota.c) */
 };
 
 struct webhook_cfg {
     char *url;
-    struct strlist events;          /* empty = all */
+    struct strlist events; /* empty = all */
 };
 
 /* limits: one client cannot take the server down (connguard.c, docs/configuration.md) */
@@ -88,20 +88,20 @@ struct limits_cfg {
 };
 
 struct config {
-    char *listen;                   /* "127.0.0.1:8080" */
-    char *public_url;               /* default "http://<listen>" */
-    char *data_dir;                 /* default "var" */
-    char *ui_dir;                   /* static SPA files; default "frontend/dist" */
-    int64_t approval_timeout_s;     /* default 24h */
-    int64_t agent_grace_s;          /* default 5m */
-    int64_t retention_s;            /* default 168h */
-    int dev;                        /* auth.dev or --dev */
-    int dev_allow_remote;           /* --dev-allow-remote */
-    int log_json;                   /* --log-format json */
-    char *tls_cert, *tls_key;       /* optional built-in TLS (PEM file paths) */
+    char *listen;               /* "127.0.0.1:8080" */
+    char *public_url;           /* default "http://<listen>" */
+    char *data_dir;             /* default "var" */
+    char *ui_dir;               /* static SPA files; default "frontend/dist" */
+    int64_t approval_timeout_s; /* default 24h */
+    int64_t agent_grace_s;      /* default 5m */
+    int64_t retention_s;        /* default 168h */
+    int dev;                    /* auth.dev or --dev */
+    int dev_allow_remote;       /* --dev-allow-remote */
+    int log_json;               /* --log-format json */
+    char *tls_cert, *tls_key;   /* optional built-in TLS (PEM file paths) */
     struct issuer_cfg *issuers;
     size_t n_issuers;
-    struct subjects admins;         /* groups/users */
+    struct subjects admins; /* groups/users */
     struct subjects agent_registrars;
     struct tmpl_cfg *templates;
     size_t n_templates;

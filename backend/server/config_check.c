@@ -35,7 +35,8 @@ int
 config_check_listen(struct ctx *c, yaml_node_t *n, const char *s)
 {
     if (!config_listen_ok(s))
-        return config_err(c, n, "expected HOST:PORT (e.g. 127.0.0.1:8080 or [::1]:8080), got '%s'", s);
+        return config_err(c, n, "expected HOST:PORT (e.g. 127.0.0.1:8080 or [::1]:8080), got '%s'",
+                          s);
     return 0;
 }
 
@@ -148,25 +149,26 @@ config_check_scope(struct ctx *c, yaml_node_t *n, const char *s)
     size_t len = strlen(s);
 
     if (len > CONFIG_UI_SCOPE_MAX_LEN)
-        return config_err(c, n, "scope longer than %d characters (%zu)", CONFIG_UI_SCOPE_MAX_LEN, len);
+        return config_err(c, n, "scope longer than %d characters (%zu)", CONFIG_UI_SCOPE_MAX_LEN,
+                          len);
     /* Control and non-ASCII bytes first: only then is s safe to quote in the message. */
     for (p = (const unsigned char *)s; *p; p++)
         if (*p < 0x20 || *p > 0x7e)
             return config_err(c, n,
-                           "scope contains the byte 0x%02x (a scope is printable ASCII "
-                           "without space, '\"' or '\\')",
-                           *p);
+                              "scope contains the byte 0x%02x (a scope is printable ASCII "
+                              "without space, '\"' or '\\')",
+                              *p);
     for (p = (const unsigned char *)s; *p; p++) {
         if (*p == ' ')
             return config_err(c, n,
-                           "scope '%s' contains a space: write each scope as its own list "
-                           "entry",
-                           s);
+                              "scope '%s' contains a space: write each scope as its own list "
+                              "entry",
+                              s);
         if (*p == '"' || *p == '\\')
             return config_err(c, n,
-                           "scope '%s' contains '%c' (a scope is printable ASCII without "
-                           "space, '\"' or '\\')",
-                           s, *p);
+                              "scope '%s' contains '%c' (a scope is printable ASCII without "
+                              "space, '\"' or '\\')",
+                              s, *p);
     }
     return 0;
 }
@@ -272,4 +274,3 @@ config_url_has_scheme(const char *s, const char *scheme)
 
     return strncmp(s, scheme, n) == 0 && strcspn(s + n, "/?#") > 0;
 }
-

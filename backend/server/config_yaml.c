@@ -86,11 +86,11 @@ syntax_err(struct ctx *c, const yaml_parser_t *p)
     const char *problem = p->problem != NULL ? p->problem : "cannot parse";
 
     if (p->context != NULL)
-        return config_verr(c->err, c->err_len, "%s:%zu: YAML syntax error: %s (%s started at line %zu)",
-                    c->file, p->problem_mark.line + 1, problem, p->context,
-                    p->context_mark.line + 1);
+        return config_verr(c->err, c->err_len,
+                           "%s:%zu: YAML syntax error: %s (%s started at line %zu)", c->file,
+                           p->problem_mark.line + 1, problem, p->context, p->context_mark.line + 1);
     return config_verr(c->err, c->err_len, "%s:%zu: YAML syntax error: %s", c->file,
-                p->problem_mark.line + 1, problem);
+                       p->problem_mark.line + 1, problem);
 }
 
 /*
@@ -122,7 +122,7 @@ config_load_yaml(struct config *cfg, const char *file, const char *text, size_t 
     have_extra = 1;
     if ((extra_root = yaml_document_get_root_node(&extra)) != NULL) {
         r = config_verr(err, err_len, "%s:%zu: only one YAML document is allowed", file,
-                 extra_root->start_mark.line + 1);
+                        extra_root->start_mark.line + 1);
         goto out;
     }
     root = yaml_document_get_root_node(&doc);
@@ -171,7 +171,8 @@ config_err(struct ctx *c, const yaml_node_t *n, const char *fmt, ...)
     va_end(ap);
     if (c->path_len == 0)
         return config_verr(c->err, c->err_len, "%s:%zu: top level: %s", c->file, line_of(n), msg);
-    return config_verr(c->err, c->err_len, "%s:%zu: key '%s': %s", c->file, line_of(n), c->path, msg);
+    return config_verr(c->err, c->err_len, "%s:%zu: key '%s': %s", c->file, line_of(n), c->path,
+                       msg);
 }
 
 /* Appends to the key path; returns the old length for config_path_pop(). */
@@ -477,7 +478,8 @@ parse_map(struct ctx *c, yaml_node_t *n, const struct table *t, void *target)
         return config_expect(c, n, "a mapping");
     memset(&seen, 0, sizeof(seen));
     for (pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top && r == 0; pair++)
-        r = parse_pair(c, t, config_node_at(c, pair->key), config_node_at(c, pair->value), target, &seen);
+        r = parse_pair(c, t, config_node_at(c, pair->key), config_node_at(c, pair->value), target,
+                       &seen);
     if (r == 0)
         r = check_required(c, n, t, &seen);
     if (r == 0 && t->post != NULL)
@@ -508,7 +510,7 @@ config_items_new(const yaml_node_t *n, size_t size, size_t *count)
 /* Parses each mapping of list n into items[i] with table t, after init(items[i]). */
 int
 config_items_parse(struct ctx *c, yaml_node_t *n, const struct table *t, char *items, size_t size,
-            void (*init)(void *))
+                   void (*init)(void *))
 {
     yaml_node_item_t *it;
     size_t i, old;
@@ -542,4 +544,3 @@ config_strlist_add(struct strlist *l, const char *s)
     l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
     l->v[l->n++] = xstrdup(s);
 }
-

@@ -48,14 +48,14 @@
 #include "util.h"
 #include "xmalloc.h"
 
-#define SWEEP_MS 250              /* how often the deadline sweep runs */
-#define RATE_TABLE_MAX 65536      /* client addresses with a token bucket */
-#define XFF_MAX_LEN 4096          /* X-Forwarded-For read, from the right */
+#define SWEEP_MS 250         /* how often the deadline sweep runs */
+#define RATE_TABLE_MAX 65536 /* client addresses with a token bucket */
+#define XFF_MAX_LEN 4096     /* X-Forwarded-For read, from the right */
 
 /* What connguard keeps of a connection: the table's record and the full peer address. */
 struct guarded {
-    struct conn_rec rec;          /* first: a struct conn_rec * is a struct guarded * */
-    struct caddr peer;            /* the TCP peer (never X-Forwarded-For) */
+    struct conn_rec rec; /* first: a struct conn_rec * is a struct guarded * */
+    struct caddr peer;   /* the TCP peer (never X-Forwarded-For) */
 };
 
 /* trustedProxies, immutable once made; a reload adds one and keeps the old ones till free */
@@ -75,7 +75,7 @@ struct connguard {
     struct ratelimit *rate;
     pthread_t sweeper;
     pthread_cond_t wake;
-    int stopping;                 /* under lock */
+    int stopping; /* under lock */
     _Atomic uint64_t n_conn_refused, n_deadline[CONN__COUNT], n_rate_refused;
 };
 
@@ -421,7 +421,7 @@ client_of(struct connguard *l, struct MHD_Connection *c, const struct caddr *pee
     len = strlen(xff);
     tail = len > XFF_MAX_LEN ? xff + len - XFF_MAX_LEN : xff;
     if (tail != xff && (tail = strchr(tail, ',')) != NULL)
-        tail++; /* start at a whole entry */
+        tail++;                                               /* start at a whole entry */
     clientaddr_pick(peer, tail ? tail : "", t->v, t->n, out); /* one list throughout */
     free(xff);
 }

@@ -24,12 +24,12 @@
 enum conn_phase { CONN_RECEIVING, CONN_HANDLING, CONN_IDLE, CONN__COUNT };
 
 struct conn_rec {
-    struct caddr key;       /* what the cap counts: clientaddr_key() of the TCP peer */
-    int fd;                 /* the client's socket, for the sweep */
-    int capped;             /* counted against peer's cap (peer is no trusted proxy) */
+    struct caddr key; /* what the cap counts: clientaddr_key() of the TCP peer */
+    int fd;           /* the client's socket, for the sweep */
+    int capped;       /* counted against peer's cap (peer is no trusted proxy) */
     enum conn_phase phase;
-    int64_t since_ms;       /* start of the phase */
-    int swept;              /* the sweep already shut it down */
+    int64_t since_ms; /* start of the phase */
+    int swept;        /* the sweep already shut it down */
     struct conn_rec *prev, *next;
 };
 

@@ -35,9 +35,9 @@ struct chan {
     char *agent;
     struct ws *ws;
     int efd;
-    int64_t since;          /* channel opened (s) */
-    pthread_mutex_t mu;     /* guards the fields below */
-    int dirty;              /* resend every session */
+    int64_t since;                        /* channel opened (s) */
+    pthread_mutex_t mu;                   /* guards the fields below */
+    int dirty;                            /* resend every session */
     char *dirty_names[CONTROL_DIRTY_MAX]; /* ... or just these */
     size_t n_dirty;
     char **outq;
@@ -45,7 +45,7 @@ struct chan {
     int closing;
     uint16_t close_code;
     const char *close_reason;
-    struct chan *next;      /* registry list, guarded by control->mu */
+    struct chan *next; /* registry list, guarded by control->mu */
 };
 
 struct control {
@@ -241,25 +241,24 @@ desired_json(const struct sess *s)
             if (p->left_at != 0)
                 continue;
             /* the owner is listed from activation, before their key (no key: []) */
-            json_array_append_new(parts, json_pack("{s:s, s:s, s:o}", "user", p->user, "role",
-                                                   policy_role_name(p->role), "keys",
-                                                   p->ssh_public_key
-                                                       ? json_pack("[s]", p->ssh_public_key)
-                                                       : json_array()));
+            json_array_append_new(
+                parts,
+                json_pack("{s:s, s:s, s:o}", "user", p->user, "role", policy_role_name(p->role),
+                          "keys",
+                          p->ssh_public_key ? json_pack("[s]", p->ssh_public_key) : json_array()));
         }
     }
     if (s->expires_at)
         time_fmt(s->expires_at, exp);
-    return json_pack("{s:s, s:{s:s, s:s, s:s?, s:s?, s:o, s:{s:b, s:b, s:b, s:b},"
-                     " s:{s:b, s:s, s:i, s:b}}}",
-                     "type", "session", "session", "name", s->name, "state",
-                     session_state_name(s->state), "expiresAt", exp[0] ? exp : NULL, "message",
-                     s->message, "participants", parts, "allowedOperations", "shell",
-                     s->tmpl->op_shell, "exec", s->tmpl->op_exec, "sftp", s->tmpl->op_sftp,
-                     "portForward", s->tmpl->op_port_forward, "terminalSharing", "enabled",
-                     s->tmpl->sharing_enabled, "provider", "tmux", "maxParticipants",
-                     s->tmpl->max_participants, "readOnlyParticipants",
-                     s->tmpl->read_only_participants);
+    return json_pack(
+        "{s:s, s:{s:s, s:s, s:s?, s:s?, s:o, s:{s:b, s:b, s:b, s:b},"
+        " s:{s:b, s:s, s:i, s:b}}}",
+        "type", "session", "session", "name", s->name, "state", session_state_name(s->state),
+        "expiresAt", exp[0] ? exp : NULL, "message", s->message, "participants", parts,
+        "allowedOperations", "shell", s->tmpl->op_shell, "exec", s->tmpl->op_exec, "sftp",
+        s->tmpl->op_sftp, "portForward", s->tmpl->op_port_forward, "terminalSharing", "enabled",
+        s->tmpl->sharing_enabled, "provider", "tmux", "maxParticipants", s->tmpl->max_participants,
+        "readOnlyParticipants", s->tmpl->read_only_participants);
 }
 
 static void
@@ -327,7 +326,8 @@ reply(struct chan *ch, const char *id, int r, const char *why, json_t *session)
                       session);
     else { /* the API's envelope (err.c's table) plus the reply's own fields */
         j = api_error_json(r, why, NULL);
-        json_object_update_new(j, json_pack("{s:s, s:s?, s:b}", "type", "reply", "id", id, "ok", 0));
+        json_object_update_new(j,
+                               json_pack("{s:s, s:s?, s:b}", "type", "reply", "id", id, "ok", 0));
     }
     msg = json_dumps(j, JSON_COMPACT);
     json_decref(j);
@@ -355,8 +355,8 @@ handle_request(struct app *app, struct chan *ch, const json_t *m, int extend)
     int r;
 
     if (name == NULL || user == NULL || (extend && by == NULL)) {
-        reply(ch, id, ERR_INVALID, extend ? "extend needs session, user and by"
-                                          : "resume needs session and user", NULL);
+        reply(ch, id, ERR_INVALID,
+              extend ? "extend needs session, user and by" : "resume needs session and user", NULL);
         return;
     }
     pthread_mutex_lock(&app->lock);
@@ -379,8 +379,8 @@ handle_request(struct app *app, struct chan *ch, const json_t *m, int extend)
         }
     if (extend) {
         /* The same duration rule as REST renew, with REST's field name in the message. */
-        if ((r = policy_check_duration(s->tmpl, "extendBy", by, &secs, whybuf,
-                                       sizeof(whybuf))) != 0) {
+        if ((r = policy_check_duration(s->tmpl, "extendBy", by, &secs, whybuf, sizeof(whybuf))) !=
+            0) {
             why = whybuf;
             goto fail;
         }

@@ -69,7 +69,7 @@ core_after_free(struct core_after *after)
  */
 struct deferred_close {
     char *session, *user, *reason;
-    char *agent;   /* the session's agent; NULL when unknown (then it counts as gone) */
+    char *agent;    /* the session's agent; NULL when unknown (then it counts as gone) */
     int64_t max_ms; /* closed then even if the agent is online */
     struct deferred_close *next;
 };
@@ -313,7 +313,8 @@ core_renew(struct app *app, struct sess *s, const struct principal *p, int64_t e
     s->expires_at = new_exp;
     s->renewal_count++;
     if ((r = store_sess_update(app->store, s)) != 0 ||
-        (r = store_renewal_insert(app->store, s->name, p->user, now, extend_s, old_exp, new_exp)) != 0)
+        (r = store_renewal_insert(app->store, s->name, p->user, now, extend_s, old_exp, new_exp)) !=
+            0)
         return r;
     duration_format(extend_s, dur, sizeof(dur));
     data = json_pack("{s:s, s:i}", "extendBy", dur, "renewalCount", s->renewal_count);

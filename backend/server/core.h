@@ -12,12 +12,12 @@
 #include "api.h"
 
 struct core_after {
-    char **notify_agents;                /* resend desired state to these agents ... */
-    char **notify_sessions;              /* ... of these sessions (both grow together) */
+    char **notify_agents;   /* resend desired state to these agents ... */
+    char **notify_sessions; /* ... of these sessions (both grow together) */
     size_t n_notify, cap_notify;
-    char *close_session;                 /* close every relayed connection of it */
-    char *close_user;                    /* ... or only this user's (with close_session) */
-    char *close_reason;                  /* owned */
+    char *close_session; /* close every relayed connection of it */
+    char *close_user;    /* ... or only this user's (with close_session) */
+    char *close_reason;  /* owned */
 };
 
 /*

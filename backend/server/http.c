@@ -54,9 +54,9 @@
 #define HTTP_THREADS 4
 #define HTTP_MAX_CONNECTIONS 4096
 #define HTTP_TIMEOUT_S 60
-#define HTTP_MAX_URI 8192             /* request target (path and query): 414 above */
-#define HTTP_MAX_HEADERS (32 * 1024)  /* request line and headers: 431 above */
-#define HTTP_POOL_SIZE (64 * 1024)    /* MHD's per-connection memory: above both limits */
+#define HTTP_MAX_URI 8192            /* request target (path and query): 414 above */
+#define HTTP_MAX_HEADERS (32 * 1024) /* request line and headers: 431 above */
+#define HTTP_POOL_SIZE (64 * 1024)   /* MHD's per-connection memory: above both limits */
 #define HTTP_DRAIN_POLL_MS 10
 
 struct http {
@@ -64,20 +64,20 @@ struct http {
     struct MHD_Daemon *d;
     unsigned port;
     _Atomic int n_upgraded;
-    _Atomic int stopping;      /* set by http_quiesce: no new WebSocket starts */
-    unsigned id_prefix;        /* request ids: random prefix + counter */
+    _Atomic int stopping; /* set by http_quiesce: no new WebSocket starts */
+    unsigned id_prefix;   /* request ids: random prefix + counter */
     _Atomic unsigned next_id;
     struct metrics *metrics;
-    struct tlsfront *front;    /* built-in TLS (tlsfront.c), or NULL */
-    struct connguard *guard;   /* connguard.c: connection cap, request deadline, rate */
+    struct tlsfront *front;  /* built-in TLS (tlsfront.c), or NULL */
+    struct connguard *guard; /* connguard.c: connection cap, request deadline, rate */
 };
 
 /* One request's state across the access handler's calls; freed in completed(). */
 struct req_ctx {
     char *body;
     size_t len;
-    size_t uri_len;            /* the raw request target, query included */
-    int started;               /* the first (header-only) call was seen */
+    size_t uri_len; /* the raw request target, query included */
+    int started;    /* the first (header-only) call was seen */
     int too_large;
     int64_t start_us;
 };
@@ -178,7 +178,8 @@ send_reply(struct MHD_Connection *c, struct api_reply *rep)
     if (rep->has_file)
         return send_file(c, rep, status);
     if (rep->body != NULL) {
-        ret = send_buf(c, status, type, rep->body, rep->body_len, rep->cache ? rep->cache : "no-store");
+        ret = send_buf(c, status, type, rep->body, rep->body_len,
+                       rep->cache ? rep->cache : "no-store");
         rep->body = NULL; /* MHD frees it */
         return ret;
     }
@@ -249,7 +250,8 @@ upgrade_cb(void *cls, struct MHD_Connection *c, void *req_cls, const char *extra
         memcpy(u->extra, extra_in, extra_in_size);
         u->extra_len = extra_in_size;
     }
-    /* with built-in TLS sock is MHD's end of tlsfront's pair; tlsfront.c sets it on the client's socket */
+    /* with built-in TLS sock is MHD's end of tlsfront's pair; tlsfront.c sets it on the client's
+     * socket */
     setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     a->job = job;
     a->u = u;
@@ -312,7 +314,6 @@ send_upgrade(struct http *h, struct MHD_Connection *c, struct api_reply *rep, co
     MHD_destroy_response(r);
     return ret;
 }
-
 
 /* ---------------------------------------------------------------- dispatch */
 
@@ -408,7 +409,8 @@ dispatch(struct http *h, struct MHD_Connection *c, const char *url, const char *
 static int
 queued_status(struct MHD_Connection *c)
 {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
 
     return ci != NULL ? (int)ci->http_status : 500;
 }
@@ -428,7 +430,7 @@ access_handler(void *cls, struct MHD_Connection *c, const char *url, const char 
     (void)version;
     if (connguard_access(h->guard, c, ctx == NULL || !ctx->started, *upload_data_size))
         return MHD_YES; /* 429 queued */
-    if (ctx == NULL) { /* uri_log sets it up; this is only a fallback */
+    if (ctx == NULL) {  /* uri_log sets it up; this is only a fallback */
         ctx = xcalloc(1, sizeof(*ctx));
         ctx->start_us = now_us();
         ctx->uri_len = strlen(url);
@@ -637,8 +639,8 @@ daemon_start(struct http *h, int fd)
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG |
             (fd < 0 ? MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC : 0),
         /* the logger first: MHD logs with its default until it has seen it */
-        0, connguard_accept, h->guard, access_handler, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-        NULL, MHD_OPTION_ARRAY, fd < 0 ? lsock + 1 : lsock, MHD_OPTION_THREAD_POOL_SIZE,
+        0, connguard_accept, h->guard, access_handler, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_ARRAY, fd < 0 ? lsock + 1 : lsock, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)HTTP_THREADS, MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)HTTP_POOL_SIZE, MHD_OPTION_URI_LOG_CALLBACK, uri_log, h,

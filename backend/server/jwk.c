@@ -74,7 +74,7 @@ out:
  */
 int
 jwk_sig_verify(EVP_PKEY *pk, const struct alg_info *alg, const unsigned char *msg, size_t msg_len,
-           const unsigned char *sig, size_t sig_len)
+               const unsigned char *sig, size_t sig_len)
 {
     EVP_MD_CTX *mctx = NULL;
     EVP_PKEY_CTX *pctx = NULL;

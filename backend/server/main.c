@@ -31,10 +31,11 @@
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: airlockd [--config FILE] [--listen HOST:PORT] [--data-dir DIR]\n"
-               "                [--public-url URL] [--ui-dir DIR] [--dev] [--dev-allow-remote]\n"
-               "                [--log-format text|json] [--debug] [--version]\n"
-               "Environment: AIRLOCK_CONFIG, AIRLOCK_LISTEN, AIRLOCK_DATA_DIR, AIRLOCK_PUBLIC_URL\n");
+    fprintf(f,
+            "usage: airlockd [--config FILE] [--listen HOST:PORT] [--data-dir DIR]\n"
+            "                [--public-url URL] [--ui-dir DIR] [--dev] [--dev-allow-remote]\n"
+            "                [--log-format text|json] [--debug] [--version]\n"
+            "Environment: AIRLOCK_CONFIG, AIRLOCK_LISTEN, AIRLOCK_DATA_DIR, AIRLOCK_PUBLIC_URL\n");
 }
 
 static void
@@ -53,12 +54,18 @@ static int
 parse_flags(int argc, char **argv, struct flags *f)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},     {"listen", required_argument, NULL, 'l'},
-        {"data-dir", required_argument, NULL, 'd'},   {"public-url", required_argument, NULL, 'u'},
-        {"ui-dir", required_argument, NULL, 'w'},     {"log-format", required_argument, NULL, 'f'},
-        {"dev", no_argument, NULL, 'D'},              {"dev-allow-remote", no_argument, NULL, 'R'},
-        {"debug", no_argument, NULL, 'g'},            {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"public-url", required_argument, NULL, 'u'},
+        {"ui-dir", required_argument, NULL, 'w'},
+        {"log-format", required_argument, NULL, 'f'},
+        {"dev", no_argument, NULL, 'D'},
+        {"dev-allow-remote", no_argument, NULL, 'R'},
+        {"debug", no_argument, NULL, 'g'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int c;
 
@@ -66,18 +73,42 @@ parse_flags(int argc, char **argv, struct flags *f)
     f->config = getenv("AIRLOCK_CONFIG");
     while ((c = getopt_long(argc, argv, "c:l:d:u:w:f:DRgVh", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': f->config = optarg; break;
-        case 'l': f->listen = optarg; break;
-        case 'd': f->data_dir = optarg; break;
-        case 'u': f->public_url = optarg; break;
-        case 'w': f->ui_dir = optarg; break;
-        case 'f': f->log_format = optarg; break;
-        case 'D': f->dev = 1; break;
-        case 'R': f->dev_allow_remote = 1; break;
-        case 'g': f->debug = 1; break;
-        case 'V': printf("airlockd %s\n", AIRLOCK_VERSION); exit(0);
-        case 'h': usage(stdout); exit(0);
-        default: usage(stderr); return ERR_INVALID;
+        case 'c':
+            f->config = optarg;
+            break;
+        case 'l':
+            f->listen = optarg;
+            break;
+        case 'd':
+            f->data_dir = optarg;
+            break;
+        case 'u':
+            f->public_url = optarg;
+            break;
+        case 'w':
+            f->ui_dir = optarg;
+            break;
+        case 'f':
+            f->log_format = optarg;
+            break;
+        case 'D':
+            f->dev = 1;
+            break;
+        case 'R':
+            f->dev_allow_remote = 1;
+            break;
+        case 'g':
+            f->debug = 1;
+            break;
+        case 'V':
+            printf("airlockd %s\n", AIRLOCK_VERSION);
+            exit(0);
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return ERR_INVALID;
         }
     }
     if (optind < argc) {

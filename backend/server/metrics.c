@@ -23,10 +23,10 @@
 #define N_BUCKETS 12
 
 static const double bucket_le[N_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                            0.05,   0.1,   0.25,   0.5,   1,     5};
+                                            0.05,   0.1,   0.25,   0.5,   1,    5};
 
-static const int metric_statuses[] = {101, 200, 201, 204, 304, 400, 401, 403, 404, 405,
-                                      409, 413, 414, 429, 431, 500, 503};
+static const int metric_statuses[] = {101, 200, 201, 204, 304, 400, 401, 403, 404,
+                                      405, 409, 413, 414, 429, 431, 500, 503};
 #define N_STATUSES (sizeof(metric_statuses) / sizeof(metric_statuses[0]))
 
 struct metric_row {
@@ -38,7 +38,7 @@ struct metric_row {
 struct metrics {
     metrics_write_fn extra; /* more lines written at scrape time (NULL: none) */
     void *extra_arg;
-    size_t n_rows;          /* route_count() + 1: the last is "other" */
+    size_t n_rows; /* route_count() + 1: the last is "other" */
     struct metric_row rows[];
 };
 
@@ -171,8 +171,9 @@ sessions_text(struct app *app, FILE *f)
     int i;
 
     pthread_mutex_lock(&app->lock);
-    if (sqlite3_prepare_v2(store_db(app->store), "SELECT state, count(*) FROM sessions GROUP BY state",
-                           -1, &stmt, NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2(store_db(app->store),
+                           "SELECT state, count(*) FROM sessions GROUP BY state", -1, &stmt,
+                           NULL) == SQLITE_OK) {
         while (sqlite3_step(stmt) == SQLITE_ROW) {
             enum session_state s;
 
@@ -194,11 +195,13 @@ gauges_text(struct app *app, FILE *f)
     struct relay_stats rs;
     uint64_t sent, failed;
 
-    fprintf(f, "# HELP airlock_view_cache_sessions Sessions whose rendered reply is cached.\n"
-               "# TYPE airlock_view_cache_sessions gauge\nairlock_view_cache_sessions %zu\n",
+    fprintf(f,
+            "# HELP airlock_view_cache_sessions Sessions whose rendered reply is cached.\n"
+            "# TYPE airlock_view_cache_sessions gauge\nairlock_view_cache_sessions %zu\n",
             viewcache_count(store_views(app->store)));
-    fprintf(f, "# HELP airlock_agents_online Agents with an open control channel.\n"
-               "# TYPE airlock_agents_online gauge\nairlock_agents_online %d\n",
+    fprintf(f,
+            "# HELP airlock_agents_online Agents with an open control channel.\n"
+            "# TYPE airlock_agents_online gauge\nairlock_agents_online %d\n",
             control_count(app->control));
     relay_get_stats(app->relay, &rs);
     fprintf(f,

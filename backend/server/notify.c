@@ -43,8 +43,11 @@ struct item {
 static int
 post(const char *url, const char *body, char *why, size_t why_len)
 {
-    struct httpc_req rq = {.method = "POST", .url = url, .body = body,
-                           .user_agent = "airlockd", .timeout_ms = NOTIFY_TIMEOUT_S * 1000,
+    struct httpc_req rq = {.method = "POST",
+                           .url = url,
+                           .body = body,
+                           .user_agent = "airlockd",
+                           .timeout_ms = NOTIFY_TIMEOUT_S * 1000,
                            .max_body = 64 * 1024}; /* the answer is not read */
     struct httpc_resp rs;
 
@@ -64,8 +67,9 @@ load_due(struct app *app, int64_t now, struct item *items)
     size_t n = 0;
 
     pthread_mutex_lock(&app->lock);
-    if (store_prepare(app->store, &stmt, "SELECT id, url, body, attempts FROM outbox"
-                                         " WHERE next_at <= ?1 ORDER BY id LIMIT ?2") == 0) {
+    if (store_prepare(app->store, &stmt,
+                      "SELECT id, url, body, attempts FROM outbox"
+                      " WHERE next_at <= ?1 ORDER BY id LIMIT ?2") == 0) {
         sqlite3_bind_int64(stmt, 1, now);
         sqlite3_bind_int(stmt, 2, NOTIFY_BATCH);
         while (n < NOTIFY_BATCH && sqlite3_step(stmt) == SQLITE_ROW) {

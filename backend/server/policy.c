@@ -250,8 +250,8 @@ policy_check_decide(const struct policy_session *s, const struct principal *p, c
 }
 
 int
-policy_check_join(const struct policy_session *s, const struct principal *p,
-                  enum policy_role want, enum policy_role *granted, const char **why)
+policy_check_join(const struct policy_session *s, const struct principal *p, enum policy_role want,
+                  enum policy_role *granted, const char **why)
 {
     enum policy_role max = policy_max_role(s, p);
     size_t i, active = 0;
@@ -308,8 +308,7 @@ policy_check_renew(const struct policy_session *s, const struct principal *p, in
     const struct policy_participant *pp = find_participant(s, p);
 
     *new_expires = 0;
-    if (!is_requester(s, p) &&
-        (pp == NULL || !pp->active || pp->role == ROLE_VIEWER)) {
+    if (!is_requester(s, p) && (pp == NULL || !pp->active || pp->role == ROLE_VIEWER)) {
         *why = "only the owner and active participants may renew";
         return ERR_FORBIDDEN;
     }
@@ -368,8 +367,8 @@ policy_check_invite(const struct policy_session *s, const struct principal *p, c
 }
 
 int
-policy_check_duration(const struct tmpl_cfg *t, const char *field, const char *text,
-                      int64_t *secs, char *why, size_t why_len)
+policy_check_duration(const struct tmpl_cfg *t, const char *field, const char *text, int64_t *secs,
+                      char *why, size_t why_len)
 {
     char max[32];
 

@@ -24,11 +24,11 @@
 /* The caller. */
 struct principal {
     const char *user;
-    const char *email;            /* trusted email (see above), or NULL */
-    const char *domain;           /* identity domain, or NULL (legacy: any) */
+    const char *email;  /* trusted email (see above), or NULL */
+    const char *domain; /* identity domain, or NULL (legacy: any) */
     char *const *groups;
     size_t n_groups;
-    int admin;                    /* set by the caller from policy_is_admin() */
+    int admin; /* set by the caller from policy_is_admin() */
 };
 
 enum policy_role { ROLE_NONE, ROLE_VIEWER, ROLE_PARTICIPANT, ROLE_OWNER };
@@ -37,13 +37,13 @@ struct policy_participant {
     const char *user;
     const char *email;
     enum policy_role role;
-    int active;                   /* joined and not left */
-    const char *domain;           /* NULL: recorded before domains (any) */
+    int active;         /* joined and not left */
+    const char *domain; /* NULL: recorded before domains (any) */
 };
 
 struct policy_invite {
-    const char *who;              /* username or email */
-    enum policy_role role;        /* ROLE_PARTICIPANT or ROLE_VIEWER */
+    const char *who;       /* username or email */
+    enum policy_role role; /* ROLE_PARTICIPANT or ROLE_VIEWER */
 };
 
 /* What policy needs to know of a session. All borrowed. */
@@ -57,7 +57,7 @@ struct policy_session {
     size_t n_invited;
     const struct policy_participant *participants;
     size_t n_participants;
-    const char *decided_by;       /* NULL until approved or rejected */
+    const char *decided_by; /* NULL until approved or rejected */
     int renewal_count;
     int64_t starts_at, expires_at;
 };
@@ -85,7 +85,8 @@ int policy_template_allows_agent(const struct tmpl_cfg *t, const char *agent);
 /* 1 if t has no approvers at all (auto-approve, nobody can approve). */
 int policy_template_approverless(const struct tmpl_cfg *t);
 /* 1 if a request by p (NULL: an agent's own request) for agent needs approval. */
-int policy_approval_required(const struct tmpl_cfg *t, const struct principal *p, const char *agent);
+int policy_approval_required(const struct tmpl_cfg *t, const struct principal *p,
+                             const char *agent);
 /* 1 if p is an approver of t. */
 int policy_is_approver(const struct tmpl_cfg *t, const struct principal *p);
 
@@ -94,7 +95,8 @@ int policy_can_see(const struct policy_session *s, const struct principal *p);
 /* The highest role p may join with (ROLE_NONE: may not join). */
 enum policy_role policy_max_role(const struct policy_session *s, const struct principal *p);
 
-int policy_check_decide(const struct policy_session *s, const struct principal *p, const char **why);
+int policy_check_decide(const struct policy_session *s, const struct principal *p,
+                        const char **why);
 /*
  * Join with want (ROLE_NONE: the highest allowed). *granted gets the role.
  * Refuses when the session is full (ERR_CONFLICT) counting active
@@ -109,7 +111,8 @@ int policy_check_renew(const struct policy_session *s, const struct principal *p
 /* as_participant: `airlock resume` — active non-viewer participants may end it too. */
 int policy_check_terminate(const struct policy_session *s, const struct principal *p,
                            int as_participant, const char **why);
-int policy_check_invite(const struct policy_session *s, const struct principal *p, const char **why);
+int policy_check_invite(const struct policy_session *s, const struct principal *p,
+                        const char **why);
 
 /*
  * The duration rule of a request (requestedDuration) and of every renewal

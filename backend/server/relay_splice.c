@@ -328,7 +328,8 @@ dir_parse(struct dir *d)
         return 0;
     if (!frame_ok(r, &h)) {
         /* A reserved opcode 0xB-0xF counts as a bad control frame, 0x3-0x7 as a bad data frame. */
-        dir_fail(d, 1002, h.opcode >= WSFRAME_CLOSE ? "bad control frame" : "unexpected frame opcode");
+        dir_fail(d, 1002,
+                 h.opcode >= WSFRAME_CLOSE ? "bad control frame" : "unexpected frame opcode");
         return -1;
     }
     if (h.opcode >= WSFRAME_CLOSE) {

@@ -38,15 +38,15 @@
 struct gen {
     struct config *cfg;
     struct auth *auth;
-    struct gen *prev;        /* older generation, or NULL */
+    struct gen *prev; /* older generation, or NULL */
 };
 
 struct reload {
     struct app *app;
     reload_load_fn load;
     void *arg;
-    struct http *http;       /* borrowed */
-    struct gen *gens;        /* newest (current) first */
+    struct http *http; /* borrowed */
+    struct gen *gens;  /* newest (current) first */
 };
 
 static _Atomic uint64_t n_ok, n_err;

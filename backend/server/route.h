@@ -10,22 +10,22 @@
 
 #include "api.h"
 
-#define ROUTE_MAX_PARAMS 3       /* ':' segments in one pattern (api_req.params) */
+#define ROUTE_MAX_PARAMS 3 /* ':' segments in one pattern (api_req.params) */
 
-#define ROUTE_AUTH 0x01          /* needs a person's bearer token */
-#define ROUTE_AGENT_OK 0x02      /* ... or an agent-issuer token */
-#define ROUTE_WS 0x04            /* WebSocket upgrade: authenticates itself */
-#define ROUTE_RAW 0x08           /* the body is ignored: not parsed, no 413 */
-#define ROUTE_HEAD 0x10          /* a GET row that answers HEAD too */
-#define ROUTE_FALLBACK 0x20      /* tried only when no other row has the path; */
-                                 /* another method is then 404, never 405 */
+#define ROUTE_AUTH 0x01     /* needs a person's bearer token */
+#define ROUTE_AGENT_OK 0x02 /* ... or an agent-issuer token */
+#define ROUTE_WS 0x04       /* WebSocket upgrade: authenticates itself */
+#define ROUTE_RAW 0x08      /* the body is ignored: not parsed, no 413 */
+#define ROUTE_HEAD 0x10     /* a GET row that answers HEAD too */
+#define ROUTE_FALLBACK 0x20 /* tried only when no other row has the path; */
+                            /* another method is then 404, never 405 */
 
 struct route {
-    const char *method;          /* "GET", "POST", ... or "*" for any method */
-    const char *pattern;         /* ':' one segment (decoded into params), '*' the rest */
+    const char *method;  /* "GET", "POST", ... or "*" for any method */
+    const char *pattern; /* ':' one segment (decoded into params), '*' the rest */
     int flags;
-    api_handler_fn fn;           /* NULL: no such endpoint (404) */
-    const char *label;           /* route label in /metrics; NULL: the pattern */
+    api_handler_fn fn; /* NULL: no such endpoint (404) */
+    const char *label; /* route label in /metrics; NULL: the pattern */
 };
 
 /* Number of rows, and row i (borrowed, static). */
@@ -41,8 +41,7 @@ const struct route *route_at(size_t i);
  * or ERR_INVALID (a segment with a bad escape, a NUL or bytes that are not
  * UTF-8).
  */
-int route_find(const char *method, const char *path, size_t *row,
-               char *params[ROUTE_MAX_PARAMS]);
+int route_find(const char *method, const char *path, size_t *row, char *params[ROUTE_MAX_PARAMS]);
 
 /*
  * Percent-decodes [s, s+len) into *out (a new string); plus_space turns '+'

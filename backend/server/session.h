@@ -2,9 +2,10 @@
  * PURE. The debug-session state machine (DESIGN.md section 5):
  *
  *   create -> Pending --(approval required)--> PendingApproval --approve--> Pending* -> Active
- *               |                                  | reject -> Terminated      | expiresAt -> Expired
- *               +--(auto-approved)--> Active*      | timeout -> Failed         | terminate -> Terminated
- *                                                  | cancel -> Terminated        agent gone -> Failed
+ *               |                                  | reject -> Terminated      | expiresAt ->
+ * Expired
+ *               +--(auto-approved)--> Active*      | timeout -> Failed         | terminate ->
+ * Terminated | cancel -> Terminated        agent gone -> Failed
  *
  * (*) Active only when approved and the agent is online; the clock starts then.
  */

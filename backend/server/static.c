@@ -24,11 +24,18 @@ mime_type(const char *path)
     static const struct {
         const char *ext, *type;
     } types[] = {
-        {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
-        {".mjs", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
-        {".json", "application/json"}, {".svg", "image/svg+xml"}, {".png", "image/png"},
-        {".ico", "image/x-icon"}, {".woff2", "font/woff2"}, {".woff", "font/woff"},
-        {".txt", "text/plain; charset=utf-8"}, {".map", "application/json"},
+        {".html", "text/html; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".json", "application/json"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".ico", "image/x-icon"},
+        {".woff2", "font/woff2"},
+        {".woff", "font/woff"},
+        {".txt", "text/plain; charset=utf-8"},
+        {".map", "application/json"},
         {".webmanifest", "application/manifest+json"},
     };
     const char *dot = strrchr(path, '.');
@@ -94,8 +101,8 @@ static_get(struct api_req *req, struct api_reply *rep)
     off_t size = 0;
     int fd = -1, r;
 
-    if (route_decode(req->path, strlen(req->path), 0, &path) != 0 ||
-        strstr(path, "/..") != NULL || strstr(path, "\\") != NULL) {
+    if (route_decode(req->path, strlen(req->path), 0, &path) != 0 || strstr(path, "/..") != NULL ||
+        strstr(path, "\\") != NULL) {
         r = api_fail(rep, ERR_INVALID, "bad path");
         goto out;
     }
@@ -119,8 +126,8 @@ static_get(struct api_req *req, struct api_reply *rep)
     rep->file_fd = fd;
     rep->file_size = (uint64_t)size;
     rep->content_type = mime_type(path);
-    rep->cache = strncmp(path, "/assets/", 8) == 0 ? "public, max-age=31536000, immutable"
-                                                   : "no-cache";
+    rep->cache =
+        strncmp(path, "/assets/", 8) == 0 ? "public, max-age=31536000, immutable" : "no-cache";
     rep->csp = static_csp(req->app->cfg);
     r = 0;
 out:

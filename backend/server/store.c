@@ -161,10 +161,11 @@ store_open(const char *path, struct store **stp, char *err, size_t err_len)
         goto out;
     }
     sqlite3_busy_timeout(db, 5000);
-    if ((r = exec_sql(db,
-                      "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                      " PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456;",
-                      err, err_len)) != 0)
+    if ((r = exec_sql(
+             db,
+             "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+             " PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456;",
+             err, err_len)) != 0)
         goto out;
     if ((r = migrate(db, err, err_len)) != 0)
         goto out;
@@ -188,7 +189,7 @@ store_close(struct store *st)
 
     if (st == NULL)
         return;
-    viewcache_free(st->views);    /* first: views point at the template snapshots below */
+    viewcache_free(st->views); /* first: views point at the template snapshots below */
     for (i = 0; i < STORE_STMT_CACHE; i++)
         sqlite3_finalize(st->cache[i].stmt);
     for (i = 0; i < STORE_DYN_CACHE; i++) {
@@ -316,7 +317,7 @@ store_prepare_text(struct store *st, sqlite3_stmt **stmt, const char *sql)
         if (!c->in_use)
             sl = c;
     }
-    if (sl != NULL) {             /* else every slot is in use: this one is finalized after use */
+    if (sl != NULL) { /* else every slot is in use: this one is finalized after use */
         sqlite3_finalize(sl->stmt);
         free(sl->sql);
         sl->sql = xstrdup(sql);

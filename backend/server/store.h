@@ -20,10 +20,10 @@ struct store;
 
 struct sess_participant {
     char *user, *email, *display_name;
-    char *domain;                 /* identity domain; NULL for rows from before 0005 */
+    char *domain; /* identity domain; NULL for rows from before 0005 */
     enum policy_role role;
-    int64_t joined_at, left_at;   /* left_at 0: still in */
-    char *ssh_public_key;         /* NULL until they join (the owner's row; '' in the table) */
+    int64_t joined_at, left_at; /* left_at 0: still in */
+    char *ssh_public_key;       /* NULL until they join (the owner's row; '' in the table) */
 };
 
 struct sess_invite {
@@ -35,8 +35,8 @@ struct sess_invite {
 struct sess {
     char *name, *template_name, *agent;
     char *requested_by, *requested_by_email, *requested_by_name;
-    char *requested_by_domain;    /* requester's identity domain; NULL: before 0005, or any */
-    json_t *requester_groups;     /* array of strings */
+    char *requested_by_domain; /* requester's identity domain; NULL: before 0005, or any */
+    json_t *requester_groups;  /* array of strings */
     char *reason;
     int64_t requested_duration_s;
     struct sess_invite *invited;
@@ -46,24 +46,24 @@ struct sess {
     int64_t created_at, starts_at, expires_at, ended_at;
     int renewal_count;
     int approval_required;
-    char *tmpl_text;              /* resolved template snapshot (JSON text), set for inserts */
-    const struct tmpl_cfg *tmpl;  /* parsed snapshot: shared, owned by the store's cache
-                                     (or by owned_tmpl, or by the config for new sessions) */
+    char *tmpl_text;             /* resolved template snapshot (JSON text), set for inserts */
+    const struct tmpl_cfg *tmpl; /* parsed snapshot: shared, owned by the store's cache
+                                    (or by owned_tmpl, or by the config for new sessions) */
     struct tmpl_cfg *owned_tmpl;
     int64_t version;
     char *decision, *decided_by, *decision_reason; /* NULL until decided */
     int64_t decided_at;
     struct sess_participant *parts;
     size_t n_parts;
-    int64_t rowid;                /* insertion order, for paging */
-    int agent_online;             /* from the agents table at load time */
-    json_t *agent_host_keys;      /* array; empty when the agent is unknown */
+    int64_t rowid;           /* insertion order, for paging */
+    int agent_online;        /* from the agents table at load time */
+    json_t *agent_host_keys; /* array; empty when the agent is unknown */
 };
 
 struct agent_rec {
     char *name;
-    json_t *labels;               /* object */
-    json_t *host_keys;            /* array of "ssh-ed25519 AAAA..." */
+    json_t *labels;    /* object */
+    json_t *host_keys; /* array of "ssh-ed25519 AAAA..." */
     char *version;
     char *registered_by;
     int64_t registered_at, last_seen_at, offline_since;
@@ -73,17 +73,17 @@ struct agent_rec {
 
 /* List filter for store_sess_page. */
 struct sess_filter {
-    unsigned state_mask;          /* bit per enum session_state; 0 = all */
+    unsigned state_mask; /* bit per enum session_state; 0 = all */
     const char *agent;
-    const char *user;             /* requested_by (case-insensitive) */
-    int mine;                     /* requested, participating or invited */
+    const char *user; /* requested_by (case-insensitive) */
+    int mine;         /* requested, participating or invited */
     /* visibility: when !admin, only sessions the principal may see */
     int admin;
     const char *me_user, *me_email, *me_domain;
-    char **approver_templates;    /* templates where the caller is an approver */
+    char **approver_templates; /* templates where the caller is an approver */
     size_t n_approver_templates;
     int limit;
-    int64_t cursor_rowid;         /* rowid of the previous page's last row; 0: first page */
+    int64_t cursor_rowid; /* rowid of the previous page's last row; 0: first page */
 };
 
 /* Opens path (creating it 0600) and applies migrations. Refuses a newer schema. */
@@ -152,8 +152,7 @@ int store_approval_insert(struct store *st, const char *session, const char *dec
 int store_participant_upsert(struct store *st, const char *session,
                              const struct sess_participant *p);
 /* Adds p (borrowed) unless session already has a row for p->user. 0 or ERR_DB. */
-int store_participant_add(struct store *st, const char *session,
-                          const struct sess_participant *p);
+int store_participant_add(struct store *st, const char *session, const struct sess_participant *p);
 int store_participant_leave(struct store *st, const char *session, const char *user, int64_t at);
 int store_renewal_insert(struct store *st, const char *session, const char *by, int64_t at,
                          int64_t extend_s, int64_t old_exp, int64_t new_exp);

@@ -9,7 +9,7 @@
 #include "xmalloc.h"
 
 #define AGENT_COLS                                                                                 \
-    "name, labels, host_keys, version, registered_by, registered_at, last_seen_at,"               \
+    "name, labels, host_keys, version, registered_by, registered_at, last_seen_at,"                \
     " credential_hash, online, offline_since"
 
 void
@@ -125,8 +125,9 @@ store_agents_all_offline(struct store *st, int64_t now)
     int r;
 
     /* After a restart nobody is connected; the grace period starts now. */
-    if ((r = store_prepare(st, &stmt, "UPDATE agents SET online = 0, offline_since ="
-                                      " coalesce(offline_since, ?1)")) != 0)
+    if ((r = store_prepare(st, &stmt,
+                           "UPDATE agents SET online = 0, offline_since ="
+                           " coalesce(offline_since, ?1)")) != 0)
         return r;
     sqlite3_bind_int64(stmt, 1, now);
     r = store_step_done(st, stmt);

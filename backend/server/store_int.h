@@ -33,10 +33,10 @@ struct tmpl_slot {
 
 struct store {
     sqlite3 *db;
-    struct viewcache *views;      /* dropped from by the update hook (store.c) */
+    struct viewcache *views; /* dropped from by the update hook (store.c) */
     struct stmt_slot cache[STORE_STMT_CACHE];
     struct dyn_slot dyn[STORE_DYN_CACHE];
-    unsigned dyn_next;            /* round-robin victim */
+    unsigned dyn_next; /* round-robin victim */
     struct tmpl_slot tmpls[STORE_TMPL_CACHE];
     size_t n_tmpls;
 };

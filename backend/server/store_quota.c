@@ -13,9 +13,8 @@
 int
 store_sess_count_open(struct store *st, const char *user, const char *tmpl, int64_t *n)
 {
-    static const char all[] =
-        "SELECT count(*) FROM sessions WHERE requested_by = ?1 COLLATE NOCASE"
-        " AND state IN ('Pending', 'PendingApproval', 'Active')";
+    static const char all[] = "SELECT count(*) FROM sessions WHERE requested_by = ?1 COLLATE NOCASE"
+                              " AND state IN ('Pending', 'PendingApproval', 'Active')";
     static const char one[] =
         "SELECT count(*) FROM sessions WHERE requested_by = ?1 COLLATE NOCASE"
         " AND state IN ('Pending', 'PendingApproval', 'Active') AND template = ?2";

@@ -15,18 +15,19 @@
 #include "util.h"
 #include "xmalloc.h"
 
-/* Reading adds the agent's online flag and host keys, so a session renders without another query. */
+/* Reading adds the agent's online flag and host keys, so a session renders without another query.
+ */
 #define SESS_SELECT                                                                                \
-    "SELECT sessions.name, template, agent, requested_by, requested_by_email,"                    \
+    "SELECT sessions.name, template, agent, requested_by, requested_by_email,"                     \
     " requested_by_name, requester_groups, reason, requested_duration_s, invited, state,"          \
     " message, created_at, starts_at, expires_at, renewal_count, approval_required,"               \
     " resolved_template, ended_at, sessions.version, coalesce(agents.online, 0),"                  \
-    " agents.host_keys, sessions.rowid, requested_by_issuer FROM sessions"                       \
+    " agents.host_keys, sessions.rowid, requested_by_issuer FROM sessions"                         \
     " LEFT JOIN agents ON agents.name = sessions.agent"
 #define SESS_COLS                                                                                  \
-    "name, template, agent, requested_by, requested_by_email, requested_by_name,"                 \
-    " requester_groups, reason, requested_duration_s, invited, state, message, created_at,"       \
-    " starts_at, expires_at, renewal_count, approval_required, resolved_template, ended_at,"      \
+    "name, template, agent, requested_by, requested_by_email, requested_by_name,"                  \
+    " requester_groups, reason, requested_duration_s, invited, state, message, created_at,"        \
+    " starts_at, expires_at, renewal_count, approval_required, resolved_template, ended_at,"       \
     " version"
 
 static void
@@ -264,7 +265,8 @@ load_related(struct store *st, struct sess *s)
     size_t cap = 0;
     int rc, r = ERR_DB;
 
-    if (store_prepare(st, &stmt, "SELECT decision, by, at, reason FROM approvals WHERE session = ?1") != 0)
+    if (store_prepare(st, &stmt,
+                      "SELECT decision, by, at, reason FROM approvals WHERE session = ?1") != 0)
         goto out;
     sqlite3_bind_text(stmt, 1, s->name, -1, SQLITE_STATIC);
     if ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -277,9 +279,10 @@ load_related(struct store *st, struct sess *s)
     }
     store_finish(st, stmt);
     stmt = NULL;
-    if (store_prepare(st, &stmt,
-                      "SELECT user, email, display_name, role, joined_at, left_at, ssh_public_key, issuer"
-                      " FROM participants WHERE session = ?1 ORDER BY joined_at, user") != 0)
+    if (store_prepare(
+            st, &stmt,
+            "SELECT user, email, display_name, role, joined_at, left_at, ssh_public_key, issuer"
+            " FROM participants WHERE session = ?1 ORDER BY joined_at, user") != 0)
         goto out;
     sqlite3_bind_text(stmt, 1, s->name, -1, SQLITE_STATIC);
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -381,8 +384,9 @@ write_invites(struct store *st, const struct sess *s)
     r = store_step_done(st, stmt);
     store_finish(st, stmt);
     for (i = 0; r == 0 && i < s->n_invited; i++) {
-        if ((r = store_prepare(st, &stmt, "INSERT OR IGNORE INTO session_invites (session, who)"
-                                          " VALUES (?1, ?2)")) != 0)
+        if ((r = store_prepare(st, &stmt,
+                               "INSERT OR IGNORE INTO session_invites (session, who)"
+                               " VALUES (?1, ?2)")) != 0)
             return r;
         store_bind_text(stmt, 1, s->name);
         store_bind_text(stmt, 2, s->invited[i].who);
@@ -400,7 +404,8 @@ store_sess_insert(struct store *st, const struct sess *s)
     int r;
 
     if ((r = store_prepare(st, &stmt,
-                           "INSERT INTO sessions (" SESS_COLS ", requested_by_issuer) VALUES (?1, ?2, ?3,"
+                           "INSERT INTO sessions (" SESS_COLS
+                           ", requested_by_issuer) VALUES (?1, ?2, ?3,"
                            " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
                            " ?19, 1, ?20)")) != 0)
         goto out;
@@ -474,8 +479,8 @@ store_sess_delete_ended_before(struct store *st, int64_t t, int *n_deleted)
     int r;
 
     *n_deleted = 0;
-    if ((r = store_prepare(st, &stmt,
-                           "DELETE FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?1")) != 0)
+    if ((r = store_prepare(
+             st, &stmt, "DELETE FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?1")) != 0)
         return r;
     sqlite3_bind_int64(stmt, 1, t);
     if ((r = store_step_done(st, stmt)) == 0)
@@ -560,7 +565,7 @@ filter_sql(const struct sess_filter *f, char *sql, size_t len)
         ADD(" AND agent = ?1");
     if (f->user != NULL)
         ADD(" AND (requested_by = ?2 COLLATE NOCASE OR requested_by_email = ?2 COLLATE NOCASE)");
-    /* ?3 me_user, ?4 me_email */
+        /* ?3 me_user, ?4 me_email */
 /* A stored identity domain agrees with the caller's (?5); NULL on either side agrees with any. */
 #define IN_DOMAIN(col) "(" col " IS NULL OR ?5 IS NULL OR " col " = ?5 COLLATE NOCASE)"
 /*
@@ -571,25 +576,40 @@ filter_sql(const struct sess_filter *f, char *sql, size_t len)
  */
 #define ME_SET                                                                                     \
     "sessions.rowid IN (SELECT rowid FROM sessions WHERE (requested_by = ?3 COLLATE NOCASE"        \
-    " OR requested_by_email = ?4 COLLATE NOCASE) AND " IN_DOMAIN("requested_by_issuer")            \
-    " UNION SELECT s2.rowid FROM participants p JOIN sessions s2 ON s2.name = p.session"           \
-    " WHERE (p.user = ?3 COLLATE NOCASE OR p.email = ?4 COLLATE NOCASE)"                           \
-    " AND " IN_DOMAIN("p.issuer")                                                                  \
-    " UNION SELECT s3.rowid FROM session_invites i JOIN sessions s3 ON s3.name = i.session"        \
-    " WHERE (i.who = ?3 AND " IN_DOMAIN("s3.requested_by_issuer") ") OR i.who = ?4)"
+    " OR requested_by_email = ?4 COLLATE NOCASE) AND " IN_DOMAIN(                                  \
+        "requested_by_issuer") " UNION SELECT s2.rowid FROM participants p JOIN sessions s2 ON "   \
+                               "s2.name = p.session"                                               \
+                               " WHERE (p.user = ?3 COLLATE NOCASE OR p.email = ?4 COLLATE "       \
+                               "NOCASE)"                                                           \
+                               " AND " IN_DOMAIN(                                                  \
+                                   "p.issuer") " UNION SELECT s3.rowid FROM session_invites i "    \
+                                               "JOIN sessions s3 ON s3.name = i.session"           \
+                                               " WHERE (i.who = ?3 AND " IN_DOMAIN(                \
+                                                   "s3.requested_by_issuer") ") OR i.who = ?4)"
 #define DECIDED_SET                                                                                \
     "sessions.rowid IN (SELECT s4.rowid FROM approvals a JOIN sessions s4 ON s4.name = a.session"  \
     " WHERE a.by = ?3 COLLATE NOCASE OR a.by = ?4 COLLATE NOCASE)"
 #define ME_DECIDED_SET                                                                             \
     "sessions.rowid IN (SELECT rowid FROM sessions WHERE (requested_by = ?3 COLLATE NOCASE"        \
-    " OR requested_by_email = ?4 COLLATE NOCASE) AND " IN_DOMAIN("requested_by_issuer")            \
-    " UNION SELECT s2.rowid FROM participants p JOIN sessions s2 ON s2.name = p.session"           \
-    " WHERE (p.user = ?3 COLLATE NOCASE OR p.email = ?4 COLLATE NOCASE)"                           \
-    " AND " IN_DOMAIN("p.issuer")                                                                  \
-    " UNION SELECT s3.rowid FROM session_invites i JOIN sessions s3 ON s3.name = i.session"        \
-    " WHERE (i.who = ?3 AND " IN_DOMAIN("s3.requested_by_issuer") ") OR i.who = ?4"                                                              \
-    " UNION SELECT s4.rowid FROM approvals a JOIN sessions s4 ON s4.name = a.session"              \
-    " WHERE a.by = ?3 COLLATE NOCASE OR a.by = ?4 COLLATE NOCASE)"
+    " OR requested_by_email = ?4 COLLATE NOCASE) AND " IN_DOMAIN(                                  \
+        "requested_by_issuer") " UNION SELECT s2.rowid FROM participants p JOIN sessions s2 ON "   \
+                               "s2.name = p.session"                                               \
+                               " WHERE (p.user = ?3 COLLATE NOCASE OR p.email = ?4 COLLATE "       \
+                               "NOCASE)"                                                           \
+                               " AND " IN_DOMAIN(                                                  \
+                                   "p.issuer") " UNION SELECT s3.rowid FROM session_invites i "    \
+                                               "JOIN sessions s3 ON s3.name = i.session"           \
+                                               " WHERE (i.who = ?3 AND " IN_DOMAIN(                \
+                                                   "s3.requested_by_issuer") ") OR i.who = ?4"     \
+                                                                             " UNION SELECT "      \
+                                                                             "s4.rowid FROM "      \
+                                                                             "approvals a JOIN "   \
+                                                                             "sessions s4 ON "     \
+                                                                             "s4.name = a.session" \
+                                                                             " WHERE a.by = ?3 "   \
+                                                                             "COLLATE NOCASE OR "  \
+                                                                             "a.by = ?4 COLLATE "  \
+                                                                             "NOCASE)"
     if (f->mine)
         ADD(" AND " ME_SET);
     if (!f->admin && f->n_approver_templates == 0) {
@@ -645,8 +665,10 @@ page_one_pass(struct store *st, const struct sess_filter *f, const char *where, 
     sqlite3_stmt *stmt = NULL;
     int rc;
 
-    snprintf(sql, sizeof(sql), "SELECT sessions.rowid FROM sessions%s"
-             " ORDER BY sessions.rowid DESC", where);
+    snprintf(sql, sizeof(sql),
+             "SELECT sessions.rowid FROM sessions%s"
+             " ORDER BY sessions.rowid DESC",
+             where);
     if (store_prepare_text(st, &stmt, sql) != 0)
         return ERR_DB;
     filter_bind(f, stmt);
@@ -666,8 +688,8 @@ page_one_pass(struct store *st, const struct sess_filter *f, const char *where, 
 }
 
 static int
-page_count_then_ids(struct store *st, const struct sess_filter *f, const char *where,
-                    int64_t *ids, size_t *n, int64_t *total, int *has_more)
+page_count_then_ids(struct store *st, const struct sess_filter *f, const char *where, int64_t *ids,
+                    size_t *n, int64_t *total, int *has_more)
 {
     char sql[8192];
     sqlite3_stmt *stmt = NULL;
@@ -688,9 +710,10 @@ page_count_then_ids(struct store *st, const struct sess_filter *f, const char *w
      * one or from the view cache. One query that also selected the wide
      * columns made SQLite sort whole rows.
      */
-    snprintf(sql, sizeof(sql), "SELECT sessions.rowid FROM sessions%s%s"
-             " ORDER BY sessions.rowid DESC LIMIT ?7", where,
-             f->cursor_rowid > 0 ? " AND sessions.rowid < ?5" : "");
+    snprintf(sql, sizeof(sql),
+             "SELECT sessions.rowid FROM sessions%s%s"
+             " ORDER BY sessions.rowid DESC LIMIT ?7",
+             where, f->cursor_rowid > 0 ? " AND sessions.rowid < ?5" : "");
     if (store_prepare_text(st, &stmt, sql) != 0)
         goto out;
     filter_bind(f, stmt);
@@ -744,8 +767,9 @@ store_sess_by_agent(struct store *st, const char *agent, unsigned state_mask, st
 
     *list = NULL;
     *n = 0;
-    if (store_prepare(st, &stmt, SESS_SELECT " WHERE agent = ?1"
-                                 " ORDER BY created_at, sessions.name") != 0)
+    if (store_prepare(st, &stmt,
+                      SESS_SELECT " WHERE agent = ?1"
+                                  " ORDER BY created_at, sessions.name") != 0)
         goto out;
     sqlite3_bind_text(stmt, 1, agent, -1, SQLITE_STATIC);
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -783,8 +807,9 @@ store_approval_insert(struct store *st, const char *session, const char *decisio
     sqlite3_stmt *stmt = NULL;
     int r;
 
-    if ((r = store_prepare(st, &stmt, "INSERT INTO approvals (session, decision, by, at, reason)"
-                                      " VALUES (?1, ?2, ?3, ?4, ?5)")) != 0)
+    if ((r = store_prepare(st, &stmt,
+                           "INSERT INTO approvals (session, decision, by, at, reason)"
+                           " VALUES (?1, ?2, ?3, ?4, ?5)")) != 0)
         return r;
     store_bind_text(stmt, 1, session);
     store_bind_text(stmt, 2, decision);
@@ -818,7 +843,7 @@ participant_write(struct store *st, sqlite3_stmt *stmt, const char *session,
 }
 
 #define PARTICIPANT_INSERT                                                                         \
-    "INSERT INTO participants (session, user, email, display_name, role, joined_at, left_at,"     \
+    "INSERT INTO participants (session, user, email, display_name, role, joined_at, left_at,"      \
     " ssh_public_key, issuer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8)"
 
 int
@@ -829,7 +854,8 @@ store_participant_upsert(struct store *st, const char *session, const struct ses
 
     /* a keyless owner row (listed from activation) keeps its joinedAt when the owner joins */
     if ((r = store_prepare(st, &stmt,
-                           PARTICIPANT_INSERT " ON CONFLICT (session, user) DO UPDATE SET"
+                           PARTICIPANT_INSERT
+                           " ON CONFLICT (session, user) DO UPDATE SET"
                            " email = ?3, display_name = ?4, role = ?5, joined_at = CASE WHEN"
                            " participants.left_at IS NULL AND participants.ssh_public_key = ''"
                            " THEN participants.joined_at ELSE ?6 END, left_at = NULL,"
@@ -844,8 +870,8 @@ store_participant_add(struct store *st, const char *session, const struct sess_p
     sqlite3_stmt *stmt = NULL;
     int r;
 
-    if ((r = store_prepare(st, &stmt, PARTICIPANT_INSERT " ON CONFLICT (session, user) DO NOTHING")) !=
-        0)
+    if ((r = store_prepare(st, &stmt,
+                           PARTICIPANT_INSERT " ON CONFLICT (session, user) DO NOTHING")) != 0)
         return r;
     return participant_write(st, stmt, session, p);
 }
@@ -856,8 +882,9 @@ store_participant_leave(struct store *st, const char *session, const char *user,
     sqlite3_stmt *stmt = NULL;
     int r;
 
-    if ((r = store_prepare(st, &stmt, "UPDATE participants SET left_at = ?3 WHERE session = ?1"
-                                      " AND user = ?2 AND left_at IS NULL")) != 0)
+    if ((r = store_prepare(st, &stmt,
+                           "UPDATE participants SET left_at = ?3 WHERE session = ?1"
+                           " AND user = ?2 AND left_at IS NULL")) != 0)
         return r;
     store_bind_text(stmt, 1, session);
     store_bind_text(stmt, 2, user);
@@ -896,8 +923,9 @@ store_event_add(struct store *st, const char *session, int64_t at, const char *a
     sqlite3_stmt *stmt = NULL;
     int r;
 
-    if ((r = store_prepare(st, &stmt, "INSERT INTO events (session, at, actor, type, data)"
-                                      " VALUES (?1, ?2, ?3, ?4, ?5)")) != 0)
+    if ((r = store_prepare(st, &stmt,
+                           "INSERT INTO events (session, at, actor, type, data)"
+                           " VALUES (?1, ?2, ?3, ?4, ?5)")) != 0)
         return r;
     store_bind_text(stmt, 1, session);
     sqlite3_bind_int64(stmt, 2, at);
@@ -922,8 +950,9 @@ store_events_json(struct store *st, const char *session, json_t **out)
     int rc, r = ERR_DB;
 
     *out = NULL;
-    if (store_prepare(st, &stmt, "SELECT at, actor, type, data FROM events WHERE session = ?1"
-                                 " ORDER BY id") != 0)
+    if (store_prepare(st, &stmt,
+                      "SELECT at, actor, type, data FROM events WHERE session = ?1"
+                      " ORDER BY id") != 0)
         goto out;
     sqlite3_bind_text(stmt, 1, session, -1, SQLITE_STATIC);
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -953,8 +982,9 @@ store_ticket_insert(struct store *st, const char *hash, const char *session, con
     sqlite3_stmt *stmt = NULL;
     int r;
 
-    if ((r = store_prepare(st, &stmt, "INSERT INTO join_tickets (hash, session, user, expires_at)"
-                                      " VALUES (?1, ?2, ?3, ?4)")) != 0)
+    if ((r = store_prepare(st, &stmt,
+                           "INSERT INTO join_tickets (hash, session, user, expires_at)"
+                           " VALUES (?1, ?2, ?3, ?4)")) != 0)
         return r;
     store_bind_text(stmt, 1, hash);
     store_bind_text(stmt, 2, session);
@@ -972,8 +1002,9 @@ store_ticket_get(struct store *st, const char *hash, int64_t now, char **session
     int rc, r;
 
     *session = *user = NULL;
-    if ((r = store_prepare(st, &stmt, "SELECT session, user, expires_at FROM join_tickets"
-                                      " WHERE hash = ?1")) != 0)
+    if ((r = store_prepare(st, &stmt,
+                           "SELECT session, user, expires_at FROM join_tickets"
+                           " WHERE hash = ?1")) != 0)
         return r;
     sqlite3_bind_text(stmt, 1, hash, -1, SQLITE_STATIC);
     rc = sqlite3_step(stmt);
@@ -994,8 +1025,9 @@ store_tickets_delete(struct store *st, const char *session, const char *user)
     sqlite3_stmt *stmt = NULL;
     int r;
 
-    if ((r = store_prepare(st, &stmt, user ? "DELETE FROM join_tickets WHERE session = ?1 AND user = ?2"
-                                           : "DELETE FROM join_tickets WHERE session = ?1")) != 0)
+    if ((r = store_prepare(st, &stmt,
+                           user ? "DELETE FROM join_tickets WHERE session = ?1 AND user = ?2"
+                                : "DELETE FROM join_tickets WHERE session = ?1")) != 0)
         return r;
     store_bind_text(stmt, 1, session);
     if (user)
@@ -1012,8 +1044,9 @@ store_outbox_add(struct store *st, int64_t event_id, const char *url, const char
     sqlite3_stmt *stmt = NULL;
     int r;
 
-    if ((r = store_prepare(st, &stmt, "INSERT INTO outbox (event_id, url, body, next_at)"
-                                      " VALUES (?1, ?2, ?3, ?4)")) != 0)
+    if ((r = store_prepare(st, &stmt,
+                           "INSERT INTO outbox (event_id, url, body, next_at)"
+                           " VALUES (?1, ?2, ?3, ?4)")) != 0)
         return r;
     sqlite3_bind_int64(stmt, 1, event_id);
     store_bind_text(stmt, 2, url);

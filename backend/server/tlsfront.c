@@ -78,20 +78,20 @@
 
 struct tlsfront {
     SSL_CTX *ctx;
-    int lfd;                 /* listening socket; -1 once quiesced */
-    int accept_stop;         /* eventfd: readable once the accept thread must end */
-    int conn_stop;           /* eventfd: readable once every connection must end */
-    int pair_lfd;            /* private listener on 127.0.0.1 for the pairs to MHD */
+    int lfd;         /* listening socket; -1 once quiesced */
+    int accept_stop; /* eventfd: readable once the accept thread must end */
+    int conn_stop;   /* eventfd: readable once every connection must end */
+    int pair_lfd;    /* private listener on 127.0.0.1 for the pairs to MHD */
     struct sockaddr_in pair_sa;
     pthread_mutex_t pair_lock; /* one pair is made at a time (see pair_open) */
     pthread_t accept_th;
-    int accepting;           /* accept_th runs (main thread only) */
+    int accepting; /* accept_th runs (main thread only) */
     unsigned port;
-    int64_t warned_ms;       /* last accept error logged (accept thread only) */
+    int64_t warned_ms; /* last accept error logged (accept thread only) */
     tlsfront_add_fn add;
     void *add_arg;
-    pthread_mutex_t lock;    /* guards n_conns, handoff_closed and calls of add */
-    pthread_cond_t idle;     /* broadcast when n_conns drops to 0 */
+    pthread_mutex_t lock; /* guards n_conns, handoff_closed and calls of add */
+    pthread_cond_t idle;  /* broadcast when n_conns drops to 0 */
     int n_conns;
     int handoff_closed;
 };
@@ -100,8 +100,8 @@ struct tlsfront {
 struct half {
     char *buf;
     size_t cap, off, len; /* cap grows from TLSFRONT_BUF_MIN to TLSFRONT_BUF_MAX */
-    int eof;  /* the source ended (or the sink failed): nothing more to read */
-    int done; /* eof and everything written: the sink was shut down */
+    int eof;              /* the source ended (or the sink failed): nothing more to read */
+    int done;             /* eof and everything written: the sink was shut down */
 };
 
 struct tconn {
@@ -109,10 +109,10 @@ struct tconn {
     int cfd;            /* the client's TCP socket */
     int pfd;            /* our end of the pair to MHD, -1 before the handoff */
     SSL *ssl;
-    BIO *rbio, *wbio;   /* memory BIOs: OpenSSL never touches the sockets (owned by ssl) */
-    struct half in;     /* ciphertext from the client, on its way into rbio */
-    struct half out;    /* ciphertext from wbio, on its way to the client */
-    int in_ready;       /* cfd may have bytes: recv before polling */
+    BIO *rbio, *wbio; /* memory BIOs: OpenSSL never touches the sockets (owned by ssl) */
+    struct half in;   /* ciphertext from the client, on its way into rbio */
+    struct half out;  /* ciphertext from wbio, on its way to the client */
+    int in_ready;     /* cfd may have bytes: recv before polling */
     struct sockaddr_storage sa;
     socklen_t sl;
     char addr[INET6_ADDRSTRLEN + 8]; /* "host:port" for logs */
@@ -309,7 +309,8 @@ ctx_load(struct tlsfront *f, const char *cert, const char *key, char *err, size_
     return 0;
 }
 
-/* Takes the listening socket lfd (http.c bound it, without SO_REUSEPORT): non-blocking, port noted. */
+/* Takes the listening socket lfd (http.c bound it, without SO_REUSEPORT): non-blocking, port noted.
+ */
 static int
 listen_take(struct tlsfront *f, int lfd, char *err, size_t err_len)
 {
@@ -513,7 +514,8 @@ static void *
 accept_thread(void *arg)
 {
     struct tlsfront *f = arg;
-    struct pollfd p[2] = {{.fd = f->lfd, .events = POLLIN}, {.fd = f->accept_stop, .events = POLLIN}};
+    struct pollfd p[2] = {{.fd = f->lfd, .events = POLLIN},
+                          {.fd = f->accept_stop, .events = POLLIN}};
 
     pthread_setname_np(pthread_self(), "airlock-tlsacc");
     for (;;) {

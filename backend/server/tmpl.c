@@ -75,17 +75,16 @@ tmpl_to_json(const struct tmpl_cfg *t)
     return json_pack(
         "{s:s, s:s, s:s, s:o, s:o, s:{s:o, s:o, s:o, s:b, s:i}, s:{s:b, s:s, s:i, s:b},"
         " s:{s:b, s:b, s:b, s:b}, s:{s:b, s:i, s:i}, s:{s:b}}",
-        "name", t->name, "displayName", t->display_name ? t->display_name : t->name,
-        "description", t->description ? t->description : "", "allowed",
-        subjects_json(&t->allowed), "approvers", appr, "constraints", "maxDuration",
-        dur_json(t->max_duration_s), "defaultDuration", dur_json(t->default_duration_s),
-        "minDuration", dur_json(t->min_duration_s), "allowRenewal", t->allow_renewal,
-        "maxRenewals", t->max_renewals, "terminalSharing", "enabled", t->sharing_enabled,
-        "provider", "tmux", "maxParticipants", t->max_participants, "readOnlyParticipants",
-        t->read_only_participants, "allowedOperations", "shell", t->op_shell, "exec",
-        t->op_exec, "sftp", t->op_sftp, "portForward", t->op_port_forward, "requestReason",
-        "mandatory", t->reason_mandatory, "minLength", t->reason_min_len, "maxLength",
-        t->reason_max_len, "approvalReason", "mandatoryForRejection",
+        "name", t->name, "displayName", t->display_name ? t->display_name : t->name, "description",
+        t->description ? t->description : "", "allowed", subjects_json(&t->allowed), "approvers",
+        appr, "constraints", "maxDuration", dur_json(t->max_duration_s), "defaultDuration",
+        dur_json(t->default_duration_s), "minDuration", dur_json(t->min_duration_s), "allowRenewal",
+        t->allow_renewal, "maxRenewals", t->max_renewals, "terminalSharing", "enabled",
+        t->sharing_enabled, "provider", "tmux", "maxParticipants", t->max_participants,
+        "readOnlyParticipants", t->read_only_participants, "allowedOperations", "shell",
+        t->op_shell, "exec", t->op_exec, "sftp", t->op_sftp, "portForward", t->op_port_forward,
+        "requestReason", "mandatory", t->reason_mandatory, "minLength", t->reason_min_len,
+        "maxLength", t->reason_max_len, "approvalReason", "mandatoryForRejection",
         t->reject_reason_mandatory);
 }
 

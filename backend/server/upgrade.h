@@ -9,10 +9,10 @@
 #include <stddef.h>
 
 struct upgraded {
-    int fd;          /* non-blocking, TCP_NODELAY set */
-    char *extra;     /* bytes read past the handshake: feed them to wslay first */
+    int fd;      /* non-blocking, TCP_NODELAY set */
+    char *extra; /* bytes read past the handshake: feed them to wslay first */
     size_t extra_len;
-    void *urh;       /* MHD_UpgradeResponseHandle */
+    void *urh; /* MHD_UpgradeResponseHandle */
 };
 
 /* Runs after the 101 in a new thread; owns u and must call upgraded_close(u). */

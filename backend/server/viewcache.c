@@ -14,16 +14,16 @@
 struct viewcache {
     pthread_mutex_t mu;
     struct sess_view **by_name, **by_rowid;
-    size_t mask;                  /* buckets - 1 (a power of two) */
+    size_t mask; /* buckets - 1 (a power of two) */
     size_t n, max;
     struct sess_view *oldest, *newest;
-    uint64_t gen;                 /* bumped by every drop */
+    uint64_t gen; /* bumped by every drop */
 };
 
 static size_t
 name_hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL;  /* FNV-1a */
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
 
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211ULL;

@@ -28,12 +28,12 @@ struct sess;
 struct viewcache;
 
 struct sess_view {
-    struct sess *s;               /* immutable once published */
-    char *json;                   /* "{...": the reply without can* flags and closing brace */
+    struct sess *s; /* immutable once published */
+    char *json;     /* "{...": the reply without can* flags and closing brace */
     size_t len;
     /* private to viewcache.c */
     atomic_uint refs;
-    int cached;                   /* in the tables (under the cache's mutex) */
+    int cached; /* in the tables (under the cache's mutex) */
     struct sess_view *next_name, *next_rowid, *older, *newer;
 };
 
