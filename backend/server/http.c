@@ -230,6 +230,17 @@ upgrade_thread(void *p)
     return NULL;
 }
 
+/* An upgraded connection no thread will serve: closed, and the job freed. */
+static void
+upgrade_refuse(struct upgrade_thread_arg *a)
+{
+    upgraded_close(a->u);
+    if (a->job->arg_free)
+        a->job->arg_free(a->job->arg);
+    free(a->job);
+    free(a);
+}
+
 static void
 upgrade_cb(void *cls, struct MHD_Connection *c, void *req_cls, const char *extra_in,
            size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
@@ -241,7 +252,6 @@ upgrade_cb(void *cls, struct MHD_Connection *c, void *req_cls, const char *extra
     int one = 1;
 
     (void)c;
-
     (void)req_cls;
     u->fd = sock;
     u->urh = urh;
@@ -256,22 +266,14 @@ upgrade_cb(void *cls, struct MHD_Connection *c, void *req_cls, const char *extra
     a->job = job;
     a->u = u;
     if (atomic_load(&job->h->stopping)) { /* draining: refuse new WebSockets */
-        upgraded_close(u);
-        if (job->arg_free)
-            job->arg_free(job->arg);
-        free(job);
-        free(a);
+        upgrade_refuse(a);
         return;
     }
     atomic_fetch_add(&job->h->n_upgraded, 1);
     if (pthread_create(&th, NULL, upgrade_thread, a) != 0) {
         log_warn("cannot start a WebSocket thread: %s", strerror(errno));
         atomic_fetch_sub(&job->h->n_upgraded, 1);
-        upgraded_close(u);
-        if (job->arg_free)
-            job->arg_free(job->arg);
-        free(job);
-        free(a);
+        upgrade_refuse(a);
         return;
     }
     pthread_detach(th);
