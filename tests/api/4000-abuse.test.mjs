@@ -210,7 +210,23 @@ test('4004 flood: one address gets 429 + Retry-After + envelope; another address
   if (bad429) throw bad429;
   assert.ok(statuses[429] > 0, 'the flood was rate limited');
   assert.ok(await metric('airlock_limit_requests_refused_total') >= statuses[429]);
+  // the 429s are requests too: counted under the route they were for, and still valid text
+  const refused = await metric('airlock_http_requests_total{method="ANY",route="/healthz",status="429"}');
+  assert.ok(refused >= statuses[429], `airlock_http_requests_total counts the 429s: ${refused} of ${statuses[429]}`);
+  await promtoolCheck();
 });
+
+/** Runs `promtool check metrics` on /metrics when promtool is installed (Debian prometheus). */
+async function promtoolCheck() {
+  const { spawnSync } = await import('node:child_process');
+  if (spawnSync('promtool', ['--version']).error) {
+    console.log('# promtool is missing (Debian package prometheus): /metrics text not checked');
+    return;
+  }
+  const r = await req(env.base, 'GET', '/metrics');
+  const out = spawnSync('promtool', ['check', 'metrics'], { input: r.text, encoding: 'utf8' });
+  assert.equal(out.status, 0, `promtool check metrics: ${out.stdout}${out.stderr}`);
+}
 
 test('4005 X-Forwarded-For names the client only when the peer is a trusted proxy', async () => {
   await start({ requestsPerSecond: 1, burst: 3, trustedProxies: ['127.0.0.1/32'] });
