@@ -139,9 +139,11 @@ int store_sess_by_agent(struct store *st, const char *agent, unsigned state_mask
 void sess_list_free(struct sess **list, size_t n);
 /*
  * Open (Pending, PendingApproval, Active) sessions requested by user
- * (case-insensitive), of template when not NULL, into *n (store_quota.c).
+ * (case-insensitive) of identity domain (NULL, or a session recorded without
+ * one: any), of template when not NULL, into *n (store_quota.c).
  */
-int store_sess_count_open(struct store *st, const char *user, const char *tmpl, int64_t *n);
+int store_sess_count_open(struct store *st, const char *user, const char *domain, const char *tmpl,
+                          int64_t *n);
 
 /* The decision on session by the approver by of identity domain by_domain. */
 int store_approval_insert(struct store *st, const char *session, const char *decision,

@@ -7,7 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { after, test } from 'node:test';
 
-import { agentOnline, checkResponse, is, registerAgent, setup, sleep, TEMPLATES, tmpl } from './lib.mjs';
+import { agentOnline, checkResponse, is, registerAgent, setup, sleep, sshKey, TEMPLATES, tmpl } from './lib.mjs';
 
 const ATTACKER = '127.0.0.1';
 const NORMAL = '127.0.0.2';
@@ -268,6 +268,30 @@ test('4006 open sessions per person: limits.sessionsPerUser and a template maxOp
   is(await alice.post(`/api/v1/debug-sessions/${first.name}/terminate`, {}), 200);
   is(await create(alice, 'open'), 201);
   assert.equal(await metric('airlock_limit_sessions_refused_total'), 2);
+});
+
+test('4008 sessions requested at agent registration count against limits.sessionsPerUser (429)', async () => {
+  await start({ connectionsPerClient: 0, requestsPerSecond: 0, sessionsPerUser: 1 });
+  const [alice, erin, dave] = await Promise.all(['alice', 'erin', 'dave'].map((u) => env.client(u)));
+  const [web, web2, web3] = await Promise.all(['ci-web', 'ci-web2', 'ci-web3'].map((j) => env.client(j)));
+  await registerAgent(erin, 'lab/quota/reg');
+  const own = is(await alice.post('/api/v1/debug-sessions', { template: 'open', agent: 'lab/quota/reg' }), 201);
+  // alice's CI job (ownerClaim actor: alice) asks for a session while she has her one open
+  const body = { hostKeys: [sshKey().pub], version: '0.0.0-test', session: { template: 'open' } };
+  let r = await web.post('/api/v1/agents', body);
+  is(r, 429, 'a registration whose session would be alice\'s second');
+  assert.equal(r.json.code, 'TOO_MANY_REQUESTS');
+  assert.match(r.json.error, /sessionsPerUser/);
+  is(await dave.get('/api/v1/agents/gh%2Facme%2Fweb%2F42-1'), 404, 'the refused registration left no agent');
+  is(await web3.post('/api/v1/agents', body), 201, 'bob\'s job is not capped by alice\'s sessions');
+  // with her own session ended, the registration's session is her one
+  is(await alice.post(`/api/v1/debug-sessions/${own.name}/terminate`, {}), 200);
+  const reg = is(await web.post('/api/v1/agents', body), 201);
+  assert.equal(reg.session.spec.requestedBy, 'alice');
+  // and it counts: another job of hers, and a REST request, are refused
+  is(await web2.post('/api/v1/agents', body), 429, 'a second job of alice\'s');
+  is(await alice.post('/api/v1/debug-sessions', { template: 'open', agent: 'lab/quota/reg' }), 429, 'a REST request');
+  assert.equal(await metric('airlock_limit_sessions_refused_total'), 3);
 });
 
 test('4007 request deadline: an upgraded WebSocket (an agent control channel) outlives it', async () => {

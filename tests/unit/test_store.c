@@ -967,6 +967,34 @@ test_store_tickets(void **state)
     assert_int_equal(q_int(st, "SELECT count(*) FROM join_tickets"), 0);
 }
 
+/* ---- open-session counts (limits.sessionsPerUser) ----------------------------------------- */
+
+/* A person is their username in their domain: another issuer's alice does not use up hers. */
+static void
+test_store_count_open_domains(void **state)
+{
+    struct store *st = ST(state);
+    struct sess *s;
+    int64_t n = -1;
+
+    s = mksess("ds-q1", "t", "a", "alice", NULL, SESSION_ACTIVE, T0);
+    s->requested_by_domain = xstrdup("corp");
+    insert(st, s);
+    s = mksess("ds-q2", "u", "a", "ALICE", NULL, SESSION_PENDING, T0);
+    s->requested_by_domain = xstrdup("partner");
+    insert(st, s);
+    insert(st, mksess("ds-q3", "t", "a", "alice", NULL, SESSION_EXPIRED, T0)); /* closed */
+    insert(st, mksess("ds-q4", "t", "a", "alice", NULL, SESSION_PENDING, T0)); /* no domain */
+    assert_int_equal(store_sess_count_open(st, "Alice", "corp", NULL, &n), 0);
+    assert_int_equal(n, 2); /* q1, and q4 recorded without a domain */
+    assert_int_equal(store_sess_count_open(st, "alice", "partner", NULL, &n), 0);
+    assert_int_equal(n, 2); /* q2, q4 */
+    assert_int_equal(store_sess_count_open(st, "alice", "partner", "t", &n), 0);
+    assert_int_equal(n, 1); /* q4 */
+    assert_int_equal(store_sess_count_open(st, "alice", NULL, NULL, &n), 0);
+    assert_int_equal(n, 3); /* a caller without a domain: any */
+}
+
 /* ---- list ------------------------------------------------------------------------------ */
 
 /*
@@ -1993,6 +2021,7 @@ main(void)
         T(test_store_template_snapshots),
         T(test_store_session_agent_info),
         T(test_store_approvals_unique),
+        T(test_store_count_open_domains),
         T(test_store_participants),
         T(test_store_renewals),
         T(test_store_events_order),
