@@ -715,6 +715,8 @@ http_start(struct app *app, struct http **hp, char *err, size_t err_len)
                               err, err_len)) != 0)
             goto out;
         fd = -1; /* the front's now */
+        tlsfront_set_gate(h->front,
+                          &(struct tlsfront_gate){connguard_hold, connguard_release, h->guard});
     }
     if ((h->d = daemon_start(h, fd)) == NULL) {
         /* MHD may have closed fd on its way out: do not close it again (we exit) */
