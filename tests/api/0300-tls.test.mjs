@@ -256,6 +256,19 @@ function getFrom(localAddress, p) {
 }
 
 // (before 0307, which stops the server)
+test('0309 a request that is not HTTP gets the JSON error envelope over TLS too', async () => {
+  const text = await new Promise((resolve, reject) => {
+    let got = '';
+    const s = tls.connect({ host: '127.0.0.1', port, ca }, () => s.write('HELLO THERE\r\n\r\n'));
+    s.on('data', (d) => { got += d; });
+    s.on('end', () => resolve(got));
+    s.on('error', reject);
+  });
+  assert.match(text, /^HTTP\/1\.1 400 /);
+  assert.match(text, /\r\nContent-Type: application\/json\r\n/);
+  assert.equal(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)).code, 'BAD_REQUEST');
+});
+
 test('0308 a TLS handshake flood from one address is capped per address; another address is served', async () => {
   const FLOOD = 4200; // more than the server-wide 4,096, which alone used to be the only cap
   const CAP = 64; // limits.connectionsPerClient's default
