@@ -31,6 +31,7 @@ static const struct err_row rows[] = {
     [-ERR_METHOD] = {405, "BAD_REQUEST", "method not allowed"},
     [-ERR_URI_TOO_LONG] = {414, "URI_TOO_LONG", "request target too long"},
     [-ERR_HEADERS_TOO_LARGE] = {431, "HEADERS_TOO_LARGE", "request headers too large"},
+    [-ERR_HTTP_VERSION] = {505, "HTTP_VERSION_NOT_SUPPORTED", "HTTP version not supported"},
 };
 
 _Static_assert(sizeof(rows) / sizeof(rows[0]) == (size_t)(1 - ERR__MIN),

@@ -25,7 +25,8 @@ enum {
     ERR_METHOD = -13,            /* the path exists with another method: 405 */
     ERR_URI_TOO_LONG = -14,      /* 414 */
     ERR_HEADERS_TOO_LARGE = -15, /* 431 */
-    ERR__MIN = -15,              /* the lowest code: a new ERR_* goes above and moves this */
+    ERR_HTTP_VERSION = -16,      /* 505: the request's HTTP version is not 1.0 or 1.1 */
+    ERR__MIN = -16,              /* the lowest code: a new ERR_* goes above and moves this */
 };
 
 /* Returns a static English description of r. Never NULL. */

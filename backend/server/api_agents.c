@@ -15,6 +15,7 @@
 #include "err.h"
 #include "log.h"
 #include "relay.h"
+#include "sessquota.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -205,6 +206,7 @@ register_session(struct api_req *req, struct api_reply *rep, const char *agent, 
     const char *tname = json_string_value(json_object_get(spec, "template"));
     const struct tmpl_cfg *t;
     struct principal owner;
+    int r;
 
     *sname = NULL;
     if (spec == NULL || json_is_null(spec))
@@ -223,6 +225,9 @@ register_session(struct api_req *req, struct api_reply *rep, const char *agent, 
             return api_fail(rep, ERR_FORBIDDEN, "you may not use template '%s'", t->name);
         owner = req->p;
     }
+    /* the owner's open sessions, as for POST /debug-sessions: 429 (the registration too) */
+    if ((r = sessquota_check(req->app, t, &owner, rep)) != 0)
+        return r;
     return api_session_new(req->app, t, agent, &owner,
                            req->id.is_agent ? NULL : req->id.display_name, spec, req->now, rep,
                            sname, after);

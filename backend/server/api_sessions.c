@@ -560,7 +560,7 @@ decide(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_a
         return api_fail(rep, ERR_INVALID, "field 'reason' is required to reject (template '%s')",
                         s->template_name);
     if ((r = store_approval_insert(req->app->store, s->name, approve ? "approve" : "reject",
-                                   req->p.user, req->now, reason)) != 0)
+                                   req->p.user, req->p.domain, req->now, reason)) != 0)
         return api_fail(rep, r == ERR_CONFLICT ? ERR_CONFLICT : r,
                         "a decision has already been recorded");
     free(s->decision);

@@ -189,6 +189,46 @@ connguard_accept(void *cls, const struct sockaddr *addr, socklen_t addr_len)
 }
 
 int
+connguard_hold(void *cls, const struct sockaddr *sa, int fd, void **tok)
+{
+    struct connguard *l = cls;
+    struct guarded *g = xcalloc(1, sizeof(*g));
+    int cap = l->cap;
+
+    *tok = NULL;
+    (void)clientaddr_from_sockaddr(sa, &g->peer);
+    g->rec.key = clientaddr_key(&g->peer);
+    g->rec.fd = fd;
+    g->rec.capped = cap > 0 && !trusted(l, &g->peer);
+    pthread_mutex_lock(&l->lock);
+    if (g->rec.capped && conntab_count(l->conns, &g->rec.key) >= (unsigned)cap) {
+        pthread_mutex_unlock(&l->lock);
+        atomic_fetch_add(&l->n_conn_refused, 1);
+        free(g);
+        return ERR_TOO_MANY;
+    }
+    conntab_phase(&g->rec, CONN_RECEIVING, time_mono_ms());
+    conntab_add(l->conns, &g->rec);
+    pthread_mutex_unlock(&l->lock);
+    *tok = g;
+    return 0;
+}
+
+void
+connguard_release(void *cls, void *tok)
+{
+    struct connguard *l = cls;
+    struct guarded *g = tok;
+
+    if (g == NULL)
+        return;
+    pthread_mutex_lock(&l->lock); /* after this the sweep cannot touch g->rec.fd */
+    conntab_del(l->conns, &g->rec);
+    pthread_mutex_unlock(&l->lock);
+    free(g);
+}
+
+int
 connguard_access(struct connguard *l, struct MHD_Connection *c, int first, size_t upload_size)
 {
     struct conn_rec *rec = rec_of(c);

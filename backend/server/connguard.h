@@ -48,6 +48,16 @@ enum MHD_Result connguard_accept(void *cls, const struct sockaddr *addr, socklen
  * ends the request's upload ends its deadline.
  */
 int connguard_access(struct connguard *l, struct MHD_Connection *c, int first, size_t upload_size);
+/*
+ * A connection MHD does not have yet (built-in TLS: tlsfront.c, during its
+ * handshake), from peer sa on socket fd: counted against the peer's cap like
+ * MHD's own, and shut down (shutdown(2) of fd) past the request deadline,
+ * counted from now. 0 with *tok to give to connguard_release (before fd is
+ * closed or handed to MHD), or ERR_TOO_MANY when the peer is at its cap.
+ * The signature is tlsfront_gate's (cls = l).
+ */
+int connguard_hold(void *cls, const struct sockaddr *sa, int fd, void **tok);
+void connguard_release(void *cls, void *tok);
 /* Call from MHD_OPTION_NOTIFY_COMPLETED: the connection is idle until its next request. */
 void connguard_request_done(struct connguard *l, struct MHD_Connection *c);
 /* Writes the airlock_limit_* metrics (Prometheus text) to f. */

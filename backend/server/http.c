@@ -16,11 +16,11 @@
  * 403 -> state 409). /metrics counts every reply under its route row with
  * the status MHD actually queued.
  *
- * XXX libmicrohttpd answers a few requests itself, without our envelope:
- * ones that are not HTTP (a malformed request line, a bad Content-Length or
- * chunk encoding, HTTP/1.1 without Host) and a header block larger than its
- * per-connection memory pool (HTTP_POOL_SIZE, well above our own limits:
- * requests up to those limits get the envelope from us).
+ * libmicrohttpd answers a few requests itself: ones that are not HTTP (a
+ * malformed request line, a bad Content-Length or chunk encoding, an HTTP
+ * version other than 1.x) and a header block larger than its per-connection
+ * memory pool (HTTP_POOL_SIZE, well above our own limits). mhderr.c puts
+ * those answers in the envelope too.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -46,6 +46,7 @@
 #include "tlsfront.h"
 #include "log.h"
 #include "metrics.h"
+#include "mhderr.h"
 #include "route.h"
 #include "util.h"
 #include "ws.h"
@@ -100,12 +101,20 @@ now_us(void)
 
 /* ---------------------------------------------------------------- replies */
 
+const char *const http_security_headers[][2] = {
+    {"X-Content-Type-Options", "nosniff"},
+    {"Referrer-Policy", "no-referrer"},
+    {"X-Frame-Options", "DENY"},
+    {NULL, NULL},
+};
+
 static void
 add_security_headers(struct MHD_Response *r)
 {
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
-    MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    size_t i;
+
+    for (i = 0; http_security_headers[i][0] != NULL; i++)
+        MHD_add_response_header(r, http_security_headers[i][0], http_security_headers[i][1]);
 }
 
 /* Queues status with buf (taken: MHD frees it) as the body. */
@@ -417,6 +426,28 @@ queued_status(struct MHD_Connection *c)
     return ci != NULL ? (int)ci->http_status : 500;
 }
 
+/* A 429 from the rate limit, counted under the route the request was for. */
+static void
+limited_observe(struct http *h, const char *method, const char *url, const struct req_ctx *ctx)
+{
+    char *params[ROUTE_MAX_PARAMS] = {NULL};
+    size_t row = route_count(), i;
+
+    (void)route_find(method, url, &row, params); /* row stays route_count(): "other" */
+    for (i = 0; i < ROUTE_MAX_PARAMS; i++)
+        free(params[i]);
+    metrics_observe(h->metrics, row, 429, ctx != NULL ? now_us() - ctx->start_us : 0);
+}
+
+/* mhderr_observe_fn: libmicrohttpd's own answers (no route: "other"). */
+static void
+mhd_answer_observe(void *arg, int status)
+{
+    struct http *h = arg;
+
+    metrics_observe(h->metrics, route_count(), status, 0);
+}
+
 static enum MHD_Result
 access_handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                const char *version, const char *upload_data, size_t *upload_data_size,
@@ -430,9 +461,11 @@ access_handler(void *cls, struct MHD_Connection *c, const char *url, const char 
     int status;
 
     (void)version;
-    if (connguard_access(h->guard, c, ctx == NULL || !ctx->started, *upload_data_size))
-        return MHD_YES; /* 429 queued */
-    if (ctx == NULL) {  /* uri_log sets it up; this is only a fallback */
+    if (connguard_access(h->guard, c, ctx == NULL || !ctx->started, *upload_data_size)) {
+        limited_observe(h, method, url, ctx); /* 429 queued */
+        return MHD_YES;
+    }
+    if (ctx == NULL) { /* uri_log sets it up; this is only a fallback */
         ctx = xcalloc(1, sizeof(*ctx));
         ctx->start_us = now_us();
         ctx->uri_len = strlen(url);
@@ -518,6 +551,9 @@ mhd_log(void *cls, const char *fmt, va_list ap)
     n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
+    if (strncmp(msg, "Closing connection (failed to queue error response)", 51) == 0 &&
+        mhderr_take_answered())
+        return; /* mhderr.c answered in its place */
     log_warn("libmicrohttpd: %s", msg);
 }
 
@@ -671,6 +707,7 @@ http_start(struct app *app, struct http **hp, char *err, size_t err_len)
     h->metrics = metrics_new();
     h->guard = connguard_new(&app->cfg->limits, HTTP_TIMEOUT_S);
     metrics_set_extra(h->metrics, edge_metrics, h->guard);
+    mhderr_set_observer(mhd_answer_observe, h);
     random_bytes(&h->id_prefix, sizeof(h->id_prefix));
     h->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                              : ((struct sockaddr_in *)&ss)->sin_port);
@@ -680,6 +717,8 @@ http_start(struct app *app, struct http **hp, char *err, size_t err_len)
                               err, err_len)) != 0)
             goto out;
         fd = -1; /* the front's now */
+        tlsfront_set_gate(h->front,
+                          &(struct tlsfront_gate){connguard_hold, connguard_release, h->guard});
     }
     if ((h->d = daemon_start(h, fd)) == NULL) {
         /* MHD may have closed fd on its way out: do not close it again (we exit) */

@@ -27,5 +27,7 @@ int http_stop(struct http *h, int timeout_ms);
 void http_config_apply(struct http *h, const struct config *cfg);
 /* Stops accepting new connections and closes the listening socket (first step of a drain). */
 void http_quiesce(struct http *h);
+/* The headers every answer carries (name, value), up to a {NULL, NULL} row. */
+extern const char *const http_security_headers[][2];
 
 #endif

@@ -174,13 +174,6 @@ find_participant(const struct policy_session *s, const struct principal *p)
     return NULL;
 }
 
-/* Invitations name people literally (never patterns): a "*" invites nobody. */
-static int
-names_literally(const char *who, const struct principal *p)
-{
-    return str_ieq(who, p->user) || (p->email != NULL && str_ieq(who, p->email));
-}
-
 /*
  * An invitation names a username of the requester's domain (the owner
  * invites people of their own directory), or a trusted email of any domain.
@@ -207,7 +200,8 @@ policy_can_see(const struct policy_session *s, const struct principal *p)
         return 1;
     if (policy_is_approver(s->tmpl, p))
         return 1;
-    return s->decided_by != NULL && names_literally(s->decided_by, p);
+    return s->decided_by != NULL &&
+           policy_same_person(p, s->decided_by, NULL, s->decided_by_domain);
 }
 
 enum policy_role

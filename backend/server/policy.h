@@ -57,7 +57,8 @@ struct policy_session {
     size_t n_invited;
     const struct policy_participant *participants;
     size_t n_participants;
-    const char *decided_by; /* NULL until approved or rejected */
+    const char *decided_by;        /* NULL until approved or rejected */
+    const char *decided_by_domain; /* NULL: decided before domains were stored (any) */
     int renewal_count;
     int64_t starts_at, expires_at;
 };

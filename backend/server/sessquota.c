@@ -16,7 +16,7 @@ sessquota_check(struct app *app, const struct tmpl_cfg *t, const struct principa
     int r;
 
     if (cap_all > 0) {
-        if ((r = store_sess_count_open(app->store, p->user, NULL, &n)) != 0)
+        if ((r = store_sess_count_open(app->store, p->user, p->domain, NULL, &n)) != 0)
             return r;
         if (n >= cap_all) {
             atomic_fetch_add(&n_refused, 1);
@@ -27,7 +27,7 @@ sessquota_check(struct app *app, const struct tmpl_cfg *t, const struct principa
         }
     }
     if (cap_t > 0) {
-        if ((r = store_sess_count_open(app->store, p->user, t->name, &n)) != 0)
+        if ((r = store_sess_count_open(app->store, p->user, p->domain, t->name, &n)) != 0)
             return r;
         if (n >= cap_t) {
             atomic_fetch_add(&n_refused, 1);

@@ -52,6 +52,7 @@ struct sess {
     struct tmpl_cfg *owned_tmpl;
     int64_t version;
     char *decision, *decided_by, *decision_reason; /* NULL until decided */
+    char *decided_by_domain;                       /* NULL: decided before 0006 (any) */
     int64_t decided_at;
     struct sess_participant *parts;
     size_t n_parts;
@@ -138,12 +139,15 @@ int store_sess_by_agent(struct store *st, const char *agent, unsigned state_mask
 void sess_list_free(struct sess **list, size_t n);
 /*
  * Open (Pending, PendingApproval, Active) sessions requested by user
- * (case-insensitive), of template when not NULL, into *n (store_quota.c).
+ * (case-insensitive) of identity domain (NULL, or a session recorded without
+ * one: any), of template when not NULL, into *n (store_quota.c).
  */
-int store_sess_count_open(struct store *st, const char *user, const char *tmpl, int64_t *n);
+int store_sess_count_open(struct store *st, const char *user, const char *domain, const char *tmpl,
+                          int64_t *n);
 
+/* The decision on session by the approver by of identity domain by_domain. */
 int store_approval_insert(struct store *st, const char *session, const char *decision,
-                          const char *by, int64_t at, const char *reason);
+                          const char *by, const char *by_domain, int64_t at, const char *reason);
 /*
  * Joins p (borrowed) to session: a new row, or the existing one updated (key,
  * role, back in if they had left). joined_at stays as it was for a row that

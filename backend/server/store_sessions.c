@@ -79,6 +79,7 @@ sess_free(struct sess *s)
     }
     free(s->decision);
     free(s->decided_by);
+    free(s->decided_by_domain);
     free(s->decision_reason);
     parts_free(s->parts, s->n_parts);
     free(s);
@@ -124,6 +125,7 @@ sess_policy_view(const struct sess *s, struct policy_session *v, struct policy_p
     v->participants = parts;
     v->n_participants = s->n_parts;
     v->decided_by = s->decided_by;
+    v->decided_by_domain = s->decided_by_domain;
     v->renewal_count = s->renewal_count;
     v->starts_at = s->starts_at;
     v->expires_at = s->expires_at;
@@ -265,8 +267,9 @@ load_related(struct store *st, struct sess *s)
     size_t cap = 0;
     int rc, r = ERR_DB;
 
-    if (store_prepare(st, &stmt,
-                      "SELECT decision, by, at, reason FROM approvals WHERE session = ?1") != 0)
+    if (store_prepare(
+            st, &stmt,
+            "SELECT decision, by, at, reason, by_issuer FROM approvals WHERE session = ?1") != 0)
         goto out;
     sqlite3_bind_text(stmt, 1, s->name, -1, SQLITE_STATIC);
     if ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -274,6 +277,7 @@ load_related(struct store *st, struct sess *s)
         s->decided_by = store_col_text(stmt, 1);
         s->decided_at = sqlite3_column_int64(stmt, 2);
         s->decision_reason = store_col_text(stmt, 3);
+        s->decided_by_domain = store_col_text(stmt, 4);
     } else if (rc != SQLITE_DONE) {
         goto out;
     }
@@ -574,42 +578,24 @@ filter_sql(const struct sess_filter *f, char *sql, size_t len)
  * and probes it per row, instead of running correlated subqueries (and a
  * json_each over the invitations) for every candidate row.
  */
-#define ME_SET                                                                                     \
-    "sessions.rowid IN (SELECT rowid FROM sessions WHERE (requested_by = ?3 COLLATE NOCASE"        \
-    " OR requested_by_email = ?4 COLLATE NOCASE) AND " IN_DOMAIN(                                  \
-        "requested_by_issuer") " UNION SELECT s2.rowid FROM participants p JOIN sessions s2 ON "   \
-                               "s2.name = p.session"                                               \
-                               " WHERE (p.user = ?3 COLLATE NOCASE OR p.email = ?4 COLLATE "       \
-                               "NOCASE)"                                                           \
-                               " AND " IN_DOMAIN(                                                  \
-                                   "p.issuer") " UNION SELECT s3.rowid FROM session_invites i "    \
-                                               "JOIN sessions s3 ON s3.name = i.session"           \
-                                               " WHERE (i.who = ?3 AND " IN_DOMAIN(                \
-                                                   "s3.requested_by_issuer") ") OR i.who = ?4)"
-#define DECIDED_SET                                                                                \
-    "sessions.rowid IN (SELECT s4.rowid FROM approvals a JOIN sessions s4 ON s4.name = a.session"  \
-    " WHERE a.by = ?3 COLLATE NOCASE OR a.by = ?4 COLLATE NOCASE)"
-#define ME_DECIDED_SET                                                                             \
-    "sessions.rowid IN (SELECT rowid FROM sessions WHERE (requested_by = ?3 COLLATE NOCASE"        \
-    " OR requested_by_email = ?4 COLLATE NOCASE) AND " IN_DOMAIN(                                  \
-        "requested_by_issuer") " UNION SELECT s2.rowid FROM participants p JOIN sessions s2 ON "   \
-                               "s2.name = p.session"                                               \
-                               " WHERE (p.user = ?3 COLLATE NOCASE OR p.email = ?4 COLLATE "       \
-                               "NOCASE)"                                                           \
-                               " AND " IN_DOMAIN(                                                  \
-                                   "p.issuer") " UNION SELECT s3.rowid FROM session_invites i "    \
-                                               "JOIN sessions s3 ON s3.name = i.session"           \
-                                               " WHERE (i.who = ?3 AND " IN_DOMAIN(                \
-                                                   "s3.requested_by_issuer") ") OR i.who = ?4"     \
-                                                                             " UNION SELECT "      \
-                                                                             "s4.rowid FROM "      \
-                                                                             "approvals a JOIN "   \
-                                                                             "sessions s4 ON "     \
-                                                                             "s4.name = a.session" \
-                                                                             " WHERE a.by = ?3 "   \
-                                                                             "COLLATE NOCASE OR "  \
-                                                                             "a.by = ?4 COLLATE "  \
-                                                                             "NOCASE)"
+/* clang-format off */
+#define ME_SELECT                                                                       \
+    "SELECT rowid FROM sessions WHERE (requested_by = ?3 COLLATE NOCASE"                \
+    " OR requested_by_email = ?4 COLLATE NOCASE) AND " IN_DOMAIN("requested_by_issuer") \
+    " UNION SELECT s2.rowid FROM participants p JOIN sessions s2 ON s2.name = p.session" \
+    " WHERE (p.user = ?3 COLLATE NOCASE OR p.email = ?4 COLLATE NOCASE)"                \
+    " AND " IN_DOMAIN("p.issuer")                                                       \
+    " UNION SELECT s3.rowid FROM session_invites i JOIN sessions s3 ON s3.name = i.session" \
+    " WHERE (i.who = ?3 AND " IN_DOMAIN("s3.requested_by_issuer") ") OR i.who = ?4"
+/* Sessions the caller decided: the approver's name in the approver's domain (policy_can_see). */
+#define DECIDED_SELECT                                                                  \
+    "SELECT s4.rowid FROM approvals a JOIN sessions s4 ON s4.name = a.session"          \
+    " WHERE (a.by = ?3 COLLATE NOCASE OR a.by = ?4 COLLATE NOCASE)"                     \
+    " AND " IN_DOMAIN("a.by_issuer")
+/* clang-format on */
+#define ME_SET "sessions.rowid IN (" ME_SELECT ")"
+#define DECIDED_SET "sessions.rowid IN (" DECIDED_SELECT ")"
+#define ME_DECIDED_SET "sessions.rowid IN (" ME_SELECT " UNION " DECIDED_SELECT ")"
     if (f->mine)
         ADD(" AND " ME_SET);
     if (!f->admin && f->n_approver_templates == 0) {
@@ -802,20 +788,21 @@ out:
 
 int
 store_approval_insert(struct store *st, const char *session, const char *decision, const char *by,
-                      int64_t at, const char *reason)
+                      const char *by_domain, int64_t at, const char *reason)
 {
     sqlite3_stmt *stmt = NULL;
     int r;
 
     if ((r = store_prepare(st, &stmt,
-                           "INSERT INTO approvals (session, decision, by, at, reason)"
-                           " VALUES (?1, ?2, ?3, ?4, ?5)")) != 0)
+                           "INSERT INTO approvals (session, decision, by, at, reason, by_issuer)"
+                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")) != 0)
         return r;
     store_bind_text(stmt, 1, session);
     store_bind_text(stmt, 2, decision);
     store_bind_text(stmt, 3, by);
     sqlite3_bind_int64(stmt, 4, at);
     store_bind_text(stmt, 5, reason);
+    store_bind_text(stmt, 6, by_domain);
     r = store_step_done(st, stmt);
     store_finish(st, stmt);
     return r;

@@ -10,7 +10,9 @@
  *   client ==TLS/TCP==> [conn thread: OpenSSL on memory BIOs] <--TCP pair--> MHD (plain HTTP)
  *
  * The accept thread takes each connection (TCP_NODELAY, a cap on how many
- * are open) and starts a thread for it. That thread does the handshake
+ * are open), asks the gate (http.c wires in connguard: the per-client cap
+ * counts connections in their handshake, and its deadline sweep shuts them
+ * down) and starts a thread for it. That thread does the handshake
  * under a deadline (a client that stalls or speaks garbage holds only its
  * own thread), then hands one end of a new loopback TCP pair to MHD through
  * the add callback (MHD_add_connection with the real client address, so
@@ -90,8 +92,9 @@ struct tlsfront {
     int64_t warned_ms; /* last accept error logged (accept thread only) */
     tlsfront_add_fn add;
     void *add_arg;
-    pthread_mutex_t lock; /* guards n_conns, handoff_closed and calls of add */
-    pthread_cond_t idle;  /* broadcast when n_conns drops to 0 */
+    struct tlsfront_gate gate; /* hold == NULL: every connection admitted */
+    pthread_mutex_t lock;      /* guards n_conns, handoff_closed and calls of add */
+    pthread_cond_t idle;       /* broadcast when n_conns drops to 0 */
     int n_conns;
     int handoff_closed;
 };
@@ -113,6 +116,7 @@ struct tconn {
     struct half in;   /* ciphertext from the client, on its way into rbio */
     struct half out;  /* ciphertext from wbio, on its way to the client */
     int in_ready;     /* cfd may have bytes: recv before polling */
+    void *held;       /* the gate's token until released (NULL: not held) */
     struct sockaddr_storage sa;
     socklen_t sl;
     char addr[INET6_ADDRSTRLEN + 8]; /* "host:port" for logs */
@@ -125,6 +129,7 @@ static int pair_listen(struct tlsfront *f, char *err, size_t err_len);
 static void *accept_thread(void *arg);
 static void *conn_thread(void *arg);
 static void conn_free(struct tconn *c);
+static void conn_release(struct tconn *c);
 static void addr_fmt(const struct sockaddr *sa, char *out, size_t out_len);
 
 /* ---------------------------------------------------------------- public */
@@ -169,6 +174,12 @@ unsigned
 tlsfront_port(const struct tlsfront *f)
 {
     return f->port;
+}
+
+void
+tlsfront_set_gate(struct tlsfront *f, const struct tlsfront_gate *gate)
+{
+    f->gate = *gate;
 }
 
 int
@@ -450,11 +461,17 @@ conn_start(struct tlsfront *f, int fd, const struct sockaddr_storage *sa, sockle
         close(fd);
         return;
     }
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c = xcalloc(1, sizeof(*c));
     c->f = f;
     c->cfd = fd;
     c->pfd = -1;
+    /* the per-client cap counts handshakes too; a refused peer costs no thread */
+    if (f->gate.hold != NULL &&
+        f->gate.hold(f->gate.arg, (const struct sockaddr *)sa, fd, &c->held) != 0) {
+        c->held = NULL;
+        goto fail;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     memcpy(&c->sa, sa, sl);
     c->sl = sl;
     addr_fmt((const struct sockaddr *)sa, c->addr, sizeof(c->addr));
@@ -535,11 +552,21 @@ accept_thread(void *arg)
 
 /* ---------------------------------------------------------------- connection */
 
+/* Gives the gate back its hold on c (before cfd closes or MHD gets the connection). */
+static void
+conn_release(struct tconn *c)
+{
+    if (c->held != NULL)
+        c->f->gate.release(c->f->gate.arg, c->held);
+    c->held = NULL;
+}
+
 static void
 conn_free(struct tconn *c)
 {
     if (c == NULL)
         return;
+    conn_release(c);
     SSL_free(c->ssl);
     free(c->in.buf);
     free(c->out.buf);
@@ -712,6 +739,7 @@ conn_handoff(struct tconn *c)
     if ((r = pair_open(f, &sv[0], &sv[1])) != 0)
         return r;
     c->pfd = sv[0];
+    conn_release(c); /* from here MHD counts it (and applies the cap again) */
     /* under the lock: tlsfront_quiesce waits for a handoff under way */
     pthread_mutex_lock(&f->lock);
     if (f->handoff_closed) {

@@ -27,8 +27,23 @@ typedef int (*tlsfront_add_fn)(void *arg, int fd, const struct sockaddr *sa, soc
  */
 int tlsfront_new(const char *cert_path, const char *key_path, int lfd, tlsfront_add_fn add,
                  void *add_arg, struct tlsfront **fp, char *err, size_t err_len);
+/*
+ * Admission of a new connection before its handshake (fd the client's
+ * socket): 0 with *tok set to release it later, or nonzero to refuse it
+ * (it is closed at once). The gate may shutdown(2) fd while it holds it
+ * (a deadline); release comes before fd is closed, and before the
+ * connection is handed to the HTTP server.
+ */
+struct tlsfront_gate {
+    int (*hold)(void *arg, const struct sockaddr *sa, int fd, void **tok);
+    void (*release)(void *arg, void *tok);
+    void *arg;
+};
+
 /* Port actually bound (useful with port 0). */
 unsigned tlsfront_port(const struct tlsfront *f);
+/* Sets the admission gate (copied), before tlsfront_start. */
+void tlsfront_set_gate(struct tlsfront *f, const struct tlsfront_gate *gate);
 /* Starts accepting. Returns 0 or ERR_SYSTEM. */
 int tlsfront_start(struct tlsfront *f);
 /*

@@ -3,7 +3,8 @@
 // over https, and plain http on that port does not. The relay works over wss: a fake agent and a
 // participant (`ws` clients, as in 3100) move megabytes through it intact, and a participant that
 // drops its connection is noticed at once. Clients that stall or send garbage instead of a
-// handshake hold up no one; TLS 1.1 is refused; SIGTERM with connections open exits cleanly.
+// handshake hold up no one, and a flood of unfinished handshakes from one address is capped per
+// address; TLS 1.1 is refused; SIGTERM with connections open exits cleanly.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -238,6 +239,85 @@ test('0306 TLS 1.2 and 1.3 are served, TLS 1.1 is refused by the server', async 
   assert.deepEqual(await handshake('TLSv1.3'), { version: 'TLSv1.3' });
   assert.deepEqual(await handshake('TLSv1.2'), { version: 'TLSv1.2' });
   assert.deepEqual(await handshake('TLSv1.1'), { error: 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION' });
+});
+
+/** GET over https from a given source address; resolves { status, ms }, rejects on no answer. */
+function getFrom(localAddress, p) {
+  const t0 = process.hrtime.bigint();
+  return new Promise((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port, path: p, ca, localAddress, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode, ms: Number(process.hrtime.bigint() - t0) / 1e6 }));
+    });
+    req.setTimeout(15000, () => req.destroy(new Error(`no answer in 15 s from ${localAddress}`))); // a deadline
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+// (before 0307, which stops the server)
+test('0309 a request that is not HTTP gets the JSON error envelope over TLS too', async () => {
+  const text = await new Promise((resolve, reject) => {
+    let got = '';
+    const s = tls.connect({ host: '127.0.0.1', port, ca }, () => s.write('HELLO THERE\r\n\r\n'));
+    s.on('data', (d) => { got += d; });
+    s.on('end', () => resolve(got));
+    s.on('error', reject);
+  });
+  assert.match(text, /^HTTP\/1\.1 400 /);
+  assert.match(text, /\r\nContent-Type: application\/json\r\n/);
+  assert.equal(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)).code, 'BAD_REQUEST');
+});
+
+test('0308 a TLS handshake flood from one address is capped per address; another address is served', async () => {
+  const FLOOD = 4200; // more than the server-wide 4,096, which alone used to be the only cap
+  const CAP = 64; // limits.connectionsPerClient's default
+  const socks = [];
+  let closed = 0;
+  const closeWaiters = [];
+  await new Promise((resolve) => {
+    let settled = 0;
+    const settle = (s) => { if (!s.settled) { s.settled = true; if (++settled === FLOOD) resolve(); } };
+    for (let i = 0; i < FLOOD; i++) {
+      const s = net.connect({ host: '127.0.0.1', port, localAddress: '127.0.0.1' });
+      // a record header announcing 16 KiB of ClientHello, then nothing: the handshake never ends
+      s.on('connect', () => { s.write(Buffer.from([0x16, 0x03, 0x01, 0x40, 0x00, 0x01])); settle(s); });
+      s.on('error', () => {});
+      s.on('close', () => { closed++; settle(s); for (const w of closeWaiters.splice(0)) w(); });
+      socks.push(s);
+    }
+  });
+  try {
+    // all but the cap are closed by the server as soon as it accepts them: well before its 10 s
+    // handshake deadline (TLSFRONT_HANDSHAKE_MS), which would close them all anyway
+    const deadline = Date.now() + 7000;
+    while (closed < FLOOD - CAP && Date.now() < deadline) {
+      let t;
+      await new Promise((r) => { closeWaiters.push(r); t = setTimeout(r, deadline - Date.now()); }); // bounded wait
+      clearTimeout(t);
+    }
+    assert.ok(closed >= FLOOD - CAP, `only ${closed} of ${FLOOD} closed within 7 s: the rest are held`);
+    const ms = [];
+    for (let i = 0; i < 20; i++) {
+      const r = await getFrom('127.0.0.2', '/readyz');
+      assert.equal(r.status, 200, `request ${i} from 127.0.0.2 during the flood`);
+      ms.push(r.ms);
+    }
+    ms.sort((a, b) => a - b);
+    console.log(`# TLS flood: ${FLOOD - closed} of ${FLOOD} handshakes from 127.0.0.1 held; ` +
+      `20 requests from 127.0.0.2 answered 200, p50 ${ms[9].toFixed(1)} ms, max ${ms[19].toFixed(1)} ms`);
+    const m = await new Promise((resolve, reject) => {
+      https.get({ host: '127.0.0.1', port, path: '/metrics', ca, localAddress: '127.0.0.2', agent: false }, (res) => {
+        let text = '';
+        res.on('data', (d) => { text += d; });
+        res.on('end', () => resolve(text));
+      }).on('error', reject);
+    });
+    const refused = Number((m.match(/^airlock_limit_connections_refused_total (\d+)$/m) || [])[1]);
+    assert.ok(refused >= FLOOD - CAP, `airlock_limit_connections_refused_total ${refused}`);
+  } finally {
+    for (const s of socks) s.destroy();
+  }
 });
 
 test('0307 SIGTERM with relayed, idle and half-open TLS connections open: a clean exit', async () => {

@@ -21,6 +21,7 @@ const PARTNER = {
   alice: { preferred_username: 'alice', email: 'alice@partner.example', email_verified: true, groups: ['developers', 'sre-leads'] },
   ALICE: { preferred_username: 'ALICE', groups: ['developers'] },
   zed: { preferred_username: 'zed', email: 'zed@example.com', groups: ['developers'] },
+  carol: { preferred_username: 'carol', groups: ['developers'] },
 };
 const TRUSTING = {
   zed: { preferred_username: 'zed', email: 'zed@example.com', groups: ['developers'] },
@@ -208,4 +209,19 @@ test('1309 an unreachable issuer is 503 UNAVAILABLE with the envelope, not 500',
   assert.equal(again.json.code, 'UNAVAILABLE');
   // a working issuer still answers
   is(await c.alice.get('/api/v1/me'), 200);
+});
+
+test('1310 an approver\'s decisions cannot be borrowed by the same username of another issuer', async () => {
+  const s = is(await c.alice.post('/api/v1/debug-sessions', { agent: 'lab/id', template: 'strict' }), 201);
+  is(await c.carol.post(sess(s.name, 'approve'), {}), 200, 'carol (test issuer) approves');
+  await ctl.waitSession(s.name, (x) => x.state === 'Active');
+  // carol without her approver group sees the session only as its decider, in her own issuer
+  const decider = await as({ preferred_username: 'carol', email: undefined, groups: ['developers'] }, 'carol');
+  assert.ok(await view(decider, s.name), 'the decider (test issuer) sees what she decided');
+  assert.equal(await listed(decider, s.name), true, 'and the list shows it');
+  // partner's carol is another person: neither GET nor the list lends her carol's decision
+  const pc = await other(partner, 'carol');
+  assert.equal(await view(pc, s.name), null, 'partner carol: GET 404');
+  assert.equal(await listed(pc, s.name), false, 'partner carol: not listed');
+  is(await pc.post(sess(s.name, 'join'), { sshPublicKey: sshKey().pub }), 404, 'partner carol: join');
 });

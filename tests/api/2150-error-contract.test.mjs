@@ -202,3 +202,53 @@ test('2161 libmicrohttpd\'s own messages are JSON log lines under --log-format j
     await s2.stop();
   }
 });
+
+/**
+ * Sends bytes on a raw socket and resolves the whole answer (the server closes after these)
+ * as { status, headers, text, json }.
+ */
+function rawExchange(port, bytes) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    const sock = net.connect(port, '127.0.0.1', () => sock.write(bytes));
+    sock.setTimeout(10000, () => sock.destroy(new Error('no answer within 10 s'))); // a deadline
+    sock.on('data', (c) => chunks.push(c));
+    sock.on('error', reject);
+    sock.on('close', () => {
+      const all = Buffer.concat(chunks).toString('latin1');
+      const end = all.indexOf('\r\n\r\n');
+      const m = /^HTTP\/1\.[01] (\d{3}) /.exec(all);
+      if (!m || end < 0) return reject(new Error(`not an HTTP answer: ${JSON.stringify(all.slice(0, 300))}`));
+      const headers = {};
+      for (const l of all.slice(0, end).split('\r\n').slice(1)) {
+        const i = l.indexOf(':');
+        headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+      }
+      const text = Buffer.from(all.slice(end + 4), 'latin1').toString('utf8');
+      let json;
+      try { json = JSON.parse(text); } catch { json = undefined; }
+      resolve({ status: Number(m[1]), headers, text, json });
+    });
+  });
+}
+
+test('2162 requests libmicrohttpd answers itself carry the envelope too (raw sockets)', async () => {
+  const port = env.srv.port;
+  const before = await requestCount('other', 400);
+  const cases = [
+    ['not HTTP at all', 'HELLO THERE\r\n\r\n', 400, 'BAD_REQUEST', /request/i],
+    ['a request line with a bad version', 'GET /healthz HTTPS/1.1\r\nHost: x\r\n\r\n', 400, 'BAD_REQUEST', /request/i],
+    ['a Content-Length that is not a number', 'POST /api/v1/config HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n', 400, 'BAD_REQUEST', /Content-Length/],
+    ['a Content-Length past 64 bits', 'POST /api/v1/config HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n', 413, 'PAYLOAD_TOO_LARGE', /Content-Length/],
+    ['a malformed chunk', 'POST /api/v1/config HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 400, 'BAD_REQUEST', /chunk/i],
+    ['an HTTP version from the future', 'GET /healthz HTTP/2.5\r\nHost: x\r\n\r\n', 505, 'HTTP_VERSION_NOT_SUPPORTED', /version/i],
+  ];
+  for (const [what, bytes, status, code, re] of cases) {
+    const r = await rawExchange(port, bytes);
+    envelope(r, status, code, what);
+    assert.match(r.json.error, re, `${what}: the message says why`);
+    assert.equal(r.headers['x-content-type-options'], 'nosniff', `${what}: our headers`);
+  }
+  assert.ok(await requestCount('other', 400) >= before + 4, '/metrics counts them under route "other"');
+  is(await env.anon.get('/readyz'), 200, 'and airlockd keeps serving');
+});

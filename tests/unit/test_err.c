@@ -60,6 +60,7 @@ test_err_statuses_and_codes(void **state)
         {ERR_DB, 500, "INTERNAL_ERROR"},
         {ERR_SYSTEM, 500, "INTERNAL_ERROR"},
         {ERR_UNAVAILABLE, 503, "UNAVAILABLE"},
+        {ERR_HTTP_VERSION, 505, "HTTP_VERSION_NOT_SUPPORTED"},
     };
     size_t i;
     (void)state;

@@ -1159,6 +1159,26 @@ test_policy_domain_self_approval(void **state)
     assert_int_equal(policy_check_decide(&s, &bob, &why), 0);
 }
 
+/* A recorded decision names its approver in the approver's domain (migration 0006). */
+static void
+test_policy_domain_decider(void **state)
+{
+    struct tmpl_cfg t = tmpl_main();
+    struct policy_session s = domain_fixture(&t, SESSION_TERMINATED);
+    struct principal same = mkpd(&NOBODY, "corp"), upper = mkpd(&NOBODY, "CORP");
+    struct principal other = mkpd(&NOBODY, "partner"), legacy_p = mkpd(&NOBODY, NULL);
+    (void)state;
+
+    s.decided_by = "nobody";
+    s.decided_by_domain = "corp";
+    assert_int_equal(policy_can_see(&s, &same), 1);
+    assert_int_equal(policy_can_see(&s, &upper), 1);
+    assert_int_equal(policy_can_see(&s, &other), 0); /* same username, another issuer */
+    assert_int_equal(policy_can_see(&s, &legacy_p), 1);
+    s.decided_by_domain = NULL; /* decided before 0006: any domain */
+    assert_int_equal(policy_can_see(&s, &other), 1);
+}
+
 int
 main(void)
 {
@@ -1183,6 +1203,7 @@ main(void)
         cmocka_unit_test(test_policy_same_person_domains),
         cmocka_unit_test(test_policy_domain_owner),
         cmocka_unit_test(test_policy_domain_self_approval),
+        cmocka_unit_test(test_policy_domain_decider),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

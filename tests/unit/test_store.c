@@ -745,11 +745,11 @@ test_store_approvals_unique(void **state)
 
     insert(st, mksess("ds-approve0001", "t", "a", "alice", NULL, SESSION_PENDING_APPROVAL, T0));
     assert_int_equal(
-        store_approval_insert(st, "ds-approve0001", "approve", "carol", T0 + 10, "looks fine"), 0);
+        store_approval_insert(st, "ds-approve0001", "approve", "carol", NULL, T0 + 10, "looks fine"), 0);
     /* a second decision, of either kind, by anyone, is refused */
-    assert_int_equal(store_approval_insert(st, "ds-approve0001", "reject", "bob", T0 + 11, NULL),
+    assert_int_equal(store_approval_insert(st, "ds-approve0001", "reject", "bob", NULL, T0 + 11, NULL),
                      ERR_CONFLICT);
-    assert_int_equal(store_approval_insert(st, "ds-approve0001", "approve", "carol", T0 + 12, NULL),
+    assert_int_equal(store_approval_insert(st, "ds-approve0001", "approve", "carol", NULL, T0 + 12, NULL),
                      ERR_CONFLICT);
     assert_int_equal(store_sess_get(st, "ds-approve0001", &got), 0);
     assert_string_equal(got->decision, "approve");
@@ -760,7 +760,7 @@ test_store_approvals_unique(void **state)
 
     /* a rejection without a reason */
     insert(st, mksess("ds-reject00001", "t", "a", "alice", NULL, SESSION_PENDING_APPROVAL, T0));
-    assert_int_equal(store_approval_insert(st, "ds-reject00001", "reject", "bob", T0 + 20, NULL),
+    assert_int_equal(store_approval_insert(st, "ds-reject00001", "reject", "bob", NULL, T0 + 20, NULL),
                      0);
     assert_int_equal(store_sess_get(st, "ds-reject00001", &got), 0);
     assert_string_equal(got->decision, "reject");
@@ -769,8 +769,8 @@ test_store_approvals_unique(void **state)
 
     /* only approve/reject, only for sessions that exist */
     insert(st, mksess("ds-badvalue001", "t", "a", "alice", NULL, SESSION_PENDING_APPROVAL, T0));
-    assert_int_not_equal(store_approval_insert(st, "ds-badvalue001", "maybe", "bob", T0, NULL), 0);
-    assert_int_not_equal(store_approval_insert(st, "ds-nothere0001", "approve", "bob", T0, NULL),
+    assert_int_not_equal(store_approval_insert(st, "ds-badvalue001", "maybe", "bob", NULL, T0, NULL), 0);
+    assert_int_not_equal(store_approval_insert(st, "ds-nothere0001", "approve", "bob", NULL, T0, NULL),
                          0);
 }
 
@@ -967,13 +967,41 @@ test_store_tickets(void **state)
     assert_int_equal(q_int(st, "SELECT count(*) FROM join_tickets"), 0);
 }
 
+/* ---- open-session counts (limits.sessionsPerUser) ----------------------------------------- */
+
+/* A person is their username in their domain: another issuer's alice does not use up hers. */
+static void
+test_store_count_open_domains(void **state)
+{
+    struct store *st = ST(state);
+    struct sess *s;
+    int64_t n = -1;
+
+    s = mksess("ds-q1", "t", "a", "alice", NULL, SESSION_ACTIVE, T0);
+    s->requested_by_domain = xstrdup("corp");
+    insert(st, s);
+    s = mksess("ds-q2", "u", "a", "ALICE", NULL, SESSION_PENDING, T0);
+    s->requested_by_domain = xstrdup("partner");
+    insert(st, s);
+    insert(st, mksess("ds-q3", "t", "a", "alice", NULL, SESSION_EXPIRED, T0)); /* closed */
+    insert(st, mksess("ds-q4", "t", "a", "alice", NULL, SESSION_PENDING, T0)); /* no domain */
+    assert_int_equal(store_sess_count_open(st, "Alice", "corp", NULL, &n), 0);
+    assert_int_equal(n, 2); /* q1, and q4 recorded without a domain */
+    assert_int_equal(store_sess_count_open(st, "alice", "partner", NULL, &n), 0);
+    assert_int_equal(n, 2); /* q2, q4 */
+    assert_int_equal(store_sess_count_open(st, "alice", "partner", "t", &n), 0);
+    assert_int_equal(n, 1); /* q4 */
+    assert_int_equal(store_sess_count_open(st, "alice", NULL, NULL, &n), 0);
+    assert_int_equal(n, 3); /* a caller without a domain: any */
+}
+
 /* ---- list ------------------------------------------------------------------------------ */
 
 /*
  * s1 alice      ci-debug  gh/acme/web/1-1  Active           t=100
  * s2 bob        ci-debug  host/db-1        PendingApproval  t=200  invited alice@example.com
  * s3 carol      other     gh/acme/web/1-1  Expired          t=300  participant dave
- * s4 Bob        other     host/db-1        Terminated       t=400  rejected by erin
+ * s4 Bob        other     host/db-1        Terminated       t=400  rejected by erin (of "corp")
  * s5 frank      prod      host/db-2        Pending          t=500  invited Gina
  * s6 frank      prod      host/db-2        Pending          t=500  (same second: name breaks the
  * tie)
@@ -995,7 +1023,7 @@ seed_list(struct store *st)
     join(st, "ds-s3", "dave", "dave@example.com", ROLE_PARTICIPANT, 310);
     s = mksess("ds-s4", "other", "host/db-1", "Bob", NULL, SESSION_TERMINATED, 400);
     insert(st, s);
-    assert_int_equal(store_approval_insert(st, "ds-s4", "reject", "erin", 410, "no"), 0);
+    assert_int_equal(store_approval_insert(st, "ds-s4", "reject", "erin", "corp", 410, "no"), 0);
     s = mksess("ds-s5", "prod", "host/db-2", "frank", NULL, SESSION_PENDING, 500);
     add_invite(s, "Gina", ROLE_VIEWER);
     insert(st, s);
@@ -1059,6 +1087,20 @@ test_store_list_filters(void **state)
          {.limit = 50, .me_user = "dave", .me_email = "dave@example.com"},
          "ds-s3"},
         {"visible: decider", {.limit = 50, .me_user = "Erin"}, "ds-s4"},
+        {"visible: decider in her domain",
+         {.limit = 50, .me_user = "erin", .me_domain = "CORP"},
+         "ds-s4"},
+        /* a same-named approver of another issuer does not borrow erin's decisions */
+        {"visible: same name, other domain",
+         {.limit = 50, .me_user = "erin", .me_domain = "partner"},
+         ""},
+        {"visible: same name, other domain, approver of ci-debug",
+         {.limit = 50,
+          .me_user = "erin",
+          .me_domain = "partner",
+          .approver_templates = tmpl_ci,
+          .n_approver_templates = 1},
+         "ds-s2,ds-s1"},
         {"visible: approver of ci-debug",
          {.limit = 50, .me_user = "zed", .approver_templates = tmpl_ci, .n_approver_templates = 1},
          "ds-s2,ds-s1"},
@@ -1364,7 +1406,7 @@ test_store_delete_ended_before(void **state)
     insert(st, s);
     /* the old session's dependents go with it */
     join(st, "ds-old", "alice", NULL, ROLE_OWNER, T0 - 10 * DAY);
-    assert_int_equal(store_approval_insert(st, "ds-old", "approve", "carol", T0 - 10 * DAY, NULL),
+    assert_int_equal(store_approval_insert(st, "ds-old", "approve", "carol", NULL, T0 - 10 * DAY, NULL),
                      0);
     assert_int_equal(store_event_add(st, "ds-old", T0 - 10 * DAY, "alice", "created", NULL, NULL),
                      0);
@@ -1703,7 +1745,7 @@ test_store_views_related_tables(void **state)
     /* approvals */
     cache_view(st, "ds-rel-a");
     cache_view(st, "ds-rel-b");
-    assert_int_equal(store_approval_insert(st, "ds-rel-a", "approve", "erin", T0 + 4, NULL), 0);
+    assert_int_equal(store_approval_insert(st, "ds-rel-a", "approve", "erin", NULL, T0 + 4, NULL), 0);
     assert_int_equal(is_cached(st, "ds-rel-a"), 0);
     assert_int_equal(is_cached(st, "ds-rel-b"), 0);
 
@@ -1979,6 +2021,7 @@ main(void)
         T(test_store_template_snapshots),
         T(test_store_session_agent_info),
         T(test_store_approvals_unique),
+        T(test_store_count_open_domains),
         T(test_store_participants),
         T(test_store_renewals),
         T(test_store_events_order),
