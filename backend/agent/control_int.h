@@ -39,7 +39,8 @@ struct pending {
 struct seen {
     char *name;
     char *key; /* what the box showed last (state, people, connections) */
-    int conns;
+    int conns;       /* in the last report; -1: report again (the server forgot) */
+    char *conns_key; /* the ids in the last report ("a,b,") */
     int64_t input_sent_ms, activity_ms;
     int ended;
 };

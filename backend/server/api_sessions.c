@@ -685,7 +685,7 @@ do_join(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_
         r = store_ticket_insert(req->app->store, hash, s->name, req->p.user, exp);
     data = json_pack("{s:s, s:s}", "user", req->p.user, "role", policy_role_name(granted));
     if (r == 0)
-        r = core_event(req->app, s->name, req->p.user, "joined", data, req->now);
+        r = core_event(req->app, s->name, req->p.user, "ticket_issued", data, req->now);
     json_decref(data);
     if (r == 0) {
         struct sess *fresh = NULL;
