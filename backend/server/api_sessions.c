@@ -550,8 +550,12 @@ decide(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_a
         return api_fail(rep, r, "%s", why);
     if (s->created_at + req->app->cfg->approval_timeout_s <= req->now) {
         /* enforce the timeout now rather than wait for the reaper; the Failed state stands */
-        if ((r = core_transition(req->app, s, SEV_TIMEOUT, "airlock", "approval timed out", NULL,
-                                 req->now, after)) != 0)
+        json_t *why_data = json_pack("{s:s}", "reason", "approval_timeout");
+
+        r = core_transition(req->app, s, SEV_TIMEOUT, "airlock", "approval timed out", why_data,
+                            req->now, after);
+        json_decref(why_data);
+        if (r != 0)
             return r;
         rep->commit_on_error = 1;
         return api_fail(rep, ERR_CONFLICT, "the approval timeout has passed");

@@ -92,8 +92,7 @@ end_by_rule(struct app *app, struct sess *s, const char *reason, const char *wha
 }
 
 static int
-auto_extend(struct app *app, struct sess *s, int64_t new_exp, int64_t now,
-            struct core_after *after)
+auto_extend(struct app *app, struct sess *s, int64_t new_exp, int64_t now, struct core_after *after)
 {
     int64_t old_exp = s->expires_at;
     char dur[32], at[21];
@@ -130,8 +129,8 @@ core_rules_apply(struct app *app, struct sess *s, int64_t now, struct core_after
     timerules_decide(&c, &in, now, &out);
     switch (out.action) {
     case TR_END_CLAIM:
-        return end_by_rule(app, s, "claim_deadline", "nobody connected within",
-                           c.claim_deadline_s, now, after);
+        return end_by_rule(app, s, "claim_deadline", "nobody connected within", c.claim_deadline_s,
+                           now, after);
     case TR_END_IDLE:
         return end_by_rule(app, s, "idle", "no input for", c.idle_timeout_s, now, after);
     case TR_EXTEND:

@@ -49,8 +49,12 @@ apply(struct app *app, char **names, size_t n, enum session_event ev, const char
                 store_rollback(app->store);
         }
         pthread_mutex_unlock(&app->lock);
-        if (r == 0 && ev != SEV__COUNT) {
-            log_info("session %s: %s", names[i], session_event_type(ev));
+        if (r == 0) {
+            if (ev != SEV__COUNT)
+                log_info("session %s: %s", names[i], session_event_type(ev));
+            else if (session_state_ended(s->state))
+                log_info("session %s: %s (%s)", names[i], session_state_name(s->state),
+                         s->message ? s->message : "");
             core_after_run(app, &after);
         } else if (r != ERR_CONFLICT) {
             log_warn_r(r, "session %s", names[i]);

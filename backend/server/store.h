@@ -61,10 +61,10 @@ struct sess {
     int64_t decided_at;
     struct sess_participant *parts;
     size_t n_parts;
-    int64_t rowid;           /* insertion order, for paging */
-    int agent_online;        /* from the agents table at load time */
+    int64_t rowid;               /* insertion order, for paging */
+    int agent_online;            /* from the agents table at load time */
     int64_t agent_offline_since; /* ... and since when it is offline (0: unknown or online) */
-    json_t *agent_host_keys; /* array; empty when the agent is unknown */
+    json_t *agent_host_keys;     /* array; empty when the agent is unknown */
 };
 
 struct agent_rec {

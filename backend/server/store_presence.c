@@ -76,9 +76,10 @@ store_live_conns_put(struct store *st, const char *session, const struct live_co
     r = store_step_done(st, stmt);
     store_finish(st, stmt);
     for (i = 0; r == 0 && i < n; i++) {
-        if ((r = store_prepare(st, &stmt,
-                               "INSERT OR REPLACE INTO live_conns (session, conn, user, role, since)"
-                               " VALUES (?1, ?2, ?3, ?4, ?5)")) != 0)
+        if ((r = store_prepare(
+                 st, &stmt,
+                 "INSERT OR REPLACE INTO live_conns (session, conn, user, role, since)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5)")) != 0)
             return r;
         store_bind_text(stmt, 1, session);
         store_bind_text(stmt, 2, v[i].conn);

@@ -457,12 +457,12 @@ store_sess_update(struct store *st, struct sess *s)
     json_t *inv = invites_json(s);
     int r;
 
-    if ((r = store_prepare(st, &stmt,
-                           "UPDATE sessions SET state = ?2, message = ?3, starts_at = ?4,"
-                           " expires_at = ?5, renewal_count = ?6, invited = ?7, ended_at = ?8,"
-                           " activated_at = ?10, first_connect_at = ?11, last_input_at = ?12,"
-                           " rules_at = ?13, version = version + 1 WHERE name = ?1 AND version = ?9")) !=
-        0)
+    if ((r = store_prepare(
+             st, &stmt,
+             "UPDATE sessions SET state = ?2, message = ?3, starts_at = ?4,"
+             " expires_at = ?5, renewal_count = ?6, invited = ?7, ended_at = ?8,"
+             " activated_at = ?10, first_connect_at = ?11, last_input_at = ?12,"
+             " rules_at = ?13, version = version + 1 WHERE name = ?1 AND version = ?9")) != 0)
         goto out;
     store_bind_text(stmt, 1, s->name);
     store_bind_text(stmt, 2, session_state_name(s->state));

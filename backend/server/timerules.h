@@ -42,9 +42,9 @@ struct timerules_in {
 
 enum timerules_action {
     TR_NONE,
-    TR_EXTEND,     /* out.expires_at is the new expiry */
-    TR_END_CLAIM,  /* Expired, reason claim_deadline */
-    TR_END_IDLE,   /* Expired, reason idle */
+    TR_EXTEND,    /* out.expires_at is the new expiry */
+    TR_END_CLAIM, /* Expired, reason claim_deadline */
+    TR_END_IDLE,  /* Expired, reason idle */
 };
 
 struct timerules_out {
@@ -57,8 +57,7 @@ struct timerules_out {
 /* 1 when the template has any time rule (else nothing here applies). */
 int timerules_any(const struct timerules_cfg *c);
 /* expiresAt at activation: now + duration, or now + claimDeadline with firstConnect. */
-int64_t timerules_activation_expiry(const struct timerules_cfg *c, int64_t now,
-                                    int64_t duration_s);
+int64_t timerules_activation_expiry(const struct timerules_cfg *c, int64_t now, int64_t duration_s);
 /*
  * The first connection arrived at `at`: with firstConnect the clock starts
  * then (*starts_at, *expires_at set, returns 1); otherwise returns 0.
