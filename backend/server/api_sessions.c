@@ -961,7 +961,7 @@ api_sessions_connect(struct api_req *req, struct api_reply *rep)
         goto out;
     }
     agent = xstrdup(s->agent);
-    cap = s->tmpl->max_participants * 4;
+    cap = s->tmpl->max_participants * RELAY_CONNS_PER_PARTICIPANT;
     conn = random_token(16);
     if ((r = relay_expect(req->app->relay, conn, s->name, agent, user, cap)) != 0) {
         if (r == ERR_TOO_MANY)

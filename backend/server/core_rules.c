@@ -10,11 +10,10 @@
 #include "duration.h"
 #include "err.h"
 #include "log.h"
+#include "relay.h"
 #include "util.h"
 #include "xmalloc.h"
 
-/* An activity report names at most this many connections per allowed participant. */
-#define CONNS_PER_PARTICIPANT 4
 #define CONN_ID_MAX 64
 
 void
@@ -208,7 +207,7 @@ static int
 parse_conns(const struct sess *s, const json_t *a, int64_t now, struct live_conn **v, size_t *n,
             int64_t **inputs, const char **why)
 {
-    size_t i, max = (size_t)s->tmpl->max_participants * CONNS_PER_PARTICIPANT;
+    size_t i, max = (size_t)s->tmpl->max_participants * RELAY_CONNS_PER_PARTICIPANT;
     int64_t lo = s->activated_at ? s->activated_at : s->starts_at;
     const json_t *e;
 
