@@ -42,6 +42,14 @@ export function parseDuration(text) {
   return total > 0 && total <= 365 * 86400 ? total : null
 }
 
+/** Canonical duration text of secs ("1h30m"), as airlockd writes it. */
+export function formatDuration(secs) {
+  const parts = [[86400, 'd'], [3600, 'h'], [60, 'm'], [1, 's']]
+  let out = ''
+  for (const [n, u] of parts) if (secs >= n) { out += `${Math.floor(secs / n)}${u}`; secs %= n }
+  return out || '0s'
+}
+
 function globMatch(pattern, value, ci = false) {
   let re = '^'
   for (const c of pattern) re += c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&')
@@ -333,10 +341,14 @@ export function createMockServer(opts = {}) {
       createdAt: s.createdAt,
       spec: { ...s.spec, invitedParticipants: [...s.spec.invitedParticipants] },
       status: {
+        // issue 12's fields (presence, time), neutral unless the mock's state sets them
+        effectiveDuration: s.status.startsAt && s.status.expiresAt
+          ? formatDuration((Date.parse(s.status.expiresAt) - Date.parse(s.status.startsAt)) / 1000) : null,
+        idleEndsAt: null,
         ...s.status,
         approval: { ...s.status.approval },
-        participants: s.status.participants.map((p) => ({ ...p })),
-        agent: { online: !!ag?.online, hostKeyFingerprints: ag ? [...ag.hostKeyFingerprints] : [] },
+        participants: s.status.participants.map((p) => ({ connections: 0, connectedSince: null, lastInputAt: null, firstConnectedAt: null, ...p })),
+        agent: { online: !!ag?.online, hostKeyFingerprints: ag ? [...ag.hostKeyFingerprints] : [], offlineSince: null, failsAt: null, ...s.status.agent },
       },
       canApprove: mayDecide,
       canReject: mayDecide,

@@ -30,6 +30,7 @@
 #include "box.h"
 #include "control_int.h"
 #include "ctlsock.h"
+#include "duration.h"
 #include "err.h"
 #include "log.h"
 #include "sshd.h"
@@ -39,7 +40,8 @@
 
 #define CONTROL_MAX_MSG (1024 * 1024)
 #define BOX_CI_REPRINT_MS 60000
-#define ACTIVITY_MIN_MS 30000
+/* input reports while typing: often enough for second-scale idle and autoExtend rules */
+#define ACTIVITY_MIN_MS 5000
 #define CONTROL_REFUSED_MAX 5
 
 static volatile sig_atomic_t got_signal;
@@ -118,6 +120,7 @@ seen_get(struct agent *a, const char *name)
             return NULL;
         free(a->seen[i].name);
         free(a->seen[i].key);
+        free(a->seen[i].conns_key);
         a->seen[i] = a->seen[--a->n_seen];
     }
     memset(&a->seen[a->n_seen], 0, sizeof(a->seen[0]));
@@ -174,6 +177,64 @@ out:
     dsess_free(s);
 }
 
+/* Wall-clock RFC 3339 of a monotonic time t (ms) into at. */
+static void
+mono_fmt(int64_t t, int64_t now_ms, char at[21])
+{
+    time_fmt(time_now() - (now_ms - t) / 1000, at);
+}
+
+/*
+ * The activity report of session (new JSON): each open connection with its
+ * user, role, start and last input, and the session's last input (viewers'
+ * keystrokes do not count: tmux ignores them). *key gets the connection ids
+ * (new string) so that a change is seen; *in the last input (monotonic ms).
+ */
+static json_t *
+activity_json(struct agent *a, const char *session, int64_t now, char **key, int64_t *in)
+{
+    struct sshd_conn_info *v = NULL;
+    json_t *conns = json_array(), *j;
+    size_t n = 0, i, kl = 0;
+    char at[21], *k;
+
+    sshd_conn_list(a->sshd, session, &v, &n);
+    *in = 0;
+    for (i = 0; i < n; i++)
+        kl += strlen(v[i].id) + 1;
+    k = xcalloc(kl + 1, 1);
+    kl = 0;
+    for (i = 0; i < n; i++) {
+        size_t il = strlen(v[i].id);
+        json_t *c;
+
+        memcpy(k + kl, v[i].id, il); /* sized above */
+        k[kl + il] = ',';
+        kl += il + 1;
+        mono_fmt(v[i].authed_ms, now, at);
+        c = json_pack("{s:s, s:s, s:s, s:s}", "id", v[i].id, "user", v[i].user, "role",
+                      dsess_role_name(v[i].role), "since", at);
+        if (v[i].role != ROLE_VIEWER && v[i].last_input_ms > 0) {
+            mono_fmt(v[i].last_input_ms, now, at);
+            json_object_set_new(c, "lastInputAt", json_string(at));
+            if (v[i].last_input_ms > *in)
+                *in = v[i].last_input_ms;
+        }
+        json_array_append_new(conns, c);
+    }
+    sshd_conn_list_free(v, n);
+    if (*in > 0)
+        mono_fmt(*in, now, at);
+    j = json_pack("{s:s, s:s, s:o, s:s?}", "type", "activity", "session", session, "connections",
+                  conns, "lastInputAt", *in > 0 ? at : NULL);
+    *key = k;
+    return j;
+}
+
+/*
+ * Reports each session's activity (DESIGN.md 8.2) on every connect and
+ * disconnect, and while input flows at most every ACTIVITY_MIN_MS.
+ */
 static void
 activity_send(struct agent *a)
 {
@@ -184,30 +245,31 @@ activity_send(struct agent *a)
         return;
     for (i = 0; i < a->n_seen; i++) {
         struct seen *sn = &a->seen[i];
-        int n = sshd_conn_count(a->sshd, sn->name);
-        int64_t in = sshd_last_input_ms(a->sshd, sn->name);
-        char at[21] = "";
+        char *key = NULL, *msg;
+        int64_t in = 0;
         json_t *j;
-        char *msg;
 
         if (sn->ended)
             continue;
-        if (n == sn->conns && !(in > sn->input_sent_ms && now - sn->activity_ms >= ACTIVITY_MIN_MS))
+        j = activity_json(a, sn->name, now, &key, &in);
+        if (sn->conns >= 0 && sn->conns_key != NULL && strcmp(key, sn->conns_key) == 0 &&
+            !(in > sn->input_sent_ms && now - sn->activity_ms >= ACTIVITY_MIN_MS)) {
+            free(key);
+            json_decref(j);
             continue;
-        sn->conns = n;
-        sn->activity_ms = now;
-        if (in > 0) {
-            sn->input_sent_ms = in;
-            time_fmt(time_now() - (now - in) / 1000, at);
         }
-        j = json_pack("{s:s, s:s, s:i, s:s?}", "type", "activity", "session", sn->name,
-                      "connections", n, "lastInputAt", at[0] ? at : NULL);
+        sn->conns = (int)json_array_size(json_object_get(j, "connections"));
+        free(sn->conns_key);
+        sn->conns_key = key;
+        sn->activity_ms = now;
+        if (in > 0)
+            sn->input_sent_ms = in;
         msg = json_dumps(j, JSON_COMPACT);
         if (msg != NULL)
             (void)ws_send_text(a->ws, msg);
         free(msg);
         json_decref(j);
-        if (n > 0)
+        if (sn->conns > 0)
             a->ever_connected = 1;
     }
 }
@@ -440,8 +502,13 @@ wait_timed_out(struct agent *a)
         if (s->members[i].role == ROLE_OWNER)
             owner = s->members[i].user;
     if (s != NULL && owner != NULL && a->ws != NULL && !dsess_state_ended(s->state)) {
-        json_t *m = json_pack("{s:s, s:s, s:s, s:s}", "type", "resume", "id", "timeout", "session",
-                              s->name, "user", owner);
+        char tmo[32];
+        json_t *m;
+
+        duration_format(a->cfg->timeout_s, tmo, sizeof(tmo));
+        /* the agent's own decision: the server records it as airlock's, reason wait_timeout */
+        m = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "type", "resume", "id", "timeout",
+                      "session", s->name, "user", owner, "reason", "wait_timeout", "timeout", tmo);
         char *msg = json_dumps(m, JSON_COMPACT);
         int64_t until = time_mono_ms() + 2000;
 
@@ -627,6 +694,7 @@ agent_cleanup(struct agent *a)
     for (i = 0; i < a->n_seen; i++) {
         free(a->seen[i].name);
         free(a->seen[i].key);
+        free(a->seen[i].conns_key);
     }
     if (a->credential != NULL)
         explicit_bzero(a->credential, strlen(a->credential));

@@ -38,8 +38,9 @@ struct pending {
 /* A session the box and the activity messages keep track of. */
 struct seen {
     char *name;
-    char *key; /* what the box showed last (state, people, connections) */
-    int conns;
+    char *key;       /* what the box showed last (state, people, connections) */
+    int conns;       /* in the last report; -1: report again (the server forgot) */
+    char *conns_key; /* the ids in the last report ("a,b,") */
     int64_t input_sent_ms, activity_ms;
     int ended;
 };

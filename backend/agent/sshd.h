@@ -122,6 +122,16 @@ int sshd_conn_count(struct sshd *d, const char *session);
 /* Monotonic ms of the last keystroke or exec input in session (0 = none). */
 int64_t sshd_last_input_ms(struct sshd *d, const char *session);
 
+/* One open, authenticated SSH connection (the activity report's entry). */
+struct sshd_conn_info {
+    char *id, *user;
+    enum dsess_role role;
+    int64_t authed_ms, last_input_ms; /* monotonic; last_input_ms 0 = none */
+};
+/* The open connections of session, oldest first (new array; sshd_conn_list_free). */
+void sshd_conn_list(struct sshd *d, const char *session, struct sshd_conn_info **v, size_t *n);
+void sshd_conn_list_free(struct sshd_conn_info *v, size_t n);
+
 /*
  * Who an `airlock extend/resume` run inside session belongs to (new string,
  * or NULL when nobody qualifies). conn_id (from $AIRLOCK_CONN of an exec

@@ -300,6 +300,50 @@ sshd_last_input_ms(struct sshd *d, const char *session)
     return t;
 }
 
+void
+sshd_conn_list(struct sshd *d, const char *session, struct sshd_conn_info **v, size_t *n)
+{
+    struct conn *c;
+    size_t cap = 0, i, j;
+
+    *v = NULL;
+    *n = 0;
+    pthread_mutex_lock(&d->mu);
+    for (c = d->conns; c != NULL; c = c->next) {
+        if (!c->authed || c->finished || c->session == NULL || strcmp(c->session, session) != 0)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 4;
+            *v = xrealloc(*v, cap * sizeof(**v));
+        }
+        (*v)[*n].id = xstrdup(c->id ? c->id : "?");
+        (*v)[*n].user = xstrdup(c->user ? c->user : "?");
+        (*v)[*n].role = c->role;
+        (*v)[*n].authed_ms = c->authed_ms;
+        (*v)[(*n)++].last_input_ms = c->last_input_ms;
+    }
+    pthread_mutex_unlock(&d->mu);
+    for (i = 1; i < *n; i++) /* oldest first: a few entries, insertion sort */
+        for (j = i; j > 0 && (*v)[j - 1].authed_ms > (*v)[j].authed_ms; j--) {
+            struct sshd_conn_info t = (*v)[j];
+
+            (*v)[j] = (*v)[j - 1];
+            (*v)[j - 1] = t;
+        }
+}
+
+void
+sshd_conn_list_free(struct sshd_conn_info *v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        free(v[i].id);
+        free(v[i].user);
+    }
+    free(v);
+}
+
 char *
 sshd_attribute(struct sshd *d, const char *session, const char *conn_id)
 {

@@ -14,6 +14,7 @@
 
 #include "api.h"
 #include "control.h"
+#include "core_rules.h"
 #include "duration.h"
 #include "err.h"
 #include "log.h"
@@ -372,9 +373,13 @@ participants_json(const struct sess *s)
         const struct sess_participant *p = &s->parts[i];
 
         json_array_append_new(
-            a, json_pack("{s:s, s:s?, s:s?, s:s, s:o, s:o}", "user", p->user, "email", p->email,
-                         "displayName", p->display_name, "role", policy_role_name(p->role),
-                         "joinedAt", time_json(p->joined_at), "leftAt", time_json(p->left_at)));
+            a, json_pack("{s:s, s:s?, s:s?, s:s, s:o, s:o, s:i, s:o, s:o, s:o}", "user", p->user,
+                         "email", p->email, "displayName", p->display_name, "role",
+                         policy_role_name(p->role), "joinedAt", time_json(p->joined_at), "leftAt",
+                         time_json(p->left_at), "connections", p->connections, "connectedSince",
+                         time_json(p->connections > 0 ? p->connected_since : 0), "lastInputAt",
+                         time_json(p->last_input_at), "firstConnectedAt",
+                         time_json(p->first_connected_at)));
     }
     return a;
 }
@@ -392,10 +397,35 @@ approval_json(const struct sess *s)
                      time_json(rejected ? s->decided_at : 0), "reason", s->decision_reason);
 }
 
+/*
+ * Issue 12's status fields: effectiveDuration (expiresAt - startsAt, after
+ * renewals), idleEndsAt, and the agent's offlineSince and failsAt (when an
+ * Active session fails if its agent stays away: offlineSince + grace_s).
+ */
+static void
+status_time_json(json_t *status, const struct sess *s, int64_t grace_s)
+{
+    json_t *agent = json_object_get(status, "agent");
+    int64_t off = s->agent_online ? 0 : s->agent_offline_since;
+    char dur[32];
+
+    if (s->starts_at != 0 && s->expires_at > s->starts_at) {
+        duration_format(s->expires_at - s->starts_at, dur, sizeof(dur));
+        json_object_set_new(status, "effectiveDuration", json_string(dur));
+    } else {
+        json_object_set_new(status, "effectiveDuration", json_null());
+    }
+    json_object_set_new(status, "idleEndsAt", time_json(core_rules_idle_ends_at(s)));
+    json_object_set_new(agent, "offlineSince", time_json(off));
+    json_object_set_new(agent, "failsAt",
+                        time_json(off != 0 && s->state == SESSION_ACTIVE ? off + grace_s : 0));
+}
+
 /* Everything of a session's reply except the caller's can* flags. New reference. */
 static json_t *
-session_base_json(const struct sess *s)
+session_base_json(const struct sess *s, int64_t grace_s)
 {
+    json_t *j;
     json_t *invited = json_array();
     char dur[32];
     size_t i;
@@ -403,7 +433,7 @@ session_base_json(const struct sess *s)
     for (i = 0; i < s->n_invited; i++)
         json_array_append_new(invited, json_string(s->invited[i].who));
     duration_format(s->requested_duration_s, dur, sizeof(dur));
-    return json_pack(
+    j = json_pack(
         "{s:s, s:o, s:{s:s, s:s, s:s, s:s?, s:s?, s:s, s:s?, s:o},"
         " s:{s:s, s:s?, s:o, s:o, s:i, s:i, s:o, s:o,"
         " s:{s:b, s:s, s:i}, s:{s:b, s:b, s:b, s:b}, s:{s:b, s:o}}}",
@@ -419,6 +449,8 @@ session_base_json(const struct sess *s)
         "allowedOperations", "shell", s->tmpl->op_shell, "exec", s->tmpl->op_exec, "sftp",
         s->tmpl->op_sftp, "portForward", s->tmpl->op_port_forward, "agent", "online",
         s->agent_online, "hostKeyFingerprints", api_fingerprints(s->agent_host_keys));
+    status_time_json(json_object_get(j, "status"), s, grace_s);
+    return j;
 }
 
 /* The can* flags, in reply order (canApprove, canReject, canJoin, canRenew, canTerminate). */
@@ -450,10 +482,9 @@ session_flags(const struct sess *s, const struct principal *p, int flags[N_FLAGS
 json_t *
 api_session_json(struct app *app, const struct sess *s, const struct principal *p)
 {
-    json_t *j = session_base_json(s);
+    json_t *j = session_base_json(s, app->cfg->agent_grace_s);
     int flags[N_FLAGS], i;
 
-    (void)app;
     session_flags(s, p, flags);
     for (i = 0; i < N_FLAGS; i++)
         json_object_set_new(j, flag_names[i], json_boolean(flags[i]));
@@ -464,7 +495,7 @@ struct sess_view *
 api_session_view(struct app *app, struct sess *s, uint64_t gen)
 {
     struct sess_view *v;
-    json_t *j = session_base_json(s);
+    json_t *j = session_base_json(s, app->cfg->agent_grace_s);
     char *text = json_dumps(j, JSON_COMPACT);
     size_t len;
 

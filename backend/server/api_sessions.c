@@ -550,8 +550,12 @@ decide(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_a
         return api_fail(rep, r, "%s", why);
     if (s->created_at + req->app->cfg->approval_timeout_s <= req->now) {
         /* enforce the timeout now rather than wait for the reaper; the Failed state stands */
-        if ((r = core_transition(req->app, s, SEV_TIMEOUT, "airlock", "approval timed out", NULL,
-                                 req->now, after)) != 0)
+        json_t *why_data = json_pack("{s:s}", "reason", "approval_timeout");
+
+        r = core_transition(req->app, s, SEV_TIMEOUT, "airlock", "approval timed out", why_data,
+                            req->now, after);
+        json_decref(why_data);
+        if (r != 0)
             return r;
         rep->commit_on_error = 1;
         return api_fail(rep, ERR_CONFLICT, "the approval timeout has passed");
@@ -685,7 +689,7 @@ do_join(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_
         r = store_ticket_insert(req->app->store, hash, s->name, req->p.user, exp);
     data = json_pack("{s:s, s:s}", "user", req->p.user, "role", policy_role_name(granted));
     if (r == 0)
-        r = core_event(req->app, s->name, req->p.user, "joined", data, req->now);
+        r = core_event(req->app, s->name, req->p.user, "ticket_issued", data, req->now);
     json_decref(data);
     if (r == 0) {
         struct sess *fresh = NULL;
@@ -957,7 +961,7 @@ api_sessions_connect(struct api_req *req, struct api_reply *rep)
         goto out;
     }
     agent = xstrdup(s->agent);
-    cap = s->tmpl->max_participants * 4;
+    cap = s->tmpl->max_participants * RELAY_CONNS_PER_PARTICIPANT;
     conn = random_token(16);
     if ((r = relay_expect(req->app->relay, conn, s->name, agent, user, cap)) != 0) {
         if (r == ERR_TOO_MANY)

@@ -35,6 +35,7 @@ static int parse_ui_scopes(struct ctx *c, yaml_node_t *n, void *target);
 static int issuer_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t **found);
 static int tmpl_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t **found);
 static int constraints_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t **found);
+static int parse_clock_starts(struct ctx *c, yaml_node_t *n, void *target);
 static int reason_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t **found);
 static void issuer_free(struct issuer_cfg *is);
 
@@ -69,6 +70,12 @@ static const struct field approvers_fields[] = {
 };
 static const struct table approvers_table = {approvers_fields, NELEM(approvers_fields), NULL};
 
+static const struct field auto_extend_fields[] = {
+    {.key = "step", .type = F_DUR, .flags = FL_REQ, .off = offsetof(struct tmpl_cfg, auto_step_s)},
+    {.key = "maxTotal", .type = F_DUR, .off = offsetof(struct tmpl_cfg, auto_max_total_s)},
+};
+static const struct table auto_extend_table = {auto_extend_fields, NELEM(auto_extend_fields), NULL};
+
 static const struct field constraints_fields[] = {
     {.key = "maxDuration", .type = F_DUR, .off = offsetof(struct tmpl_cfg, max_duration_s)},
     {.key = "defaultDuration", .type = F_DUR, .off = offsetof(struct tmpl_cfg, default_duration_s)},
@@ -84,6 +91,10 @@ static const struct field constraints_fields[] = {
      .off = offsetof(struct tmpl_cfg, max_open_per_user),
      .lo = 0,
      .hi = 1000000},
+    {.key = "claimDeadline", .type = F_DUR, .off = offsetof(struct tmpl_cfg, claim_deadline_s)},
+    {.key = "clockStartsAt", .type = F_FN, .fn = parse_clock_starts},
+    {.key = "idleTimeout", .type = F_DUR, .off = offsetof(struct tmpl_cfg, idle_timeout_s)},
+    {.key = "autoExtend", .type = F_MAP, .off = 0, .sub = &auto_extend_table},
 };
 static const struct table constraints_table = {constraints_fields, NELEM(constraints_fields),
                                                constraints_post};
@@ -450,6 +461,25 @@ parse_provider(struct ctx *c, yaml_node_t *n, void *target)
     return 0;
 }
 
+/* constraints.clockStartsAt: activation (the default) or firstConnect. */
+static int
+parse_clock_starts(struct ctx *c, yaml_node_t *n, void *target)
+{
+    struct tmpl_cfg *t = target;
+    const char *s;
+    int r;
+
+    if ((r = config_get_scalar(c, n, "a string", &s)) != 0)
+        return r;
+    if (strcmp(s, "activation") == 0)
+        t->clock_first_connect = 0;
+    else if (strcmp(s, "firstConnect") == 0)
+        t->clock_first_connect = 1;
+    else
+        return config_err(c, n, "clockStartsAt must be activation or firstConnect, not '%s'", s);
+    return 0;
+}
+
 /*
  * uiScopes: [openid, profile, email, groups]: the scopes the web UI asks for.
  * A list, not one space-separated string, so each scope is checked on its own:
@@ -653,6 +683,40 @@ tmpl_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t **found)
     return 0;
 }
 
+/*
+ * The time rules (timerules.h): firstConnect needs a claimDeadline (it bounds
+ * the wait for the first connection), and neither claimDeadline nor
+ * autoExtend.step may be longer than maxDuration. autoExtend.maxTotal
+ * defaults to maxDuration; a larger one is allowed (maxDuration still caps).
+ */
+static int
+time_rules_post(struct ctx *c, yaml_node_t *map, struct tmpl_cfg *t, yaml_node_t **found)
+{
+    const struct table *tb = &constraints_table;
+    yaml_node_t *claim = config_found_val(tb, found, "claimDeadline");
+    yaml_node_t *ext = config_found_val(tb, found, "autoExtend");
+    char a[32], b[32];
+
+    duration_format(t->max_duration_s, b, sizeof(b));
+    if (t->clock_first_connect && t->claim_deadline_s == 0)
+        return config_key_err(c, config_found_val(tb, found, "clockStartsAt"), "clockStartsAt",
+                              "clockStartsAt: firstConnect needs a claimDeadline");
+    if (claim != NULL && t->claim_deadline_s > t->max_duration_s) {
+        duration_format(t->claim_deadline_s, a, sizeof(a));
+        return config_key_err(c, claim, "claimDeadline",
+                              "claimDeadline (%s) is longer than maxDuration (%s)", a, b);
+    }
+    if (ext != NULL && t->auto_step_s > t->max_duration_s) {
+        duration_format(t->auto_step_s, a, sizeof(a));
+        return config_key_err(c, ext, "autoExtend",
+                              "autoExtend.step (%s) is longer than maxDuration (%s)", a, b);
+    }
+    if (t->auto_step_s > 0 && t->auto_max_total_s == 0)
+        t->auto_max_total_s = t->max_duration_s;
+    (void)map;
+    return 0;
+}
+
 /* minDuration <= defaultDuration <= maxDuration, checked where the user wrote them. */
 static int
 constraints_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t **found)
@@ -662,8 +726,10 @@ constraints_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t **fo
     yaml_node_t *min = config_found_val(tb, found, "minDuration");
     yaml_node_t *def = config_found_val(tb, found, "defaultDuration");
     char a[32], b[32];
+    int r;
 
-    (void)map;
+    if ((r = time_rules_post(c, map, t, found)) != 0)
+        return r;
     duration_format(t->max_duration_s, b, sizeof(b));
     if (min != NULL && t->min_duration_s > t->max_duration_s) {
         duration_format(t->min_duration_s, a, sizeof(a));

@@ -70,6 +70,12 @@ struct tmpl_cfg {
     int reason_max_len;                              /* default 1000 */
     int reject_reason_mandatory; /* approvalReason.mandatoryForRejection, default 0 */
     int max_open_per_user;       /* constraints.maxOpenSessionsPerUser; 0 = none (sessquota.c) */
+    /* time rules (timerules.h) */
+    int64_t claim_deadline_s; /* constraints.claimDeadline; 0 = none */
+    int clock_first_connect;  /* constraints.clockStartsAt: firstConnect (needs claimDeadline) */
+    int64_t idle_timeout_s;   /* constraints.idleTimeout; 0 = none */
+    int64_t auto_step_s;      /* constraints.autoExtend.step; 0 = no autoExtend */
+    int64_t auto_max_total_s; /* constraints.autoExtend.maxTotal; default maxDuration */
 };
 
 struct webhook_cfg {

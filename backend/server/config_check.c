@@ -17,12 +17,18 @@
 #include "glob.h"
 #include "util.h"
 
-/* The events a webhook may subscribe to: the audit event types of DESIGN.md section 6. */
+/*
+ * The events a webhook may subscribe to: the audit event types of DESIGN.md
+ * section 6 (docs/api.md lists their data). "joined" is no longer recorded (a
+ * ticket is `ticket_issued`, an SSH connection `connected`); it stays
+ * accepted so that existing configuration files still load.
+ */
 static const char *const event_names[] = {
     "created",   "approval_required", "approved",      "rejected",
     "activated", "invited",           "joined",        "left",
     "renewed",   "expiring",          "expired",       "terminated",
-    "failed",    "agent_online",      "agent_offline",
+    "failed",    "agent_online",      "agent_offline", "ticket_issued",
+    "connected", "disconnected",      "removed",       "role_changed",
 };
 
 static size_t count_char(const char *s, size_t n, char ch);

@@ -21,6 +21,7 @@
 
 #include "control.h"
 #include "core.h"
+#include "core_rules.h"
 #include "duration.h"
 #include "err.h"
 #include "log.h"
@@ -252,13 +253,15 @@ desired_json(const struct sess *s)
         time_fmt(s->expires_at, exp);
     return json_pack(
         "{s:s, s:{s:s, s:s, s:s?, s:s?, s:o, s:{s:b, s:b, s:b, s:b},"
-        " s:{s:b, s:s, s:i, s:b}}}",
+        " s:{s:b, s:s, s:i, s:b}, s:o, s:b}}",
         "type", "session", "session", "name", s->name, "state", session_state_name(s->state),
         "expiresAt", exp[0] ? exp : NULL, "message", s->message, "participants", parts,
         "allowedOperations", "shell", s->tmpl->op_shell, "exec", s->tmpl->op_exec, "sftp",
         s->tmpl->op_sftp, "portForward", s->tmpl->op_port_forward, "terminalSharing", "enabled",
         s->tmpl->sharing_enabled, "provider", "tmux", "maxParticipants", s->tmpl->max_participants,
-        "readOnlyParticipants", s->tmpl->read_only_participants);
+        "readOnlyParticipants", s->tmpl->read_only_participants, "idleTimeout",
+        s->tmpl->idle_timeout_s > 0 ? json_integer(s->tmpl->idle_timeout_s) : json_null(),
+        "canExtend", core_rules_can_extend(s));
 }
 
 static void
@@ -336,6 +339,27 @@ reply(struct chan *ch, const char *id, int r, const char *why, json_t *session)
     free(msg);
 }
 
+/*
+ * `airlock wait --timeout`: nobody connected in time, and the agent ends (or
+ * withdraws) the session it waits for. It is the agent's own decision, not a
+ * person's `airlock resume`: actor airlock, reason wait_timeout, and the
+ * timeout (the resume message's "timeout", e.g. "10m") in the message.
+ */
+static int
+wait_timed_out(struct app *app, struct sess *s, const char *after_dur, int64_t now,
+               struct core_after *after)
+{
+    json_t *data = json_pack("{s:s, s:s?}", "reason", "wait_timeout", "timeout", after_dur);
+    char *msg = xasprintf("%s by airlock wait: nobody connected%s%s",
+                          s->state == SESSION_ACTIVE ? "terminated" : "withdrawn",
+                          after_dur ? " within " : "", after_dur ? after_dur : "");
+    int r = core_transition(app, s, SEV_TERMINATE, "airlock", msg, data, now, after);
+
+    json_decref(data);
+    free(msg);
+    return r;
+}
+
 /* Handles extend/resume for user on session, as the REST API would. */
 static void
 handle_request(struct app *app, struct chan *ch, const json_t *m, int extend)
@@ -344,6 +368,8 @@ handle_request(struct app *app, struct chan *ch, const json_t *m, int extend)
     const char *name = json_string_value(json_object_get(m, "session"));
     const char *user = json_string_value(json_object_get(m, "user"));
     const char *by = json_string_value(json_object_get(m, "by"));
+    const char *reason = json_string_value(json_object_get(m, "reason"));
+    int wait_timeout = !extend && reason != NULL && strcmp(reason, "wait_timeout") == 0;
     struct core_after after = {0};
     struct principal p;
     struct sess *s = NULL;
@@ -385,6 +411,8 @@ handle_request(struct app *app, struct chan *ch, const json_t *m, int extend)
             goto fail;
         }
         r = core_renew(app, s, &p, secs, now, &after, &why);
+    } else if (wait_timeout) {
+        r = wait_timed_out(app, s, json_string_value(json_object_get(m, "timeout")), now, &after);
     } else {
         r = core_terminate(app, s, &p, 1, "airlock resume", now, &after, &why);
     }
@@ -436,7 +464,13 @@ on_msg(struct ws *w, int opcode, const uint8_t *data, size_t len, void *ud)
     } else if (strcmp(type, "hello") == 0) {
         log_info("agent %s: hello, version %s", mc->ch->agent,
                  json_string_value(json_object_get(m, "version")) ?: "?");
-    } else if (strcmp(type, "activity") != 0) {
+    } else if (strcmp(type, "activity") == 0) {
+        const char *why = NULL;
+        int r = core_rules_activity(mc->app, mc->ch->agent, m, time_now(), &why);
+
+        if (r != 0 && r != ERR_NOT_FOUND)
+            log_warn_r(r, "agent %s: %s", mc->ch->agent, why ? why : "activity not recorded");
+    } else {
         reply(mc->ch, json_string_value(json_object_get(m, "id")), ERR_INVALID,
               "unknown message type", NULL);
     }

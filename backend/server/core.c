@@ -9,6 +9,7 @@
 
 #include "control.h"
 #include "core.h"
+#include "core_rules.h"
 #include "duration.h"
 #include "err.h"
 #include "log.h"
@@ -245,9 +246,14 @@ core_transition(struct app *app, struct sess *s, enum session_event ev, const ch
     free(s->message);
     s->message = message ? xstrdup(message) : NULL;
     if (next == SESSION_ACTIVE) {
-        s->starts_at = now;
-        s->expires_at = now + s->requested_duration_s;
+        struct timerules_cfg rc;
+        struct timerules_in in;
+
+        core_rules_of(s, &rc, &in);
+        s->starts_at = s->activated_at = now;
+        s->expires_at = timerules_activation_expiry(&rc, now, s->requested_duration_s);
     }
+    core_rules_schedule(s, now); /* 0 once ended */
     if (session_state_ended(next)) {
         s->ended_at = now;
         if ((r = store_tickets_delete(app->store, s->name, NULL)) != 0)
@@ -264,6 +270,8 @@ core_transition(struct app *app, struct sess *s, enum session_event ev, const ch
     if (next == SESSION_ACTIVE && (r = owner_add(app, s)) != 0)
         return r;
     if ((r = core_event(app, s->name, actor, session_event_type(ev), data, now)) != 0)
+        return r;
+    if (session_state_ended(next) && (r = core_rules_presence_end(app, s, now)) != 0)
         return r;
     core_after_notify(after, s->agent, s->name);
     return 0;
@@ -312,12 +320,14 @@ core_renew(struct app *app, struct sess *s, const struct principal *p, int64_t e
         return r;
     s->expires_at = new_exp;
     s->renewal_count++;
+    core_rules_schedule(s, now);
     if ((r = store_sess_update(app->store, s)) != 0 ||
         (r = store_renewal_insert(app->store, s->name, p->user, now, extend_s, old_exp, new_exp)) !=
             0)
         return r;
     duration_format(extend_s, dur, sizeof(dur));
-    data = json_pack("{s:s, s:i}", "extendBy", dur, "renewalCount", s->renewal_count);
+    data = json_pack("{s:s, s:b, s:s, s:i}", "by", p->user, "auto", 0, "extendBy", dur,
+                     "renewalCount", s->renewal_count);
     r = core_event(app, s->name, p->user, "renewed", data, now);
     json_decref(data);
     core_after_notify(after, s->agent, s->name);

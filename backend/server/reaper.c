@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "core.h"
+#include "core_rules.h"
 #include "err.h"
 #include "log.h"
 #include "reaper.h"
@@ -17,10 +18,13 @@ struct reaper {
     int stop;
 };
 
-/* Applies ev to each named session that is still due. */
+/*
+ * Applies ev to each named session that is still due, with {reason} as the
+ * event's data; SEV__COUNT: the session's time rules (core_rules.c) instead.
+ */
 static void
 apply(struct app *app, char **names, size_t n, enum session_event ev, const char *message,
-      int64_t now)
+      const char *reason, int64_t now)
 {
     size_t i;
 
@@ -31,8 +35,14 @@ apply(struct app *app, char **names, size_t n, enum session_event ev, const char
 
         pthread_mutex_lock(&app->lock);
         if ((r = store_begin(app->store)) == 0) {
-            if ((r = store_sess_get(app->store, names[i], &s)) == 0)
-                r = core_transition(app, s, ev, "airlock", message, NULL, now, &after);
+            if ((r = store_sess_get(app->store, names[i], &s)) == 0 && ev == SEV__COUNT) {
+                r = core_rules_apply(app, s, now, &after);
+            } else if (r == 0) {
+                json_t *data = json_pack("{s:s}", "reason", reason);
+
+                r = core_transition(app, s, ev, "airlock", message, data, now, &after);
+                json_decref(data);
+            }
             if (r == 0)
                 r = store_commit(app->store);
             else
@@ -40,7 +50,11 @@ apply(struct app *app, char **names, size_t n, enum session_event ev, const char
         }
         pthread_mutex_unlock(&app->lock);
         if (r == 0) {
-            log_info("session %s: %s", names[i], session_event_type(ev));
+            if (ev != SEV__COUNT)
+                log_info("session %s: %s", names[i], session_event_type(ev));
+            else if (session_state_ended(s->state))
+                log_info("session %s: %s (%s)", names[i], session_state_name(s->state),
+                         s->message ? s->message : "");
             core_after_run(app, &after);
         } else if (r != ERR_CONFLICT) {
             log_warn_r(r, "session %s", names[i]);
@@ -54,7 +68,7 @@ apply(struct app *app, char **names, size_t n, enum session_event ev, const char
 
 static void
 due(struct app *app, const char *kind, int64_t now, int64_t arg, enum session_event ev,
-    const char *message)
+    const char *message, const char *reason)
 {
     char **names = NULL;
     size_t n = 0;
@@ -67,7 +81,7 @@ due(struct app *app, const char *kind, int64_t now, int64_t arg, enum session_ev
         log_warn_r(r, "reaper: %s", kind);
         return;
     }
-    apply(app, names, n, ev, message, now);
+    apply(app, names, n, ev, message, reason, now);
 }
 
 static void
@@ -98,10 +112,13 @@ reaper_pass(struct app *app, int64_t now)
 {
     int n_deleted = 0;
 
-    due(app, "expire", now, 0, SEV_EXPIRE, "expired");
+    /* the time rules first: an auto-extension due now must win over the expiry */
+    due(app, "rules", now, 0, SEV__COUNT, NULL, NULL);
+    due(app, "expire", now, 0, SEV_EXPIRE, "expired", "duration");
     due(app, "approval-timeout", now, app->cfg->approval_timeout_s, SEV_TIMEOUT,
-        "approval timed out");
-    due(app, "agent-gone", now, app->cfg->agent_grace_s, SEV_AGENT_GONE, "agent gone");
+        "approval timed out", "approval_timeout");
+    due(app, "agent-gone", now, app->cfg->agent_grace_s, SEV_AGENT_GONE, "agent gone",
+        "agent_gone");
     expiring(app, now);
     pthread_mutex_lock(&app->lock);
     if (store_sess_delete_ended_before(app->store, now - app->cfg->retention_s, &n_deleted) == 0 &&

@@ -16,6 +16,8 @@
 #include "upgrade.h"
 
 #define RELAY_DIAL_TIMEOUT_MS 10000
+/* Relayed connections a session may have per allowed participant (DESIGN.md 8.3). */
+#define RELAY_CONNS_PER_PARTICIPANT 4
 
 struct relay;
 

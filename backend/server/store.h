@@ -24,6 +24,10 @@ struct sess_participant {
     enum policy_role role;
     int64_t joined_at, left_at; /* left_at 0: still in */
     char *ssh_public_key;       /* NULL until they join (the owner's row; '' in the table) */
+    /* presence (0007, store_presence.c); times 0 = never */
+    int64_t first_connected_at, last_input_at;
+    int connections;         /* live SSH connections now */
+    int64_t connected_since; /* start of the oldest live one */
 };
 
 struct sess_invite {
@@ -44,6 +48,8 @@ struct sess {
     enum session_state state;
     char *message;
     int64_t created_at, starts_at, expires_at, ended_at;
+    /* time rules (0007, timerules.h); 0 = none yet */
+    int64_t activated_at, first_connect_at, last_input_at, rules_at;
     int renewal_count;
     int approval_required;
     char *tmpl_text;             /* resolved template snapshot (JSON text), set for inserts */
@@ -56,9 +62,10 @@ struct sess {
     int64_t decided_at;
     struct sess_participant *parts;
     size_t n_parts;
-    int64_t rowid;           /* insertion order, for paging */
-    int agent_online;        /* from the agents table at load time */
-    json_t *agent_host_keys; /* array; empty when the agent is unknown */
+    int64_t rowid;               /* insertion order, for paging */
+    int agent_online;            /* from the agents table at load time */
+    int64_t agent_offline_since; /* ... and since when it is offline (0: unknown or online) */
+    json_t *agent_host_keys;     /* array; empty when the agent is unknown */
 };
 
 struct agent_rec {
@@ -182,5 +189,20 @@ void agent_list_free(struct agent_rec **list, size_t n);
 
 int store_outbox_add(struct store *st, int64_t event_id, const char *url, const char *body,
                      int64_t next_at);
+
+/* Live SSH connections of a session as the agent reported them (store_presence.c). */
+struct live_conn {
+    char *conn, *user, *role;
+    int64_t since;
+};
+/* The live connections of session (new array, live_conns_free). */
+int store_live_conns_get(struct store *st, const char *session, struct live_conn **v, size_t *n);
+/* Replaces the live connections of session with v (borrowed). */
+int store_live_conns_put(struct store *st, const char *session, const struct live_conn *v,
+                         size_t n);
+void live_conns_free(struct live_conn *v, size_t n);
+/* Records a participant's presence times (a 0 leaves that column as it is). */
+int store_participant_presence(struct store *st, const char *session, const char *user,
+                               int64_t first_connected_at, int64_t last_input_at);
 
 #endif

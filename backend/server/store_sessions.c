@@ -22,7 +22,8 @@
     " requested_by_name, requester_groups, reason, requested_duration_s, invited, state,"          \
     " message, created_at, starts_at, expires_at, renewal_count, approval_required,"               \
     " resolved_template, ended_at, sessions.version, coalesce(agents.online, 0),"                  \
-    " agents.host_keys, sessions.rowid, requested_by_issuer FROM sessions"                         \
+    " agents.host_keys, sessions.rowid, requested_by_issuer, activated_at, first_connect_at,"      \
+    " sessions.last_input_at, rules_at, agents.offline_since FROM sessions"                        \
     " LEFT JOIN agents ON agents.name = sessions.agent"
 #define SESS_COLS                                                                                  \
     "name, template, agent, requested_by, requested_by_email, requested_by_name,"                  \
@@ -257,6 +258,11 @@ row_to_sess(struct store *st, sqlite3_stmt *stmt)
     s->agent_host_keys = store_col_json(stmt, 21, json_array());
     s->rowid = sqlite3_column_int64(stmt, 22);
     s->requested_by_domain = store_col_text(stmt, 23);
+    s->activated_at = sqlite3_column_int64(stmt, 24);
+    s->first_connect_at = sqlite3_column_int64(stmt, 25);
+    s->last_input_at = sqlite3_column_int64(stmt, 26);
+    s->rules_at = sqlite3_column_int64(stmt, 27);
+    s->agent_offline_since = sqlite3_column_int64(stmt, 28);
     return s;
 }
 
@@ -285,8 +291,11 @@ load_related(struct store *st, struct sess *s)
     stmt = NULL;
     if (store_prepare(
             st, &stmt,
-            "SELECT user, email, display_name, role, joined_at, left_at, ssh_public_key, issuer"
-            " FROM participants WHERE session = ?1 ORDER BY joined_at, user") != 0)
+            "SELECT user, email, display_name, role, joined_at, left_at, ssh_public_key, issuer,"
+            " first_connected_at, last_input_at, (SELECT count(*) FROM live_conns c"
+            " WHERE c.session = p.session AND c.user = p.user), (SELECT min(since) FROM"
+            " live_conns c WHERE c.session = p.session AND c.user = p.user)"
+            " FROM participants p WHERE session = ?1 ORDER BY joined_at, user") != 0)
         goto out;
     sqlite3_bind_text(stmt, 1, s->name, -1, SQLITE_STATIC);
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -309,6 +318,10 @@ load_related(struct store *st, struct sess *s)
         p->left_at = sqlite3_column_int64(stmt, 5);
         p->ssh_public_key = store_col_text(stmt, 6);
         p->domain = store_col_text(stmt, 7);
+        p->first_connected_at = sqlite3_column_int64(stmt, 8);
+        p->last_input_at = sqlite3_column_int64(stmt, 9);
+        p->connections = sqlite3_column_int(stmt, 10);
+        p->connected_since = sqlite3_column_int64(stmt, 11);
         if (p->ssh_public_key != NULL && p->ssh_public_key[0] == '\0') {
             free(p->ssh_public_key); /* '' in the table: no key yet (the column is NOT NULL) */
             p->ssh_public_key = NULL;
@@ -448,10 +461,12 @@ store_sess_update(struct store *st, struct sess *s)
     json_t *inv = invites_json(s);
     int r;
 
-    if ((r = store_prepare(st, &stmt,
-                           "UPDATE sessions SET state = ?2, message = ?3, starts_at = ?4,"
-                           " expires_at = ?5, renewal_count = ?6, invited = ?7, ended_at = ?8,"
-                           " version = version + 1 WHERE name = ?1 AND version = ?9")) != 0)
+    if ((r = store_prepare(
+             st, &stmt,
+             "UPDATE sessions SET state = ?2, message = ?3, starts_at = ?4,"
+             " expires_at = ?5, renewal_count = ?6, invited = ?7, ended_at = ?8,"
+             " activated_at = ?10, first_connect_at = ?11, last_input_at = ?12,"
+             " rules_at = ?13, version = version + 1 WHERE name = ?1 AND version = ?9")) != 0)
         goto out;
     store_bind_text(stmt, 1, s->name);
     store_bind_text(stmt, 2, session_state_name(s->state));
@@ -462,6 +477,10 @@ store_sess_update(struct store *st, struct sess *s)
     store_bind_json(stmt, 7, inv);
     store_bind_time(stmt, 8, s->ended_at);
     sqlite3_bind_int64(stmt, 9, s->version);
+    store_bind_time(stmt, 10, s->activated_at);
+    store_bind_time(stmt, 11, s->first_connect_at);
+    store_bind_time(stmt, 12, s->last_input_at);
+    store_bind_time(stmt, 13, s->rules_at);
     if ((r = store_step_done(st, stmt)) != 0)
         goto out;
     if (sqlite3_changes(st->db) != 1) {
@@ -503,6 +522,9 @@ store_sess_names_due(struct store *st, const char *kind, int64_t now, int64_t ar
         const char *sql;
     } queries[] = {
         {"expire", "SELECT name FROM sessions WHERE state = 'Active' AND expires_at <= ?1"},
+        /* time rules due (timerules.c; migration 0007's partial index) */
+        {"rules", "SELECT name FROM sessions WHERE state = 'Active' AND rules_at IS NOT NULL"
+                  " AND rules_at <= ?1"},
         {"approval-timeout",
          "SELECT name FROM sessions WHERE state = 'PendingApproval' AND created_at + ?2 <= ?1"},
         /* agents first (CROSS JOIN keeps that order): each offline agent's Active

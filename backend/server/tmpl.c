@@ -72,14 +72,22 @@ tmpl_to_json(const struct tmpl_cfg *t)
                              "users", strlist_to_json(&t->approvers.users), "autoApproveFor",
                              subjects_json(&t->auto_approve));
 
+    json_t *auto_ext = t->auto_step_s > 0
+                           ? json_pack("{s:o, s:o}", "step", dur_json(t->auto_step_s), "maxTotal",
+                                       dur_json(t->auto_max_total_s))
+                           : json_null();
+
     return json_pack(
-        "{s:s, s:s, s:s, s:o, s:o, s:{s:o, s:o, s:o, s:b, s:i}, s:{s:b, s:s, s:i, s:b},"
-        " s:{s:b, s:b, s:b, s:b}, s:{s:b, s:i, s:i}, s:{s:b}}",
+        "{s:s, s:s, s:s, s:o, s:o, s:{s:o, s:o, s:o, s:b, s:i, s:o, s:s, s:o, s:o},"
+        " s:{s:b, s:s, s:i, s:b}, s:{s:b, s:b, s:b, s:b}, s:{s:b, s:i, s:i}, s:{s:b}}",
         "name", t->name, "displayName", t->display_name ? t->display_name : t->name, "description",
         t->description ? t->description : "", "allowed", subjects_json(&t->allowed), "approvers",
         appr, "constraints", "maxDuration", dur_json(t->max_duration_s), "defaultDuration",
         dur_json(t->default_duration_s), "minDuration", dur_json(t->min_duration_s), "allowRenewal",
-        t->allow_renewal, "maxRenewals", t->max_renewals, "terminalSharing", "enabled",
+        t->allow_renewal, "maxRenewals", t->max_renewals, "claimDeadline",
+        dur_json(t->claim_deadline_s), "clockStartsAt",
+        t->clock_first_connect ? "firstConnect" : "activation", "idleTimeout",
+        dur_json(t->idle_timeout_s), "autoExtend", auto_ext, "terminalSharing", "enabled",
         t->sharing_enabled, "provider", "tmux", "maxParticipants", t->max_participants,
         "readOnlyParticipants", t->read_only_participants, "allowedOperations", "shell",
         t->op_shell, "exec", t->op_exec, "sftp", t->op_sftp, "portForward", t->op_port_forward,
@@ -136,6 +144,13 @@ tmpl_from_json(const json_t *o, struct tmpl_cfg *t)
     t->min_duration_s = dur_from(json_object_get(c, "minDuration"));
     t->allow_renewal = json_is_true(json_object_get(c, "allowRenewal"));
     t->max_renewals = (int)json_integer_value(json_object_get(c, "maxRenewals"));
+    t->claim_deadline_s = dur_from(json_object_get(c, "claimDeadline"));
+    t->clock_first_connect =
+        json_is_string(json_object_get(c, "clockStartsAt")) &&
+        strcmp(json_string_value(json_object_get(c, "clockStartsAt")), "firstConnect") == 0;
+    t->idle_timeout_s = dur_from(json_object_get(c, "idleTimeout"));
+    t->auto_step_s = dur_from(json_object_get(json_object_get(c, "autoExtend"), "step"));
+    t->auto_max_total_s = dur_from(json_object_get(json_object_get(c, "autoExtend"), "maxTotal"));
     ts = json_object_get(o, "terminalSharing");
     t->sharing_enabled = json_is_true(json_object_get(ts, "enabled"));
     t->max_participants = (int)json_integer_value(json_object_get(ts, "maxParticipants"));

@@ -163,7 +163,9 @@ test('2010 bob leaves: leftAt set, the agent drops him; he can join again', asyn
 test('2011 events: the timeline in order, with actors', async () => {
   const ev = is(await carol.get(sessPath(name, 'events')), 200).events;
   const types = ev.map((e) => e.type);
-  const want = ['created', 'approval_required', 'approved', 'activated', 'joined', 'joined', 'renewed', 'renewed', 'invited', 'joined', 'left', 'joined'];
+  // a join request is a ticket, not a join (issue 12): `joined` is no longer recorded
+  const want = ['created', 'approval_required', 'approved', 'activated', 'ticket_issued', 'ticket_issued', 'renewed', 'renewed', 'invited', 'ticket_issued', 'left', 'ticket_issued'];
+  assert.ok(!types.includes('joined'), 'no joined event for a ticket');
   // every wanted event, in this order (others, e.g. agent_online, may be interleaved)
   let i = 0;
   for (const t of types) if (t === want[i]) i++;
@@ -172,6 +174,8 @@ test('2011 events: the timeline in order, with actors', async () => {
   assert.equal(of('created')[0].actor, 'alice');
   assert.equal(of('approved')[0].actor, 'carol');
   assert.deepEqual(of('renewed').map((e) => e.actor), ['alice', 'bob']);
+  assert.deepEqual(of('renewed').map((e) => [e.data.by, e.data.auto]), [['alice', false], ['bob', false]]);
+  for (const t of of('ticket_issued')) assert.ok(t.data.user === t.actor && ['owner', 'participant', 'viewer'].includes(t.data.role), JSON.stringify(t));
   assert.equal(of('left')[0].actor, 'bob');
   for (let k = 1; k < ev.length; k++) assert.ok(Date.parse(ev[k].at) >= Date.parse(ev[k - 1].at), 'oldest first');
   is(await frank.get(sessPath(name, 'events')), 404);

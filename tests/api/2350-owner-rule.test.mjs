@@ -29,7 +29,9 @@ test('2351 Active at creation: alice is listed as owner with joinedAt = startsAt
   const s = is(await c.alice.post('/api/v1/debug-sessions', { template: 'open', agent: AG }), 201);
   assert.equal(s.status.state, 'Active');
   assert.deepEqual(owner(s), [{ user: 'alice', email: 'alice@example.com', displayName: s.spec.requestedByDisplayName,
-    role: 'owner', joinedAt: s.status.startsAt, leftAt: null }], 'the creation reply lists the owner');
+    role: 'owner', joinedAt: s.status.startsAt, leftAt: null,
+    // presence (issue 12): listed, not connected
+    connections: 0, connectedSince: null, lastInputAt: null, firstConnectedAt: null }], 'the creation reply lists the owner');
   const g = is(await c.alice.get(sessPath(s.name)), 200);
   assert.deepEqual(g.status.participants, s.status.participants, 'GET agrees');
   const m = await ctl.waitSession(s.name, (x) => x.state === 'Active', { from });

@@ -420,6 +420,27 @@ test_shared_shell_and_removal(void **state)
         assert_true(strcmp(u, "bob") == 0 || strcmp(u, "alice") == 0);
         free(u);
     }
+    /* The activity report's list (issue 12): each connection with its user and role, oldest first. */
+    {
+        struct sshd_conn_info *cl = NULL;
+        size_t n = 0, k, seen_owner = 0, seen_viewer = 0, seen_part = 0;
+
+        sshd_conn_list(d, "ds-test000001", &cl, &n);
+        assert_int_equal(n, 3);
+        assert_string_equal(cl[0].user, "alice"); /* she connected first */
+        for (k = 0; k < n; k++) {
+            assert_true(cl[k].id != NULL && cl[k].id[0] != '\0');
+            assert_true(k == 0 || cl[k - 1].authed_ms <= cl[k].authed_ms);
+            seen_owner += strcmp(cl[k].user, "alice") == 0 && cl[k].role == ROLE_OWNER;
+            seen_viewer += strcmp(cl[k].user, "vic") == 0 && cl[k].role == ROLE_VIEWER;
+            seen_part += strcmp(cl[k].user, "bob") == 0 && cl[k].role == ROLE_PARTICIPANT;
+        }
+        assert_true(seen_owner == 1 && seen_viewer == 1 && seen_part == 1);
+        sshd_conn_list_free(cl, n);
+        sshd_conn_list(d, "ds-nosuch00000", &cl, &n);
+        assert_int_equal(n, 0);
+        sshd_conn_list_free(cl, n);
+    }
     /* bob removed: his connection closes within a second, with the reason. */
     {
         struct timespec t0, t1;

@@ -687,7 +687,28 @@ test_errors(void **state)
          "      events: [created, exploded]\n",
          "4: key 'notifications.webhooks[0].events[1]': unknown event 'exploded' (one of "
          "created, approval_required, approved, rejected, activated, invited, joined, left, "
-         "renewed, expiring, expired, terminated, failed, agent_online, agent_offline)"},
+         "renewed, expiring, expired, terminated, failed, agent_online, agent_offline, "
+         "ticket_issued, connected, disconnected, removed, role_changed)"},
+        /* issue 12: the time rules */
+        {"templates:\n  - name: a\n    constraints: { clockStartsAt: firstConnect }\n",
+         "3: key 'templates[0].constraints.clockStartsAt': clockStartsAt: firstConnect needs a "
+         "claimDeadline"},
+        {"templates:\n  - name: a\n    constraints: { clockStartsAt: later }\n",
+         "3: key 'templates[0].constraints.clockStartsAt': clockStartsAt must be activation or "
+         "firstConnect, not 'later'"},
+        {"templates:\n  - name: a\n    constraints: { maxDuration: 1h, claimDeadline: 2h }\n",
+         "3: key 'templates[0].constraints.claimDeadline': claimDeadline (2h) is longer than "
+         "maxDuration (1h)"},
+        {"templates:\n  - name: a\n    constraints: { idleTimeout: 0s }\n",
+         "3: key 'templates[0].constraints.idleTimeout': bad duration '0s' (e.g. 90s, 30m, "
+         "1h30m, 2d; at most 365d)"},
+        {"templates:\n  - name: a\n    constraints:\n      autoExtend: { maxTotal: 2h }\n",
+         "4: key 'templates[0].constraints.autoExtend.step': missing required key"},
+        {"templates:\n  - name: a\n    constraints:\n      autoExtend: { step: 5h }\n",
+         "4: key 'templates[0].constraints.autoExtend': autoExtend.step (5h) is longer than "
+         "maxDuration (4h)"},
+        {"templates:\n  - name: a\n    constraints:\n      autoExtend: { step: 5m, every: 1m }\n",
+         "4: key 'templates[0].constraints.autoExtend.every': unknown key"},
         {"notifications:\n  webhooks:\n    - events: [created]\n",
          "3: key 'notifications.webhooks[0].url': missing required key"},
         {"listen: 127.0.0.1:1\n---\nlisten: 127.0.0.1:2\n", "3: only one YAML document is allowed"},
@@ -827,6 +848,12 @@ test_design_sketch(void **state)
     assert_string_equal(cfg.issuers[1].require[0].globs.v[0], "acme");
     assert_int_equal(cfg.n_templates, 1);
     assert_string_equal(cfg.templates[0].auto_approve.agents.v[0], "gh/acme/sandbox/*");
+    /* the time rules (issue 12) */
+    assert_int_equal(cfg.templates[0].claim_deadline_s, 600);
+    assert_int_equal(cfg.templates[0].clock_first_connect, 0);
+    assert_int_equal(cfg.templates[0].idle_timeout_s, 1800);
+    assert_int_equal(cfg.templates[0].auto_step_s, 900);
+    assert_int_equal(cfg.templates[0].auto_max_total_s, 4 * 3600);
     assert_int_equal(cfg.n_webhooks, 1);
     assert_int_equal(cfg.webhooks[0].events.n, 7);
     config_free(&cfg);
