@@ -22,7 +22,8 @@ static const char *const event_names[] = {
     "created",   "approval_required", "approved",      "rejected",
     "activated", "invited",           "joined",        "left",
     "renewed",   "expiring",          "expired",       "terminated",
-    "failed",    "agent_online",      "agent_offline",
+    "failed",    "agent_online",      "agent_offline", "role_changed",
+    "removed",
 };
 
 static size_t count_char(const char *s, size_t n, char ch);
