@@ -740,12 +740,15 @@ test_policy_join_capacity(void **state)
     /* who is in the session: a = active, l = left; o/p/v = owner/participant/viewer */
     static const struct policy_participant O = {"alice", "alice@example.com", ROLE_OWNER, 1, NULL};
     static const struct policy_participant Ol = {"alice", "alice@example.com", ROLE_OWNER, 0, NULL};
-    static const struct policy_participant P1 = {"paul", "paul@example.com", ROLE_PARTICIPANT, 1, NULL};
-    static const struct policy_participant P1l = {"paul", "paul@example.com", ROLE_PARTICIPANT, 0, NULL};
+    static const struct policy_participant P1 = {"paul", "paul@example.com", ROLE_PARTICIPANT, 1,
+                                                 NULL};
+    static const struct policy_participant P1l = {"paul", "paul@example.com", ROLE_PARTICIPANT, 0,
+                                                  NULL};
     static const struct policy_participant V1 = {"vera", "vera@example.com", ROLE_VIEWER, 1, NULL};
     static const struct policy_participant A1 = {"bob", "bob@example.com", ROLE_VIEWER, 1, NULL};
     static const struct policy_participant IVANa = {"ivan", NULL, ROLE_PARTICIPANT, 1, NULL};
-    static const struct policy_participant IANa = {"ian2", "ian@example.com", ROLE_PARTICIPANT, 1, NULL};
+    static const struct policy_participant IANa = {"ian2", "ian@example.com", ROLE_PARTICIPANT, 1,
+                                                   NULL};
     /* not static: rows copy the participants above */
     const struct {
         const char *name;
@@ -1042,6 +1045,56 @@ test_policy_invite(void **state)
     }
 }
 
+/* Changing a role or removing someone: the owner or an admin, never the owner's row. */
+static void
+test_policy_manage(void **state)
+{
+    static const struct policy_participant owner = {"alice", NULL, ROLE_OWNER, 1, NULL};
+    static const struct policy_participant paul = {"paul", NULL, ROLE_PARTICIPANT, 1, NULL};
+    static const struct {
+        const char *name;
+        enum session_state st;
+        const struct who *p;
+        const struct policy_participant *target;
+        enum policy_role to;
+        int read_only, want_r;
+    } cases[] = {
+        {"owner demotes", SESSION_ACTIVE, &ALICE, &paul, ROLE_VIEWER, 0, 0},
+        {"owner by email removes", SESSION_ACTIVE, &ALICE_BY_EMAIL, &paul, ROLE_NONE, 0, 0},
+        {"owner, invitee only", SESSION_PENDING, &ALICE, NULL, ROLE_VIEWER, 0, 0},
+        {"admin promotes", SESSION_ACTIVE, &ROOT, &paul, ROLE_PARTICIPANT, 0, 0},
+        {"participant", SESSION_ACTIVE, &PAUL, &paul, ROLE_NONE, 0, ERR_FORBIDDEN},
+        {"viewer promotes", SESSION_ACTIVE, &VERA, NULL, ROLE_PARTICIPANT, 0, ERR_FORBIDDEN},
+        {"approver", SESSION_ACTIVE, &BOB, &paul, ROLE_VIEWER, 0, ERR_FORBIDDEN},
+        {"stranger", SESSION_ACTIVE, &MALLORY, &paul, ROLE_NONE, 0, ERR_FORBIDDEN},
+        {"owner's own row", SESSION_ACTIVE, &ALICE, &owner, ROLE_VIEWER, 0, ERR_CONFLICT},
+        {"admin removes owner", SESSION_ACTIVE, &ROOT, &owner, ROLE_NONE, 0, ERR_CONFLICT},
+        {"ended", SESSION_EXPIRED, &ALICE, &paul, ROLE_VIEWER, 0, ERR_CONFLICT},
+        {"made owner", SESSION_ACTIVE, &ALICE, &paul, ROLE_OWNER, 0, ERR_INVALID},
+        {"read-only template", SESSION_ACTIVE, &ALICE, &paul, ROLE_PARTICIPANT, 1, ERR_FORBIDDEN},
+        {"read-only, demote", SESSION_ACTIVE, &ALICE, &paul, ROLE_VIEWER, 1, 0},
+    };
+    struct tmpl_cfg t = tmpl_main();
+    size_t i;
+    (void)state;
+
+    for (i = 0; i < N(cases); i++) {
+        struct policy_session s;
+        struct principal p = mkp(cases[i].p);
+        const char *why = NULL;
+        int r;
+
+        t.read_only_participants = cases[i].read_only;
+        s = fixture(&t, cases[i].st);
+        r = policy_check_manage(&s, &p, cases[i].target, cases[i].to, &why);
+        if (r != cases[i].want_r)
+            fail_msg("manage: %s: want %s, got %s", cases[i].name, rname(cases[i].want_r),
+                     rname(r));
+        if (r != 0 && why == NULL)
+            fail_msg("manage: %s: no reason", cases[i].name);
+    }
+}
+
 /* ---- identity domains (DESIGN.md 5: a person is their username within their issuer) ---- */
 
 /* The fixture as recorded with domains: alice and her participants of "corp". */
@@ -1081,11 +1134,11 @@ test_policy_same_person_domains(void **state)
         int want;
     } cases[] = {
         {&ALICE, "corp", "alice", NULL, "corp", 1},
-        {&ALICE, "CORP", "ALICE", NULL, "corp", 1},          /* domains match in any case */
-        {&ALICE, "partner", "alice", NULL, "corp", 0},       /* same name, other issuer */
+        {&ALICE, "CORP", "ALICE", NULL, "corp", 1},                /* domains match in any case */
+        {&ALICE, "partner", "alice", NULL, "corp", 0},             /* same name, other issuer */
         {&ALICE, "partner", NULL, "alice@example.com", "corp", 0}, /* email does not merge */
-        {&ALICE, "partner", "alice", NULL, NULL, 1},         /* old row: any domain */
-        {&ALICE, NULL, "alice", NULL, "corp", 1},            /* principal without a domain */
+        {&ALICE, "partner", "alice", NULL, NULL, 1},               /* old row: any domain */
+        {&ALICE, NULL, "alice", NULL, "corp", 1},                  /* principal without a domain */
         {&NOBODY, "corp", NULL, "nobody@example.com", "corp", 0},
     };
     size_t i;
@@ -1094,8 +1147,7 @@ test_policy_same_person_domains(void **state)
     for (i = 0; i < N(cases); i++) {
         struct principal p = mkpd(cases[i].p, cases[i].pdom);
 
-        if (policy_same_person(&p, cases[i].user, cases[i].email, cases[i].domain) !=
-            cases[i].want)
+        if (policy_same_person(&p, cases[i].user, cases[i].email, cases[i].domain) != cases[i].want)
             fail_msg("row %zu: same_person(%s@%s) want %d", i, p.user,
                      cases[i].pdom ? cases[i].pdom : "NULL", cases[i].want);
     }
@@ -1182,6 +1234,7 @@ main(void)
         cmocka_unit_test(test_policy_invite),
         cmocka_unit_test(test_policy_same_person_domains),
         cmocka_unit_test(test_policy_domain_owner),
+        cmocka_unit_test(test_policy_manage),
         cmocka_unit_test(test_policy_domain_self_approval),
     };
 
