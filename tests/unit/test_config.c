@@ -687,7 +687,7 @@ test_errors(void **state)
          "      events: [created, exploded]\n",
          "4: key 'notifications.webhooks[0].events[1]': unknown event 'exploded' (one of "
          "created, approval_required, approved, rejected, activated, invited, joined, left, "
-         "renewed, expiring, expired, terminated, failed, agent_online, agent_offline)"},
+         "renewed, expiring, expired, terminated, failed, agent_online, agent_offline, role_changed, removed)"},
         {"notifications:\n  webhooks:\n    - events: [created]\n",
          "3: key 'notifications.webhooks[0].url': missing required key"},
         {"listen: 127.0.0.1:1\n---\nlisten: 127.0.0.1:2\n", "3: only one YAML document is allowed"},
