@@ -740,15 +740,12 @@ test_policy_join_capacity(void **state)
     /* who is in the session: a = active, l = left; o/p/v = owner/participant/viewer */
     static const struct policy_participant O = {"alice", "alice@example.com", ROLE_OWNER, 1, NULL};
     static const struct policy_participant Ol = {"alice", "alice@example.com", ROLE_OWNER, 0, NULL};
-    static const struct policy_participant P1 = {"paul", "paul@example.com", ROLE_PARTICIPANT, 1,
-                                                 NULL};
-    static const struct policy_participant P1l = {"paul", "paul@example.com", ROLE_PARTICIPANT, 0,
-                                                  NULL};
+    static const struct policy_participant P1 = {"paul", "paul@example.com", ROLE_PARTICIPANT, 1, NULL};
+    static const struct policy_participant P1l = {"paul", "paul@example.com", ROLE_PARTICIPANT, 0, NULL};
     static const struct policy_participant V1 = {"vera", "vera@example.com", ROLE_VIEWER, 1, NULL};
     static const struct policy_participant A1 = {"bob", "bob@example.com", ROLE_VIEWER, 1, NULL};
     static const struct policy_participant IVANa = {"ivan", NULL, ROLE_PARTICIPANT, 1, NULL};
-    static const struct policy_participant IANa = {"ian2", "ian@example.com", ROLE_PARTICIPANT, 1,
-                                                   NULL};
+    static const struct policy_participant IANa = {"ian2", "ian@example.com", ROLE_PARTICIPANT, 1, NULL};
     /* not static: rows copy the participants above */
     const struct {
         const char *name;
@@ -1134,11 +1131,11 @@ test_policy_same_person_domains(void **state)
         int want;
     } cases[] = {
         {&ALICE, "corp", "alice", NULL, "corp", 1},
-        {&ALICE, "CORP", "ALICE", NULL, "corp", 1},                /* domains match in any case */
-        {&ALICE, "partner", "alice", NULL, "corp", 0},             /* same name, other issuer */
+        {&ALICE, "CORP", "ALICE", NULL, "corp", 1},          /* domains match in any case */
+        {&ALICE, "partner", "alice", NULL, "corp", 0},       /* same name, other issuer */
         {&ALICE, "partner", NULL, "alice@example.com", "corp", 0}, /* email does not merge */
-        {&ALICE, "partner", "alice", NULL, NULL, 1},               /* old row: any domain */
-        {&ALICE, NULL, "alice", NULL, "corp", 1},                  /* principal without a domain */
+        {&ALICE, "partner", "alice", NULL, NULL, 1},         /* old row: any domain */
+        {&ALICE, NULL, "alice", NULL, "corp", 1},            /* principal without a domain */
         {&NOBODY, "corp", NULL, "nobody@example.com", "corp", 0},
     };
     size_t i;
@@ -1147,7 +1144,8 @@ test_policy_same_person_domains(void **state)
     for (i = 0; i < N(cases); i++) {
         struct principal p = mkpd(cases[i].p, cases[i].pdom);
 
-        if (policy_same_person(&p, cases[i].user, cases[i].email, cases[i].domain) != cases[i].want)
+        if (policy_same_person(&p, cases[i].user, cases[i].email, cases[i].domain) !=
+            cases[i].want)
             fail_msg("row %zu: same_person(%s@%s) want %d", i, p.user,
                      cases[i].pdom ? cases[i].pdom : "NULL", cases[i].want);
     }
