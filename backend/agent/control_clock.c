@@ -70,9 +70,13 @@ tick(struct agent *a, struct seen *sn, const struct dsess *s, int64_t now)
 void
 control_agent_clock(struct agent *a)
 {
+    static int64_t last; /* the loop wakes for every message: the clock moves once a second */
     int64_t now = time_now();
     size_t i;
 
+    if (now == last)
+        return;
+    last = now;
     for (i = 0; i < a->n_seen; i++) {
         struct seen *sn = &a->seen[i];
         struct dsess *s;
