@@ -98,10 +98,15 @@ put_what(FILE *f, const struct notify_event *e)
         fprintf(f, ": the agent went %s", t + 6);
     } else if (strcmp(t, "expired") == 0 || strcmp(t, "failed") == 0) {
         fprintf(f, ": it %s", t);
+    } else if (strcmp(t, "approved") == 0 || strcmp(t, "rejected") == 0 ||
+               strcmp(t, "terminated") == 0) {
+        fprintf(f, " %s it", t);
     } else {
-        fputc(' ', f);
-        put_esc(f, t, 0); /* approved, rejected, joined, left, terminated, ... */
-        fputs(strcmp(t, "joined") == 0 || strcmp(t, "left") == 0 ? "" : " it", f);
+        size_t i;
+
+        fputc(' ', f); /* joined, left, and types this file does not know, in words */
+        for (i = 0; t[i] != '\0'; i++)
+            fputc(t[i] == '_' ? ' ' : t[i], f);
     }
     if (reason != NULL && *reason) {
         fputs(" (", f);
