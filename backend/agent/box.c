@@ -41,6 +41,11 @@ state_line(const struct box_info *bi, int64_t now, char *out, size_t len)
     }
     if (bi->state == NULL) {
         snprintf(out, len, "state:  unknown (waiting for the server)");
+    } else if (strcmp(bi->state, "Active") == 0 && bi->idle_ends_at > 0) {
+        box_left(bi->idle_ends_at - now, left, sizeof(left));
+        time_fmt(bi->idle_ends_at, exp);
+        snprintf(out, len, "state:  Active, %s left (idle: ends at %s unless someone types)", left,
+                 exp);
     } else if (strcmp(bi->state, "Active") == 0 && bi->expires_at > 0) {
         box_left(bi->expires_at - now, left, sizeof(left));
         time_fmt(bi->expires_at, exp);

@@ -11,12 +11,13 @@
 #define BOX_WIDTH 78 /* inner width; longer lines (a long URL) widen the box */
 
 struct box_info {
-    const char *server;              /* base URL, no trailing slash */
-    const char *agent;               /* agent name */
-    const char *session;             /* session name, NULL while none is bound yet */
-    const char *state;               /* "PendingApproval", "Active", ...; NULL = unknown */
-    const char *message;             /* status message, may be NULL */
-    int64_t expires_at;              /* Unix seconds, 0 = not started */
+    const char *server;   /* base URL, no trailing slash */
+    const char *agent;    /* agent name */
+    const char *session;  /* session name, NULL while none is bound yet */
+    const char *state;    /* "PendingApproval", "Active", ...; NULL = unknown */
+    const char *message;  /* status message, may be NULL */
+    int64_t expires_at;   /* Unix seconds, 0 = not started */
+    int64_t idle_ends_at; /* when no input ends it first (clock.h), 0 = not before expiry */
     const char *const *participants; /* "alice (owner)" strings */
     size_t n_participants;
     int connections;    /* open SSH connections */

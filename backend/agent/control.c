@@ -28,6 +28,7 @@
 #include <jansson.h>
 
 #include "box.h"
+#include "clock.h"
 #include "control_int.h"
 #include "ctlsock.h"
 #include "duration.h"
@@ -98,6 +99,9 @@ control_session_parse(const json_t *j, struct dsess **sp)
     if (json_is_true(json_object_get(ops, "portForward")))
         s->ops |= DSESS_OP_FORWARD;
     s->sharing = !json_is_false(json_object_get(ts, "enabled"));
+    if (json_is_integer(json_object_get(j, "idleTimeout")))
+        s->idle_timeout_s = (int64_t)json_integer_value(json_object_get(j, "idleTimeout"));
+    s->can_extend = json_is_true(json_object_get(j, "canExtend"));
     if (json_is_integer(json_object_get(ts, "maxParticipants")))
         s->max_participants = (int)json_integer_value(json_object_get(ts, "maxParticipants"));
     *sp = s;
@@ -121,6 +125,7 @@ seen_get(struct agent *a, const char *name)
         free(a->seen[i].name);
         free(a->seen[i].key);
         free(a->seen[i].conns_key);
+        free(a->seen[i].status);
         a->seen[i] = a->seen[--a->n_seen];
     }
     memset(&a->seen[a->n_seen], 0, sizeof(a->seen[0]));
@@ -148,6 +153,15 @@ box_print(struct agent *a, const char *session, int force)
         bi.state = s->state;
         bi.message = s->message;
         bi.expires_at = s->expires_at;
+        if (sn != NULL && strcmp(s->state, "Active") == 0) {
+            struct clock_in c;
+            int idle;
+            int64_t end;
+
+            control_agent_clock_in(a, sn, s, now, &c);
+            end = clock_end(&c, &idle);
+            bi.idle_ends_at = idle ? end : 0;
+        }
         people = xcalloc(s->n_members + 1, sizeof(char *));
         for (i = 0; i < s->n_members; i++)
             people[i] =
@@ -156,8 +170,10 @@ box_print(struct agent *a, const char *session, int force)
         bi.n_participants = s->n_members;
         bi.connections = sshd_conn_count(a->sshd, session);
     }
-    kl = (size_t)snprintf(key, sizeof(key), "%s|%s|%lld|%d", bi.state ? bi.state : "",
-                          bi.message ? bi.message : "", (long long)bi.expires_at, bi.connections);
+    /* the idle end moves with every keystroke: the box follows it by the minute */
+    kl = (size_t)snprintf(key, sizeof(key), "%s|%s|%lld|%lld|%d", bi.state ? bi.state : "",
+                          bi.message ? bi.message : "", (long long)bi.expires_at,
+                          (long long)(bi.idle_ends_at / 60), bi.connections);
     for (i = 0; i < bi.n_participants && kl < sizeof(key); i++)
         kl += (size_t)snprintf(key + kl, sizeof(key) - kl, "|%s", people[i]);
     if (sn != NULL && !force && sn->key != NULL && strcmp(sn->key, key) == 0)
@@ -549,6 +565,7 @@ loop_timers(struct agent *a)
     }
     control_agent_requests_expire(a);
     activity_send(a);
+    control_agent_clock(a);
     if (a->cfg->mode == CONTROL_WAIT) {
         if (a->session != NULL && sshd_conn_count(a->sshd, a->session) > 0)
             a->ever_connected = 1;
@@ -695,6 +712,7 @@ agent_cleanup(struct agent *a)
         free(a->seen[i].name);
         free(a->seen[i].key);
         free(a->seen[i].conns_key);
+        free(a->seen[i].status);
     }
     if (a->credential != NULL)
         explicit_bzero(a->credential, strlen(a->credential));

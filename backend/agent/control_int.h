@@ -5,7 +5,8 @@
  *   control_register.c  registration (POST /api/v1/agents), GitHub's token;
  *   control_tunnel.c    one thread per "open": dial back, bridge to sshd;
  *   control_requests.c  $AIRLOCK_SOCK requests (extend, resume, status)
- *                       relayed over the control channel and answered.
+ *                       relayed over the control channel and answered;
+ *   control_clock.c     the time left in each shared shell (tmux).
  * All of them run on the control loop's thread except the tunnel threads,
  * which share only what agent.mu guards (and the agent's immutable fields).
  */
@@ -43,6 +44,10 @@ struct seen {
     char *conns_key; /* the ids in the last report ("a,b,") */
     int64_t input_sent_ms, activity_ms;
     int ended;
+    /* the clock in the shell (control_clock.c) */
+    char *status;        /* the status text tmux shows now (NULL: not set yet) */
+    int warned;          /* the last warning level shown (clock_level), 0: none */
+    int64_t clock_since; /* Unix s the agent first saw it Active: idle counts from here */
 };
 
 /* The agent: one per process, owned by control_agent_main(). */
@@ -84,6 +89,17 @@ int control_agent_register(struct agent *a);
 
 /* Starts a detached tunnel thread for an "open" of conn in session (both borrowed, copied). */
 void control_agent_tunnel_start(struct agent *a, const char *conn, const char *session);
+
+/*
+ * Once a second: each Active session's time left on its tmux status line,
+ * and a message to every tmux client at 10, 5 and 1 minutes before the end
+ * (control_clock.c).
+ */
+void control_agent_clock(struct agent *a);
+/* What the clock of session s (seen as sn) starts from, at now (Unix s). */
+struct clock_in;
+void control_agent_clock_in(struct agent *a, struct seen *sn, const struct dsess *s, int64_t now,
+                            struct clock_in *c);
 
 /* The ctlsock_req_fn: a request from $AIRLOCK_SOCK (ud is the agent). */
 void control_agent_request(struct ctlsock *cs, unsigned client, json_t *req, void *ud);

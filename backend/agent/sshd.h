@@ -42,9 +42,11 @@ struct dsess {
     int64_t expires_at; /* Unix seconds, 0 = unknown */
     struct dsess_member *members;
     size_t n_members;
-    unsigned ops;         /* DSESS_OP_* */
-    int sharing;          /* terminalSharing.enabled */
-    int max_participants; /* terminalSharing.maxParticipants, 0 = unknown */
+    unsigned ops;           /* DSESS_OP_* */
+    int sharing;            /* terminalSharing.enabled */
+    int max_participants;   /* terminalSharing.maxParticipants, 0 = unknown */
+    int64_t idle_timeout_s; /* idleTimeout, 0 = none (or an older server) */
+    int can_extend;         /* canExtend: a renewal is allowed now */
 };
 
 /* 1 for Expired, Terminated and Failed. */

@@ -27,6 +27,7 @@
 
 #define MSG_ENDED "airlock: session ended"
 #define MSG_REMOVED "airlock: you were removed from the session"
+#define MSG_DEMOTED "airlock: your role is now viewer; join again to watch read-only"
 
 static int parse_key_line(const char *line, ssh_key *key);
 
@@ -218,9 +219,12 @@ sshd_session_update(struct sshd *d, const struct dsess *s)
             c->kill_msg = MSG_ENDED;
             continue;
         }
+        /* a promoted viewer keeps watching; their next connection writes */
         m = member_find(nr, c->user);
-        if (m == NULL || m->role != c->role)
+        if (m == NULL)
             c->kill_msg = MSG_REMOVED;
+        else if (m->role == ROLE_VIEWER && c->role != ROLE_VIEWER)
+            c->kill_msg = MSG_DEMOTED;
     }
     pthread_mutex_unlock(&d->mu);
     if (ended) {

@@ -26,6 +26,7 @@
 extern char **environ;
 
 static int run_quiet(const char *const *argv, char *const *envp);
+static int run_capture(const char *const *argv, char *out, size_t len);
 static void child_exec(const char *const *argv, char *const *envp);
 static void set_nonblock_cloexec(int fd);
 
@@ -99,6 +100,53 @@ tmux_session_kill(const char *tmux_sock, const char *session)
 
     snprintf(target, sizeof(target), "=%s", session);
     return run_quiet(argv, environ) == 0 ? 0 : ERR_NOT_FOUND;
+}
+
+int
+tmux_status_set(const char *tmux_sock, const char *session, const char *text)
+{
+    char target[256];
+    const char *argv[] = {"tmux",
+                          "-S",
+                          tmux_sock,
+                          "set-option",
+                          "-t",
+                          target,
+                          "status-right",
+                          text,
+                          ";",
+                          "set-option",
+                          "-t",
+                          target,
+                          "status-right-length",
+                          "80",
+                          NULL};
+
+    /* set-option takes a pane: "=NAME:" is session NAME exactly, its current window */
+    snprintf(target, sizeof(target), "=%s:", session);
+    return run_quiet(argv, environ) == 0 ? 0 : ERR_NOT_FOUND;
+}
+
+int
+tmux_message_all(const char *tmux_sock, const char *session, const char *msg)
+{
+    char target[256], clients[4096], delay[16], *line, *save = NULL;
+    const char *list[] = {"tmux",           "-S", tmux_sock, "list-clients", "-t", target, "-F",
+                          "#{client_name}", NULL};
+    int n = 0;
+
+    snprintf(target, sizeof(target), "=%s", session);
+    snprintf(delay, sizeof(delay), "%d", TMUX_MESSAGE_MS);
+    if (run_capture(list, clients, sizeof(clients)) != 0)
+        return 0;
+    for (line = strtok_r(clients, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        const char *show[] = {"tmux", "-S", tmux_sock, "display-message", "-c", line, "-d",
+                              delay,  msg,  NULL};
+
+        if (run_quiet(show, environ) == 0)
+            n++;
+    }
+    return n;
 }
 
 void
@@ -271,6 +319,52 @@ run_quiet(const char *const *argv, char *const *envp)
         setsid();
         child_exec(argv, envp);
     }
+    while (waitpid(p, &st, 0) < 0) {
+        if (errno != EINTR)
+            return -1;
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Runs argv (no stdin, stderr to /dev/null) and reads its stdout into out; its exit status or -1.
+ */
+static int
+run_capture(const char *const *argv, char *out, size_t len)
+{
+    int fd[2], st = 0;
+    size_t o = 0;
+    ssize_t k;
+    pid_t p;
+
+    out[0] = '\0';
+    if (pipe2(fd, O_CLOEXEC) != 0)
+        return -1;
+    p = fork();
+    if (p < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return -1;
+    }
+    if (p == 0) {
+        int nul = open("/dev/null", O_RDWR);
+
+        if (nul >= 0) {
+            dup2(nul, 0);
+            dup2(nul, 2);
+        }
+        dup2(fd[1], 1);
+        setsid();
+        child_exec(argv, environ);
+    }
+    close(fd[1]);
+    while ((k = read(fd[0], out + o, len - 1 - o)) != 0) {
+        if (k < 0 && errno != EINTR)
+            break;
+        if (k > 0 && (o += (size_t)k) == len - 1)
+            break; /* truncated: what fits */
+    }
+    out[o] = '\0';
+    close(fd[0]);
     while (waitpid(p, &st, 0) < 0) {
         if (errno != EINTR)
             return -1;

@@ -40,6 +40,20 @@ void tmux_shell_argv(const char *tmux_sock, const char *session, int viewer, con
  */
 int tmux_session_ensure(const char *tmux_sock, const char *session, const char *ctl_sock,
                         const char *shell, char *const *envp);
+/*
+ * Shows text at the right of tmux session `session`'s status line (an
+ * option of that session; tmux redraws its clients). text must hold no '#'
+ * (tmux expands formats there). 0, or ERR_NOT_FOUND while the tmux session
+ * does not exist yet.
+ */
+int tmux_status_set(const char *tmux_sock, const char *session, const char *text);
+/*
+ * Shows msg for TMUX_MESSAGE_MS on every client attached to `session`
+ * (display-message -c, one per client). msg must hold no '#'. Returns how
+ * many clients were shown it.
+ */
+#define TMUX_MESSAGE_MS 15000
+int tmux_message_all(const char *tmux_sock, const char *session, const char *msg);
 /* Kills tmux session `session` (its shell and every client). 0 or ERR_NOT_FOUND. */
 int tmux_session_kill(const char *tmux_sock, const char *session);
 /* Kills the whole tmux server on tmux_sock (agent exit). */

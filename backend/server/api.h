@@ -172,6 +172,17 @@ int api_sessions_get(struct api_req *req, struct api_reply *rep);
 int api_sessions_approve(struct api_req *req, struct api_reply *rep);
 int api_sessions_reject(struct api_req *req, struct api_reply *rep);
 int api_sessions_join(struct api_req *req, struct api_reply *rep);
+int api_participants_role(struct api_req *req, struct api_reply *rep);
+int api_participants_remove(struct api_req *req, struct api_reply *rep);
+/*
+ * Runs fn on the session req->params[0] names (404 unless visible) inside
+ * one transaction, then replies with the session and does the post-commit
+ * work (api_sessions.c; the actions of other files use it too).
+ */
+struct core_after;
+typedef int (*api_action_fn)(struct api_req *req, struct api_reply *rep, struct sess *s,
+                             struct core_after *after);
+int api_sessions_mutate(struct api_req *req, struct api_reply *rep, api_action_fn fn);
 int api_sessions_leave(struct api_req *req, struct api_reply *rep);
 int api_sessions_renew(struct api_req *req, struct api_reply *rep);
 int api_sessions_terminate(struct api_req *req, struct api_reply *rep);

@@ -73,6 +73,12 @@ mutate(struct api_req *req, struct api_reply *rep, action_fn fn)
     return 0;
 }
 
+int
+api_sessions_mutate(struct api_req *req, struct api_reply *rep, api_action_fn fn)
+{
+    return mutate(req, rep, fn);
+}
+
 /* ---------------------------------------------------------------- create */
 
 static char *

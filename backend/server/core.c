@@ -13,6 +13,7 @@
 #include "duration.h"
 #include "err.h"
 #include "log.h"
+#include "notify_text.h"
 #include "relay.h"
 #include "util.h"
 #include <pthread.h>
@@ -165,6 +166,34 @@ webhook_wants(const struct webhook_cfg *w, const char *type)
     return 0;
 }
 
+/* The webhook body's `text`, from the session as this transaction sees it. */
+static char *
+event_text(struct app *app, const struct config *cfg, const char *session, const char *actor,
+           const char *type, const json_t *data, int64_t now)
+{
+    struct notify_event e = {.type = type,
+                             .session = session,
+                             .actor = actor,
+                             .data = data,
+                             .now = now,
+                             .public_url = cfg->public_url};
+    struct sess *s = NULL;
+    char *text;
+
+    if (session != NULL && store_sess_get(app->store, session, &s) == 0) {
+        e.template_name = s->template_name;
+        e.agent = s->agent;
+        e.requested_by = s->requested_by;
+        e.reason = s->reason;
+        e.approvers = s->tmpl ? &s->tmpl->approvers : NULL;
+        e.active = s->state == SESSION_ACTIVE;
+        e.expires_at = s->expires_at;
+    }
+    text = notify_text(&e);
+    sess_free(s);
+    return text;
+}
+
 int
 core_event(struct app *app, const char *session, const char *actor, const char *type, json_t *data,
            int64_t now)
@@ -173,6 +202,8 @@ core_event(struct app *app, const char *session, const char *actor, const char *
     int64_t id = 0;
     size_t i;
     int r;
+
+    char *text = NULL;
 
     if ((r = store_event_add(app->store, session, now, actor, type, data, &id)) != 0)
         return r;
@@ -183,17 +214,20 @@ core_event(struct app *app, const char *session, const char *actor, const char *
 
         if (!webhook_wants(w, type))
             continue;
+        if (text == NULL)
+            text = event_text(app, cfg, session, actor, type, data, now);
         time_fmt(now, ts);
-        j = json_pack("{s:s, s:s?, s:s, s:s, s:O?}", "type", type, "session", session, "actor",
-                      actor, "at", ts, "data", data);
+        j = json_pack("{s:s, s:s?, s:s, s:s, s:O?, s:s}", "type", type, "session", session, "actor",
+                      actor, "at", ts, "data", data, "text", text);
         body = json_dumps(j, JSON_COMPACT);
         json_decref(j);
         r = store_outbox_add(app->store, id, w->url, body, now);
         free(body);
         if (r != 0)
-            return r;
+            break;
     }
-    return 0;
+    free(text);
+    return r;
 }
 
 /*

@@ -361,6 +361,34 @@ policy_check_invite(const struct policy_session *s, const struct principal *p, c
 }
 
 int
+policy_check_manage(const struct policy_session *s, const struct principal *p,
+                    const struct policy_participant *target, enum policy_role to, const char **why)
+{
+    if (!p->admin && !is_requester(s, p)) {
+        *why = "only the session's owner or an admin may change or remove participants";
+        return ERR_FORBIDDEN;
+    }
+    if (session_state_ended(s->state)) {
+        *why = "the session has ended";
+        return ERR_CONFLICT;
+    }
+    if (target != NULL && target->role == ROLE_OWNER) {
+        *why = "the owner's role cannot be changed and the owner cannot be removed"
+               " (terminate the session instead)";
+        return ERR_CONFLICT;
+    }
+    if (to == ROLE_OWNER) {
+        *why = "field 'role' must be 'participant' or 'viewer'";
+        return ERR_INVALID;
+    }
+    if (to == ROLE_PARTICIPANT && s->tmpl->read_only_participants) {
+        *why = "the template makes every participant a viewer (readOnlyParticipants)";
+        return ERR_FORBIDDEN;
+    }
+    return 0;
+}
+
+int
 policy_check_duration(const struct tmpl_cfg *t, const char *field, const char *text, int64_t *secs,
                       char *why, size_t why_len)
 {

@@ -114,6 +114,16 @@ int policy_check_terminate(const struct policy_session *s, const struct principa
                            int as_participant, const char **why);
 int policy_check_invite(const struct policy_session *s, const struct principal *p,
                         const char **why);
+/*
+ * Changing a participant's role or removing them: the owner or an admin,
+ * while the session has not ended. target is the participant (NULL: no such
+ * active participant, or an invitation only); to is the new role
+ * (ROLE_NONE: removal). The owner's own row cannot be changed or removed,
+ * and nobody is raised above viewer where the template makes everyone one.
+ */
+int policy_check_manage(const struct policy_session *s, const struct principal *p,
+                        const struct policy_participant *target, enum policy_role to,
+                        const char **why);
 
 /*
  * The duration rule of a request (requestedDuration) and of every renewal

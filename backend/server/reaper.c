@@ -84,6 +84,22 @@ due(struct app *app, const char *kind, int64_t now, int64_t arg, enum session_ev
     apply(app, names, n, ev, message, reason, now);
 }
 
+/* The `expiring` event, with the seconds left (data.timeLeft) for webhooks. */
+static int
+expiring_event(struct app *app, const char *name, int64_t now)
+{
+    struct sess *s = NULL;
+    json_t *data = NULL;
+    int r;
+
+    if (store_sess_get(app->store, name, &s) == 0 && s->expires_at > now)
+        data = json_pack("{s:I}", "timeLeft", (json_int_t)(s->expires_at - now));
+    sess_free(s);
+    r = core_event(app, name, "airlock", "expiring", data, now);
+    json_decref(data);
+    return r;
+}
+
 static void
 expiring(struct app *app, int64_t now)
 {
@@ -94,7 +110,7 @@ expiring(struct app *app, int64_t now)
     if (store_sess_names_due(app->store, "expiring", now, REAPER_EXPIRING_S, &names, &n) == 0) {
         for (i = 0; i < n; i++) {
             if (store_begin(app->store) == 0) {
-                if (core_event(app, names[i], "airlock", "expiring", NULL, now) == 0)
+                if (expiring_event(app, names[i], now) == 0)
                     (void)store_commit(app->store);
                 else
                     store_rollback(app->store);

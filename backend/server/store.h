@@ -165,6 +165,9 @@ int store_participant_upsert(struct store *st, const char *session,
 /* Adds p (borrowed) unless session already has a row for p->user. 0 or ERR_DB. */
 int store_participant_add(struct store *st, const char *session, const struct sess_participant *p);
 int store_participant_leave(struct store *st, const char *session, const char *user, int64_t at);
+/* Sets an active participant's role (joinedAt and key kept). */
+int store_participant_role(struct store *st, const char *session, const char *user,
+                           enum policy_role role);
 int store_renewal_insert(struct store *st, const char *session, const char *by, int64_t at,
                          int64_t extend_s, int64_t old_exp, int64_t new_exp);
 /* Appends an audit event (data may be NULL); *event_id gets its id when not NULL. */

@@ -904,6 +904,25 @@ store_participant_leave(struct store *st, const char *session, const char *user,
 }
 
 int
+store_participant_role(struct store *st, const char *session, const char *user,
+                       enum policy_role role)
+{
+    sqlite3_stmt *stmt = NULL;
+    int r;
+
+    if ((r = store_prepare(st, &stmt,
+                           "UPDATE participants SET role = ?3 WHERE session = ?1"
+                           " AND user = ?2 AND left_at IS NULL")) != 0)
+        return r;
+    store_bind_text(stmt, 1, session);
+    store_bind_text(stmt, 2, user);
+    store_bind_text(stmt, 3, policy_role_name(role));
+    r = store_step_done(st, stmt);
+    store_finish(st, stmt);
+    return r;
+}
+
+int
 store_renewal_insert(struct store *st, const char *session, const char *by, int64_t at,
                      int64_t extend_s, int64_t old_exp, int64_t new_exp)
 {

@@ -14,6 +14,8 @@ const OPS = [
   ['post', '/api/v1/debug-sessions/{name}/join'], ['post', '/api/v1/debug-sessions/{name}/leave'],
   ['post', '/api/v1/debug-sessions/{name}/renew'], ['post', '/api/v1/debug-sessions/{name}/terminate'],
   ['post', '/api/v1/debug-sessions/{name}/invite'], ['get', '/api/v1/debug-sessions/{name}/events'],
+  ['post', '/api/v1/debug-sessions/{name}/participants/{user}'],
+  ['delete', '/api/v1/debug-sessions/{name}/participants/{user}'],
   ['get', '/api/v1/debug-sessions/{name}/connect'],
   ['get', '/api/v1/debug-session-templates'], ['get', '/api/v1/debug-session-templates/{name}'],
   ['get', '/api/v1/agents'], ['post', '/api/v1/agents'], ['get', '/api/v1/agents/{name}'],

@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, test } from 'node:test';
 
-import { freePort, is, REASON, sessPath, setup, sshKey, until } from './lib.mjs';
+import { agentOnline, freePort, is, REASON, sessPath, setup, sshKey, until } from './lib.mjs';
 
-let env, hook, hookPort;
+let env, hook, hookPort, ctl;
 const c = {};
 const got = [];        // bodies received by the healthy receiver
 let failing = 0;       // the next N requests to /flaky answer 500
@@ -41,9 +41,10 @@ before(async () => {
     },
   });
   for (const u of ['alice', 'carol', 'erin']) c[u] = await env.client(u);
-  is(await c.erin.post('/api/v1/agents', { name: 'lab/hook', hostKeys: [sshKey('h').pub] }), 201);
+  const reg = is(await c.erin.post('/api/v1/agents', { name: 'lab/hook', hostKeys: [sshKey('h').pub] }), 201);
+  ctl = await agentOnline(env.srv, 'lab/hook', reg.credential); // sessions become Active (time left)
 });
-after(async () => { await env?.close(); hook?.close(); });
+after(async () => { await ctl?.close(); await env?.close(); hook?.close(); });
 
 const waitFor = (pred, ms, what) => until(pred, { timeout: ms, what: `waiting for ${what}` });
 
@@ -68,4 +69,47 @@ test('3302 a receiver that fails gets the event again; only subscribed events ar
   const mine = flaky.filter((e) => e.session === s.name);
   assert.ok(mine.every((e) => e.type === 'rejected'), 'only the subscribed event type');
   assert.equal(mine[1].data.reason, 'not today');
+});
+
+// Slack/Mattermost incoming webhooks take {"text": …} and ignore the rest, so each body carries a
+// one-line `text` a person can act on: session, who, what, time left, the UI link.
+const textOf = (name, type) => got.find((e) => e.session === name && e.type === type)?.text;
+const uiLink = (name) => `${env.srv.base}/debug-sessions/${name}`;
+
+test('3303 a request names who asks, who may approve and the approve link; once active the time left', async () => {
+  const s = is(await c.alice.post('/api/v1/debug-sessions', { template: 'ci-debug', agent: 'lab/hook', reason: REASON }), 201);
+  await waitFor(() => textOf(s.name, 'approval_required'), 5000, 'approval_required');
+  const created = textOf(s.name, 'created');
+  assert.ok(created.startsWith(`airlock ${s.name} (ci-debug on lab/hook, requested by alice): alice requested it.`), created);
+  assert.ok(created.includes(`Reason: ${REASON}.`), created);
+  assert.ok(created.endsWith(` ${uiLink(s.name)}`), created);
+  const ask = textOf(s.name, 'approval_required');
+  assert.match(ask, /asks for approval by group sre-leads\./);
+  assert.ok(ask.endsWith(` Approve: ${uiLink(s.name)}`), ask);
+  assert.ok(!/Time left/.test(ask), 'no time left before it starts');
+  is(await c.carol.post(sessPath(s.name, 'approve'), {}), 200);
+  await waitFor(() => textOf(s.name, 'activated'), 5000, 'activated');
+  assert.match(textOf(s.name, 'approved'), /: carol approved it\. http/);
+  assert.match(textOf(s.name, 'activated'), /: airlock: it is active\. Time left: (1h|59m)\. http/);
+  is(await c.alice.post(sessPath(s.name, 'renew'), { extendBy: '30m' }), 200);
+  await waitFor(() => textOf(s.name, 'renewed'), 5000, 'renewed');
+  assert.match(textOf(s.name, 'renewed'), /: alice extended it by 30m\. Time left: (1h30m|1h29m)\./);
+});
+
+test('3304 names and reasons are escaped for Slack (&, <, >) and kept on one line', async () => {
+  const reason = 'a <b>bold</b> & <!channel> ping\nsecond line';
+  const s = is(await c.alice.post('/api/v1/debug-sessions', { template: 'ci-debug', agent: 'lab/hook', reason }), 201);
+  await waitFor(() => textOf(s.name, 'created'), 5000, 'created');
+  const t = textOf(s.name, 'created');
+  assert.ok(t.includes('Reason: a &lt;b&gt;bold&lt;/b&gt; &amp; &lt;!channel&gt; ping second line.'), t);
+  assert.ok(!/[<>\n]/.test(t), t);
+});
+
+test('3305 expiring carries timeLeft in seconds and its text says it', async () => {
+  // 'quick' lasts 3 s, so it is within the 5-minute warning as soon as it starts
+  const s = is(await c.alice.post('/api/v1/debug-sessions', { template: 'quick', agent: 'lab/hook' }), 201);
+  await waitFor(() => textOf(s.name, 'expiring'), 5000, 'expiring');
+  const e = got.find((x) => x.session === s.name && x.type === 'expiring');
+  assert.ok(Number.isInteger(e.data.timeLeft) && e.data.timeLeft >= 1 && e.data.timeLeft <= 3, JSON.stringify(e.data));
+  assert.ok(e.text.includes(`: airlock: it expires soon. Time left: ${e.data.timeLeft}s. ${uiLink(s.name)}`), e.text);
 });

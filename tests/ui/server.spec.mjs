@@ -212,7 +212,7 @@ t.step('alice terminates the session; it ends for carol too', async (c) => {
   await p.locator('.action-panel input').fill('found it')
   await p.getByRole('button', { name: 'Terminate session' }).click()
   await p.locator('.session-head [data-testid=state]').filter({ hasText: 'Terminated' }).waitFor()
-  await p.getByTestId('timeline').getByText('terminated').first().waitFor()
+  await p.getByTestId('timeline').getByText('alice ended the session').first().waitFor()
   assert((await p.getByTestId('attach-command').count()) === 0, 'attach command still shown after the end')
   await shot(p, 'session-terminated')
   // carol's list (Active, Pending, PendingApproval by default) drops it without a reload

@@ -1042,6 +1042,56 @@ test_policy_invite(void **state)
     }
 }
 
+/* Changing a role or removing someone: the owner or an admin, never the owner's row. */
+static void
+test_policy_manage(void **state)
+{
+    static const struct policy_participant owner = {"alice", NULL, ROLE_OWNER, 1, NULL};
+    static const struct policy_participant paul = {"paul", NULL, ROLE_PARTICIPANT, 1, NULL};
+    static const struct {
+        const char *name;
+        enum session_state st;
+        const struct who *p;
+        const struct policy_participant *target;
+        enum policy_role to;
+        int read_only, want_r;
+    } cases[] = {
+        {"owner demotes", SESSION_ACTIVE, &ALICE, &paul, ROLE_VIEWER, 0, 0},
+        {"owner by email removes", SESSION_ACTIVE, &ALICE_BY_EMAIL, &paul, ROLE_NONE, 0, 0},
+        {"owner, invitee only", SESSION_PENDING, &ALICE, NULL, ROLE_VIEWER, 0, 0},
+        {"admin promotes", SESSION_ACTIVE, &ROOT, &paul, ROLE_PARTICIPANT, 0, 0},
+        {"participant", SESSION_ACTIVE, &PAUL, &paul, ROLE_NONE, 0, ERR_FORBIDDEN},
+        {"viewer promotes", SESSION_ACTIVE, &VERA, NULL, ROLE_PARTICIPANT, 0, ERR_FORBIDDEN},
+        {"approver", SESSION_ACTIVE, &BOB, &paul, ROLE_VIEWER, 0, ERR_FORBIDDEN},
+        {"stranger", SESSION_ACTIVE, &MALLORY, &paul, ROLE_NONE, 0, ERR_FORBIDDEN},
+        {"owner's own row", SESSION_ACTIVE, &ALICE, &owner, ROLE_VIEWER, 0, ERR_CONFLICT},
+        {"admin removes owner", SESSION_ACTIVE, &ROOT, &owner, ROLE_NONE, 0, ERR_CONFLICT},
+        {"ended", SESSION_EXPIRED, &ALICE, &paul, ROLE_VIEWER, 0, ERR_CONFLICT},
+        {"made owner", SESSION_ACTIVE, &ALICE, &paul, ROLE_OWNER, 0, ERR_INVALID},
+        {"read-only template", SESSION_ACTIVE, &ALICE, &paul, ROLE_PARTICIPANT, 1, ERR_FORBIDDEN},
+        {"read-only, demote", SESSION_ACTIVE, &ALICE, &paul, ROLE_VIEWER, 1, 0},
+    };
+    struct tmpl_cfg t = tmpl_main();
+    size_t i;
+    (void)state;
+
+    for (i = 0; i < N(cases); i++) {
+        struct policy_session s;
+        struct principal p = mkp(cases[i].p);
+        const char *why = NULL;
+        int r;
+
+        t.read_only_participants = cases[i].read_only;
+        s = fixture(&t, cases[i].st);
+        r = policy_check_manage(&s, &p, cases[i].target, cases[i].to, &why);
+        if (r != cases[i].want_r)
+            fail_msg("manage: %s: want %s, got %s", cases[i].name, rname(cases[i].want_r),
+                     rname(r));
+        if (r != 0 && why == NULL)
+            fail_msg("manage: %s: no reason", cases[i].name);
+    }
+}
+
 /* ---- identity domains (DESIGN.md 5: a person is their username within their issuer) ---- */
 
 /* The fixture as recorded with domains: alice and her participants of "corp". */
@@ -1202,6 +1252,7 @@ main(void)
         cmocka_unit_test(test_policy_invite),
         cmocka_unit_test(test_policy_same_person_domains),
         cmocka_unit_test(test_policy_domain_owner),
+        cmocka_unit_test(test_policy_manage),
         cmocka_unit_test(test_policy_domain_self_approval),
         cmocka_unit_test(test_policy_domain_decider),
     };

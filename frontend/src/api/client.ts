@@ -21,7 +21,7 @@ import type {
   TemplateList,
 } from './types'
 
-type Method = 'GET' | 'POST'
+type Method = 'GET' | 'POST' | 'DELETE'
 interface Endpoint {
   method: Method
   path: string
@@ -42,6 +42,8 @@ export const ENDPOINTS = {
   renew: { method: 'POST', path: '/api/v1/debug-sessions/{name}/renew', auth: true },
   terminate: { method: 'POST', path: '/api/v1/debug-sessions/{name}/terminate', auth: true },
   invite: { method: 'POST', path: '/api/v1/debug-sessions/{name}/invite', auth: true },
+  setRole: { method: 'POST', path: '/api/v1/debug-sessions/{name}/participants/{user}', auth: true },
+  removeParticipant: { method: 'DELETE', path: '/api/v1/debug-sessions/{name}/participants/{user}', auth: true },
   events: { method: 'GET', path: '/api/v1/debug-sessions/{name}/events', auth: true },
   listTemplates: { method: 'GET', path: '/api/v1/debug-session-templates', auth: true },
   getTemplate: { method: 'GET', path: '/api/v1/debug-session-templates/{name}', auth: true },
@@ -190,6 +192,9 @@ export function createClient(opts: ClientOptions = {}) {
     terminate: (name: string, reason?: string) => call<DebugSession>('terminate', n(name), reason ? { reason } : {}),
     invite: (name: string, users: string[], role: 'participant' | 'viewer' = 'participant') =>
       call<DebugSession>('invite', n(name), { users, role }),
+    setRole: (name: string, user: string, role: 'participant' | 'viewer') =>
+      call<DebugSession>('setRole', { name, user }, { role }),
+    removeParticipant: (name: string, user: string) => call<DebugSession>('removeParticipant', { name, user }),
     events: (name: string) => call<{ events: SessionEvent[] }>('events', n(name)),
     listTemplates: () => call<TemplateList>('listTemplates'),
     getTemplate: (name: string) => call<Template>('getTemplate', n(name)),

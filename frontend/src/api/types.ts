@@ -90,6 +90,13 @@ export interface Participant {
   role: Role
   joinedAt?: string | null
   leftAt?: string | null
+  /** Presence (issue 12; absent from servers before it): live SSH connections now. */
+  connections?: number
+  /** Start of the oldest live connection. */
+  connectedSince?: string | null
+  lastInputAt?: string | null
+  /** null: only fetched a ticket, never connected (not "joined"). */
+  firstConnectedAt?: string | null
 }
 
 export interface TerminalSharing {
@@ -117,7 +124,10 @@ export interface SessionStatus {
   participants?: Participant[]
   terminalSharing?: TerminalSharing | null
   allowedOperations?: AllowedOperations | null
-  agent?: { online: boolean; hostKeyFingerprints?: string[] } | null
+  agent?: { online: boolean; hostKeyFingerprints?: string[]; offlineSince?: string | null; failsAt?: string | null } | null
+  /** expiresAt − startsAt after renewals, canonical ("1h30m"); absent from older servers. */
+  effectiveDuration?: string | null
+  idleEndsAt?: string | null
 }
 
 export interface DebugSession {

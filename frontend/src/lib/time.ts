@@ -6,7 +6,10 @@ let timer: ReturnType<typeof setInterval> | null = null
 let users = 0
 export function useNow() {
   users++
-  if (!timer) timer = setInterval(() => (now.value = Date.now()), 1000)
+  if (!timer) {
+    now.value = Date.now() // not the time of the last tick, which may be long ago
+    timer = setInterval(() => (now.value = Date.now()), 1000)
+  }
   return {
     now,
     stop() {
@@ -25,12 +28,13 @@ export function parseTime(t: string | null | undefined): number | null {
   return Number.isNaN(ms) ? null : ms
 }
 
+/** The one format for a moment everywhere in the UI: UTC, with the zone shown ("2026-12-05 07:20:03 UTC"). */
 export function formatTime(t: string | null | undefined): string {
   const ms = parseTime(t)
   if (ms === null) return '—'
   const d = new Date(ms)
   const p = (n: number) => String(n).padStart(2, '0')
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`
+  return `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} UTC`
 }
 
 export function relativeTime(t: string | null | undefined, nowMs = Date.now()): string {
