@@ -296,7 +296,17 @@ client_refused(const char *what, long status, json_t *j)
     const char *msg = json_string_value(json_object_get(j, "error"));
 
     if (msg != NULL) {
+        json_t *sug = json_object_get(json_object_get(j, "details"), "suggestions");
+        size_t i;
+
         fprintf(stderr, "airlock: %s: %s\n", what, msg);
+        for (i = 0; i < json_array_size(sug); i++)
+            fprintf(stderr, "%s%s", i == 0 ? "  did you mean: " : ", ",
+                    json_string_value(json_array_get(sug, i))
+                        ? json_string_value(json_array_get(sug, i))
+                        : "?");
+        if (i > 0)
+            fputs("?\n", stderr);
         return CLIENT_EXIT_REFUSED;
     }
     fprintf(stderr, "airlock: %s: the server answered HTTP %ld\n", what, status);
@@ -311,4 +321,71 @@ client_url_escape(const char *s)
     r = xstrdup(e ? e : "");
     curl_free(e);
     return r;
+}
+
+/* "in 1h5m", "3m ago", or "-". */
+void
+client_relative(const char *when, char *out, size_t out_len)
+{
+    int64_t t, d;
+    char buf[32];
+
+    if (when == NULL || time_parse(when, &t) != 0) {
+        snprintf(out, out_len, "-");
+        return;
+    }
+    d = t - time_now();
+    if (d == 0) {
+        snprintf(out, out_len, "now");
+        return;
+    }
+    {
+        int64_t a = d < 0 ? -d : d;
+
+        if (a >= 86400)
+            snprintf(buf, sizeof(buf), "%lldd%lldh", (long long)(a / 86400),
+                     (long long)(a % 86400 / 3600));
+        else if (a >= 3600)
+            snprintf(buf, sizeof(buf), "%lldh%lldm", (long long)(a / 3600),
+                     (long long)(a % 3600 / 60));
+        else if (a >= 60)
+            snprintf(buf, sizeof(buf), "%lldm", (long long)(a / 60));
+        else
+            snprintf(buf, sizeof(buf), "%llds", (long long)a);
+    }
+    snprintf(out, out_len, d > 0 ? "in %s" : "%s ago", buf);
+}
+
+int
+client_api(const char *server, const char *method, const char *path, json_t *body, const char *what,
+           json_t **out)
+{
+    char *srv = client_server_url(server), *token = NULL, *url = NULL, err[512];
+    long status;
+    int code;
+
+    *out = NULL;
+    if (srv == NULL)
+        return CLIENT_EXIT_USAGE;
+    if ((token = client_need_token()) == NULL) {
+        free(srv);
+        return CLIENT_EXIT_REFUSED;
+    }
+    url = xasprintf("%s%s", srv, path);
+    if (client_http_json(method, url, token, body, &status, out, err, sizeof(err)) != 0) {
+        fprintf(stderr, "airlock: %s\n", err);
+        code = CLIENT_EXIT_UNREACHABLE;
+    } else if (status < 200 || status > 299 || !json_is_object(*out)) {
+        code = client_refused(what, status, *out);
+    } else {
+        code = 0;
+    }
+    if (code != 0) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    free(url);
+    free(srv);
+    client_secret_free(token);
+    return code;
 }

@@ -29,7 +29,15 @@
 int cmd_login(const char *server, int argc, char **argv);
 /* sessions [--state S,...] [--mine] [--json] */
 int cmd_sessions(const char *server, int argc, char **argv);
-/* join NAME [--read-only] [--key FILE] [--print]: runs ssh (execvp) unless --print. */
+/*
+ * request --template T --agent A [--duration D] [--reason R] [--invite U]...,
+ * approve|reject|terminate NAME [--reason R], renew NAME [--for D],
+ * invite NAME USER... [--role R], events NAME; each with --json
+ * (client_verbs.c). argv[0] names the verb.
+ */
+int cmd_verb(const char *server, int argc, char **argv);
+/* join NAME [--read-only] [--key FILE] [--print] [-- COMMAND...]: runs ssh (execvp) unless --print.
+ */
 int cmd_join(const char *server, int argc, char **argv);
 /* proxy NAME [--ticket T]: stdin/stdout <-> the session's relay WebSocket. */
 int cmd_proxy(const char *server, int argc, char **argv);

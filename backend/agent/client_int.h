@@ -47,6 +47,17 @@ int client_http_json(const char *method, const char *url, const char *bearer, js
  * our envelope).
  */
 int client_refused(const char *what, long status, json_t *j);
+/* "in 1h5m", "3m ago", "now", or "-" for the RFC 3339 time when (NULL: "-"). */
+void client_relative(const char *when, char *out, size_t out_len);
+/*
+ * One API call as the logged-in person: the server (client_server_url), the
+ * token, method on server + path (already escaped) with body (borrowed,
+ * NULL: none). 0 with the answer in *out (a JSON object, new reference), or
+ * an exit code with the server's error (and its suggestions) printed, what
+ * naming the command.
+ */
+int client_api(const char *server, const char *method, const char *path, json_t *body,
+               const char *what, json_t **out);
 /* s percent-encoded for a URL. New string. */
 char *client_url_escape(const char *s);
 

@@ -61,7 +61,15 @@ static const struct command commands[] = {
     {"login", cmd_login, SEC_PERSON,
      "[--dev --user U [--email E] [--groups G,...]] [--token-file F]\n"},
     {"sessions", cmd_sessions, SEC_PERSON, "[--state S,...] [--mine] [--json]\n"},
-    {"join", cmd_join, SEC_PERSON, "NAME [--read-only] [--key FILE] [--print]\n"},
+    {"request", cmd_verb, SEC_PERSON,
+     "--template T --agent A [--duration D] [--reason R] [--invite USER]...\n"},
+    {"approve", cmd_verb, SEC_PERSON, "NAME [--reason R]\n"},
+    {"reject", cmd_verb, SEC_PERSON, "NAME [--reason R]\n"},
+    {"renew", cmd_verb, SEC_PERSON, "NAME [--for D]\n"},
+    {"terminate", cmd_verb, SEC_PERSON, "NAME [--reason R]\n"},
+    {"invite", cmd_verb, SEC_PERSON, "NAME USER... [--role participant|viewer]\n"},
+    {"events", cmd_verb, SEC_PERSON, "NAME                      the audit trail\n"},
+    {"join", cmd_join, SEC_PERSON, "NAME [--read-only] [--key FILE] [--print] [-- COMMAND...]\n"},
     {"proxy", cmd_proxy, SEC_PERSON, "NAME --ticket T          (ssh ProxyCommand)\n"},
     {"extend", cmd_inside, SEC_INSIDE, "--for D                   ask for more time\n"},
     {"resume", cmd_inside, SEC_INSIDE,
@@ -94,6 +102,7 @@ usage(FILE *f, int code)
         fputs("\n", f);
     }
     fputs("Options: --server URL (or AIRLOCK_SERVER), --verbose, --help, --version.\n"
+          "Every person's command takes --json (the server's JSON as it is).\n"
           "Exit codes: 0 ok, 1 refused by the server, 2 usage, 3 cannot reach the server.\n",
           f);
     return code;
