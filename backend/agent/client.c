@@ -165,50 +165,45 @@ client_secret_free(char *s)
     }
 }
 
-/* exp of a JWT (payload claim), or 0 when s is not a JWT or has none. */
-static int64_t
-jwt_exp(const char *s)
+json_t *
+client_jwt_payload(const char *s)
 {
     const char *p1 = strchr(s, '.'), *p2 = p1 ? strchr(p1 + 1, '.') : NULL;
     unsigned char *raw = NULL;
     size_t raw_len = 0;
     json_t *j;
-    int64_t exp = 0;
 
     if (p2 == NULL || b64url_decode(p1 + 1, (size_t)(p2 - p1 - 1), &raw, &raw_len) != 0)
-        return 0;
+        return NULL;
     j = json_loadb((const char *)raw, raw_len, 0, NULL);
-    if (json_is_integer(json_object_get(j, "exp")))
-        exp = json_integer_value(json_object_get(j, "exp"));
-    json_decref(j);
     free(raw);
-    return exp;
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
 }
 
 int
 cmd_token_load(char **token)
 {
-    const char *env = getenv("AIRLOCK_TOKEN");
-    char *path = NULL, *t = NULL;
-    int64_t exp;
-    int r;
+    char *t = NULL, *src = NULL;
+    json_t *claims;
+    int64_t exp = 0;
 
     *token = NULL;
-    if (env != NULL && env[0] != '\0') {
-        t = xstrdup(env);
-    } else {
-        path = client_config_path("token");
-        r = client_file_read(path, CLIENT_TOKEN_FILE_MAX, &t);
-        free(path);
-        if (r != 0)
-            return r == ERR_NOT_FOUND ? ERR_NOT_FOUND : ERR_SYSTEM;
-    }
+    if (client_token_find(&t, &src) != 0)
+        return ERR_NOT_FOUND;
+    free(src);
     client_trim(t);
     if (t[0] == '\0') {
         free(t);
         return ERR_NOT_FOUND;
     }
-    exp = jwt_exp(t);
+    claims = client_jwt_payload(t);
+    if (json_is_integer(json_object_get(claims, "exp")))
+        exp = json_integer_value(json_object_get(claims, "exp"));
+    json_decref(claims);
     if (exp != 0 && exp <= time_now()) {
         client_secret_free(t);
         return ERR_AUTH;

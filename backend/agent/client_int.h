@@ -58,6 +58,20 @@ void client_relative(const char *when, char *out, size_t out_len);
  */
 int client_api(const char *server, const char *method, const char *path, json_t *body,
                const char *what, json_t **out);
+/* The payload of a JWT (a JSON object, new reference), or NULL when s is not one. */
+json_t *client_jwt_payload(const char *s);
+/*
+ * Saves token as user's on server (client_tokens.c) and makes it the active
+ * identity there; server becomes the saved server. 0 or ERR_SYSTEM (message
+ * printed).
+ */
+int client_token_save(const char *server, const char *user, const char *token);
+/*
+ * The token to use: AIRLOCK_TOKEN, else the cached one for the server and
+ * user in use (client_identity_set), else the old single file. 0 with
+ * *token and *src (where it came from; new strings), or ERR_NOT_FOUND.
+ */
+int client_token_find(char **token, char **src);
 /* s percent-encoded for a URL. New string. */
 char *client_url_escape(const char *s);
 
