@@ -33,7 +33,7 @@ int cmd_sessions(const char *server, int argc, char **argv);
 /*
  * request --template T --agent A [--duration D] [--reason R] [--invite U]...,
  * approve|reject|terminate NAME [--reason R], renew NAME [--for D],
- * invite NAME USER... [--role R], events NAME; each with --json
+ * invite NAME USER... [--role R], events NAME, agents; each with --json
  * (client_verbs.c). argv[0] names the verb.
  */
 int cmd_verb(const char *server, int argc, char **argv);

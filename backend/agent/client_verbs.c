@@ -1,6 +1,6 @@
 /*
  * The person's session verbs (client.h): request, approve, reject, renew,
- * terminate, invite and events, one row each in verbs[] (options allowed,
+ * terminate, invite and events, and the agents list, one row each in verbs[] (options allowed,
  * arguments, the request it makes). Each prints a short line, or with --json
  * the server's JSON as it is; a refusal prints the server's error (and its
  * "did you mean") and exits 1 (client_api).
@@ -134,6 +134,17 @@ build_events(const struct verb *v, const struct verb_args *a, const char **metho
     *body = NULL;
 }
 
+static void
+build_agents(const struct verb *v, const struct verb_args *a, const char **method, char **path,
+             json_t **body)
+{
+    (void)v;
+    (void)a;
+    *method = "GET";
+    *path = xstrdup("/api/v1/agents");
+    *body = NULL;
+}
+
 static const struct verb verbs[] = {
     {"request", V_TEMPLATE | V_AGENT | V_DURATION | V_REASON | V_INVITE, 0, 0, build_request,
      "--template T --agent A [--duration D] [--reason R] [--invite USER]... [--json]"},
@@ -144,6 +155,7 @@ static const struct verb verbs[] = {
     {"terminate", V_REASON, 1, 1, build_decision, "NAME [--reason R] [--json]"},
     {"invite", V_ROLE, 2, -1, build_invite, "NAME USER... [--role participant|viewer] [--json]"},
     {"events", 0, 1, 1, build_events, "NAME [--json]"},
+    {"agents", 0, 0, 0, build_agents, "[--json]"},
 };
 
 static const struct verb *
@@ -251,6 +263,29 @@ print_session(FILE *f, json_t *s)
     fputc('\n', f);
 }
 
+/* NAME  STATE  SEEN: the agents the caller may request sessions on. */
+static void
+print_agents(json_t *j)
+{
+    json_t *list = json_object_get(j, "agents"), *a;
+    size_t i;
+
+    if (json_array_size(list) == 0) {
+        fprintf(stderr, "No agents.\n");
+        return;
+    }
+    json_array_foreach(list, i, a)
+    {
+        const char *name = json_string_value(json_object_get(a, "name"));
+        const char *seen = json_string_value(json_object_get(a, "lastSeenAt"));
+        char rel[48];
+
+        client_relative(seen, rel, sizeof(rel));
+        printf("%-32s %-8s last seen %s\n", name ? name : "?",
+               json_is_true(json_object_get(a, "online")) ? "online" : "offline", rel);
+    }
+}
+
 static void
 print_events(json_t *j)
 {
@@ -285,6 +320,8 @@ verb_print(const struct verb *v, const struct verb_args *a, json_t *j)
         putchar('\n');
     } else if (v->build == build_events) {
         print_events(j);
+    } else if (v->build == build_agents) {
+        print_agents(j);
     } else if (v->build == build_request) {
         /* the name alone on stdout, so NAME=$(airlock request ...) works */
         printf("%s\n", json_string_value(json_object_get(j, "name")));

@@ -69,6 +69,7 @@ static const struct command commands[] = {
     {"renew", cmd_verb, SEC_PERSON, "NAME [--for D]\n"},
     {"terminate", cmd_verb, SEC_PERSON, "NAME [--reason R]\n"},
     {"invite", cmd_verb, SEC_PERSON, "NAME USER... [--role participant|viewer]\n"},
+    {"agents", cmd_verb, SEC_PERSON, "                          the agents you may use\n"},
     {"events", cmd_verb, SEC_PERSON, "NAME                      the audit trail\n"},
     {"join", cmd_join, SEC_PERSON, "NAME [--read-only] [--key FILE] [--print] [-- COMMAND...]\n"},
     {"proxy", cmd_proxy, SEC_PERSON, "NAME --ticket T          (ssh ProxyCommand)\n"},
