@@ -167,6 +167,16 @@ verb_find(const char *name)
     return NULL;
 }
 
+/* The long name of option value c. */
+static const char *
+opt_name(int c)
+{
+    for (const struct option *o = verb_opts; o->name != NULL; o++)
+        if (o->val == c)
+            return o->name;
+    return "?";
+}
+
 /* --invite alice --invite bob,carol: each name appended to arr. */
 static void
 invite_add(json_t *arr, const char *list)
@@ -193,7 +203,7 @@ verb_parse(const struct verb *v, int argc, char **argv, struct verb_args *a)
         if (c == '?')
             return CLIENT_EXIT_USAGE;
         if (c != V_JSON && c != V_HELP && !(v->opts & (unsigned)c)) {
-            fprintf(stderr, "airlock %s: %s is not an option of %s\n", v->name, argv[optind - 1],
+            fprintf(stderr, "airlock %s: --%s is not an option of %s\n", v->name, opt_name(c),
                     v->name);
             return CLIENT_EXIT_USAGE;
         }

@@ -105,7 +105,7 @@ usage(FILE *f, int code)
     }
     fputs("Options: --server URL (or AIRLOCK_SERVER), --as USER (or AIRLOCK_USER: a cached\n"
           "identity other than the active one), --verbose, --help, --version.\n"
-          "Every person's command takes --json (the server's JSON as it is).\n"
+          "sessions, whoami, agents and the session verbs take --json (the server's JSON).\n"
           "Exit codes: 0 ok, 1 refused by the server, 2 usage, 3 cannot reach the server.\n",
           f);
     return code;
