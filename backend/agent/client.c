@@ -165,50 +165,45 @@ client_secret_free(char *s)
     }
 }
 
-/* exp of a JWT (payload claim), or 0 when s is not a JWT or has none. */
-static int64_t
-jwt_exp(const char *s)
+json_t *
+client_jwt_payload(const char *s)
 {
     const char *p1 = strchr(s, '.'), *p2 = p1 ? strchr(p1 + 1, '.') : NULL;
     unsigned char *raw = NULL;
     size_t raw_len = 0;
     json_t *j;
-    int64_t exp = 0;
 
     if (p2 == NULL || b64url_decode(p1 + 1, (size_t)(p2 - p1 - 1), &raw, &raw_len) != 0)
-        return 0;
+        return NULL;
     j = json_loadb((const char *)raw, raw_len, 0, NULL);
-    if (json_is_integer(json_object_get(j, "exp")))
-        exp = json_integer_value(json_object_get(j, "exp"));
-    json_decref(j);
     free(raw);
-    return exp;
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
 }
 
 int
 cmd_token_load(char **token)
 {
-    const char *env = getenv("AIRLOCK_TOKEN");
-    char *path = NULL, *t = NULL;
-    int64_t exp;
-    int r;
+    char *t = NULL, *src = NULL;
+    json_t *claims;
+    int64_t exp = 0;
 
     *token = NULL;
-    if (env != NULL && env[0] != '\0') {
-        t = xstrdup(env);
-    } else {
-        path = client_config_path("token");
-        r = client_file_read(path, CLIENT_TOKEN_FILE_MAX, &t);
-        free(path);
-        if (r != 0)
-            return r == ERR_NOT_FOUND ? ERR_NOT_FOUND : ERR_SYSTEM;
-    }
+    if (client_token_find(&t, &src) != 0)
+        return ERR_NOT_FOUND;
+    free(src);
     client_trim(t);
     if (t[0] == '\0') {
         free(t);
         return ERR_NOT_FOUND;
     }
-    exp = jwt_exp(t);
+    claims = client_jwt_payload(t);
+    if (json_is_integer(json_object_get(claims, "exp")))
+        exp = json_integer_value(json_object_get(claims, "exp"));
+    json_decref(claims);
     if (exp != 0 && exp <= time_now()) {
         client_secret_free(t);
         return ERR_AUTH;
@@ -296,7 +291,17 @@ client_refused(const char *what, long status, json_t *j)
     const char *msg = json_string_value(json_object_get(j, "error"));
 
     if (msg != NULL) {
+        json_t *sug = json_object_get(json_object_get(j, "details"), "suggestions");
+        size_t i;
+
         fprintf(stderr, "airlock: %s: %s\n", what, msg);
+        for (i = 0; i < json_array_size(sug); i++)
+            fprintf(stderr, "%s%s", i == 0 ? "  did you mean: " : ", ",
+                    json_string_value(json_array_get(sug, i))
+                        ? json_string_value(json_array_get(sug, i))
+                        : "?");
+        if (i > 0)
+            fputs("?\n", stderr);
         return CLIENT_EXIT_REFUSED;
     }
     fprintf(stderr, "airlock: %s: the server answered HTTP %ld\n", what, status);
@@ -311,4 +316,71 @@ client_url_escape(const char *s)
     r = xstrdup(e ? e : "");
     curl_free(e);
     return r;
+}
+
+/* "in 1h5m", "3m ago", or "-". */
+void
+client_relative(const char *when, char *out, size_t out_len)
+{
+    int64_t t, d;
+    char buf[32];
+
+    if (when == NULL || time_parse(when, &t) != 0) {
+        snprintf(out, out_len, "-");
+        return;
+    }
+    d = t - time_now();
+    if (d == 0) {
+        snprintf(out, out_len, "now");
+        return;
+    }
+    {
+        int64_t a = d < 0 ? -d : d;
+
+        if (a >= 86400)
+            snprintf(buf, sizeof(buf), "%lldd%lldh", (long long)(a / 86400),
+                     (long long)(a % 86400 / 3600));
+        else if (a >= 3600)
+            snprintf(buf, sizeof(buf), "%lldh%lldm", (long long)(a / 3600),
+                     (long long)(a % 3600 / 60));
+        else if (a >= 60)
+            snprintf(buf, sizeof(buf), "%lldm", (long long)(a / 60));
+        else
+            snprintf(buf, sizeof(buf), "%llds", (long long)a);
+    }
+    snprintf(out, out_len, d > 0 ? "in %s" : "%s ago", buf);
+}
+
+int
+client_api(const char *server, const char *method, const char *path, json_t *body, const char *what,
+           json_t **out)
+{
+    char *srv = client_server_url(server), *token = NULL, *url = NULL, err[512];
+    long status;
+    int code;
+
+    *out = NULL;
+    if (srv == NULL)
+        return CLIENT_EXIT_USAGE;
+    if ((token = client_need_token()) == NULL) {
+        free(srv);
+        return CLIENT_EXIT_REFUSED;
+    }
+    url = xasprintf("%s%s", srv, path);
+    if (client_http_json(method, url, token, body, &status, out, err, sizeof(err)) != 0) {
+        fprintf(stderr, "airlock: %s\n", err);
+        code = CLIENT_EXIT_UNREACHABLE;
+    } else if (status < 200 || status > 299 || !json_is_object(*out)) {
+        code = client_refused(what, status, *out);
+    } else {
+        code = 0;
+    }
+    if (code != 0) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    free(url);
+    free(srv);
+    client_secret_free(token);
+    return code;
 }

@@ -8,7 +8,8 @@
  * and returns the process exit code: CLIENT_EXIT_*.
  *
  * Files, all under ~/.config/airlock (directory mode 0700):
- *   token        the person's bearer token (mode 0600), plain text
+ *   tokens/<host>-<port>/users/<user>, .../active   tokens per server and user
+ *                (client_tokens.c); token, the old single file, is still read
  *   server       the server URL of the last login
  *   known_hosts  the pinned host keys of joined sessions (ssh's format)
  * Environment: AIRLOCK_TOKEN overrides the cached token; AIRLOCK_CA_FILE
@@ -29,13 +30,30 @@
 int cmd_login(const char *server, int argc, char **argv);
 /* sessions [--state S,...] [--mine] [--json] */
 int cmd_sessions(const char *server, int argc, char **argv);
-/* join NAME [--read-only] [--key FILE] [--print]: runs ssh (execvp) unless --print. */
+/*
+ * request --template T --agent A [--duration D] [--reason R] [--invite U]...,
+ * approve|reject|terminate NAME [--reason R], renew NAME [--for D],
+ * invite NAME USER... [--role R], events NAME, agents; each with --json
+ * (client_verbs.c). argv[0] names the verb.
+ */
+int cmd_verb(const char *server, int argc, char **argv);
+/* whoami [--json]: the active identity (user, issuer, expiry), the server, the cached ones. */
+int cmd_whoami(const char *server, int argc, char **argv);
+/*
+ * The server (--server or AIRLOCK_SERVER; NULL: the saved one) and the
+ * cached identity (--as or AIRLOCK_USER; NULL: the active one) whose token
+ * the commands use. Borrowed; call before any command.
+ */
+void client_identity_set(const char *server, const char *as);
+/* join NAME [--read-only] [--key FILE] [--print] [-- COMMAND...]: runs ssh (execvp) unless --print.
+ */
 int cmd_join(const char *server, int argc, char **argv);
 /* proxy NAME [--ticket T]: stdin/stdout <-> the session's relay WebSocket. */
 int cmd_proxy(const char *server, int argc, char **argv);
 
 /*
- * Loads the person's token: AIRLOCK_TOKEN, else ~/.config/airlock/token.
+ * Loads the person's token: AIRLOCK_TOKEN, else the cache for the server
+ * and user (client_tokens.c), else the old ~/.config/airlock/token.
  * On success *token is a new string (free it, after explicit_bzero). Returns
  * 0, ERR_NOT_FOUND (no token: not logged in) or ERR_AUTH (the token is a
  * JWT whose exp has passed).

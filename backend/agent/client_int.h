@@ -47,6 +47,31 @@ int client_http_json(const char *method, const char *url, const char *bearer, js
  * our envelope).
  */
 int client_refused(const char *what, long status, json_t *j);
+/* "in 1h5m", "3m ago", "now", or "-" for the RFC 3339 time when (NULL: "-"). */
+void client_relative(const char *when, char *out, size_t out_len);
+/*
+ * One API call as the logged-in person: the server (client_server_url), the
+ * token, method on server + path (already escaped) with body (borrowed,
+ * NULL: none). 0 with the answer in *out (a JSON object, new reference), or
+ * an exit code with the server's error (and its suggestions) printed, what
+ * naming the command.
+ */
+int client_api(const char *server, const char *method, const char *path, json_t *body,
+               const char *what, json_t **out);
+/* The payload of a JWT (a JSON object, new reference), or NULL when s is not one. */
+json_t *client_jwt_payload(const char *s);
+/*
+ * Saves token as user's on server (client_tokens.c) and makes it the active
+ * identity there; server becomes the saved server. 0 or ERR_SYSTEM (message
+ * printed).
+ */
+int client_token_save(const char *server, const char *user, const char *token);
+/*
+ * The token to use: AIRLOCK_TOKEN, else the cached one for the server and
+ * user in use (client_identity_set), else the old single file. 0 with
+ * *token and *src (where it came from; new strings), or ERR_NOT_FOUND.
+ */
+int client_token_find(char **token, char **src);
 /* s percent-encoded for a URL. New string. */
 char *client_url_escape(const char *s);
 

@@ -248,13 +248,15 @@ join_request(const char *srv, const char *name, const char *pubkey, int read_onl
  */
 static int
 join_exec(const char *srv, const char *name, const char *ticket, const char *kh_path,
-          const char *priv)
+          const char *kh, const char *priv, char **cmd)
 {
     char *self = self_path(), *qs = quote_for_proxycommand(self),
          *qsrv = quote_for_proxycommand(srv), *qt = quote_for_proxycommand(ticket);
     char *proxy = xasprintf("ProxyCommand=%s --server %s proxy %%n --ticket %s", qs, qsrv, qt);
     char *khopt = xasprintf("UserKnownHostsFile=%s", kh_path);
-    char *args[16];
+    /* the pin as the pasted line carries it (api_attach.c); the file stays for scp and sftp */
+    char *khcmd = kh && kh[0] ? xasprintf("KnownHostsCommand=/bin/echo %s", kh) : NULL;
+    char *args[24];
     int a = 0;
 
     args[a++] = "ssh";
@@ -264,6 +266,10 @@ join_exec(const char *srv, const char *name, const char *ticket, const char *kh_
     args[a++] = khopt;
     args[a++] = "-o";
     args[a++] = "StrictHostKeyChecking=yes";
+    if (khcmd != NULL) {
+        args[a++] = "-o";
+        args[a++] = khcmd;
+    }
     if (priv != NULL) {
         args[a++] = "-i";
         args[a++] = (char *)priv;
@@ -271,6 +277,8 @@ join_exec(const char *srv, const char *name, const char *ticket, const char *kh_
         args[a++] = "IdentitiesOnly=yes";
     }
     args[a++] = (char *)name;
+    for (int i = 0; cmd != NULL && cmd[i] != NULL && a < 23; i++)
+        args[a++] = cmd[i];
     args[a] = NULL;
     fflush(NULL);
     execvp("ssh", args);
@@ -281,6 +289,7 @@ join_exec(const char *srv, const char *name, const char *ticket, const char *kh_
     free(qt);
     free(proxy);
     free(khopt);
+    free(khcmd);
     return CLIENT_EXIT_REFUSED;
 }
 
@@ -296,6 +305,7 @@ cmd_join(const char *server, int argc, char **argv)
     char *srv = NULL, *token = NULL, *pub = NULL, *priv = NULL, *pubkey = NULL, *kh_path = NULL;
     char *ticket = NULL;
     json_t *j = NULL, *attach;
+    char **cmd;
     int c, read_only = 0, print = 0, code = CLIENT_EXIT_USAGE;
 
     optind = 0;
@@ -311,15 +321,19 @@ cmd_join(const char *server, int argc, char **argv)
             print = 1;
             break;
         case 'h':
-            printf("usage: airlock join NAME [--read-only] [--key FILE] [--print]\n");
+            printf(
+                "usage: airlock join NAME [--read-only] [--key FILE] [--print] [-- COMMAND...]\n");
             return 0;
         default:
             goto usage;
         }
     }
-    if (optind != argc - 1)
+    if (optind >= argc) /* NAME, then the command for ssh, if any */
         goto usage;
     name = argv[optind];
+    cmd = argv + optind + 1;
+    if (cmd[0] != NULL && strcmp(cmd[0], "--") == 0)
+        cmd++;
     if ((srv = client_server_url(server)) == NULL)
         goto out;
     if ((code = find_key(key, &pub, &priv)) != 0)
@@ -356,10 +370,11 @@ cmd_join(const char *server, int argc, char **argv)
     }
     client_secret_free(token);
     token = NULL;
-    code = join_exec(srv, name, ticket, kh_path, priv);
+    code = join_exec(srv, name, ticket, kh_path, kh, priv, cmd);
     goto out;
 usage:
-    fprintf(stderr, "usage: airlock join NAME [--read-only] [--key FILE] [--print]\n");
+    fprintf(stderr,
+            "usage: airlock join NAME [--read-only] [--key FILE] [--print] [-- COMMAND...]\n");
     code = CLIENT_EXIT_USAGE;
 out:
     json_decref(j);

@@ -34,22 +34,9 @@ struct device_login {
 /* ---------------------------------------------------------------- login */
 
 static int
-save_login(const char *server, const char *token)
+save_login(const char *server, const char *user, const char *token)
 {
-    char *tpath = client_config_path("token"), *spath = client_config_path("server"), *line;
-    int r;
-
-    line = xasprintf("%s\n", token);
-    r = client_file_write(tpath, line, strlen(line), 0600);
-    client_secret_free(line);
-    if (r == 0) {
-        line = xasprintf("%s\n", server);
-        r = client_file_write(spath, line, strlen(line), 0600);
-        free(line);
-    }
-    free(tpath);
-    free(spath);
-    return r;
+    return client_token_save(server, user != NULL ? user : "unknown", token);
 }
 
 /* GET /api/v1/me with token. 0 with a new *user, or an exit code (message printed when quiet=0). */
@@ -120,7 +107,7 @@ login_dev(const char *server, const char *user, const char *email, const char *g
         code = CLIENT_EXIT_REFUSED;
         goto out;
     }
-    if (save_login(server, tok) != 0) {
+    if (save_login(server, user, tok) != 0) {
         code = CLIENT_EXIT_REFUSED;
         goto out;
     }
@@ -156,7 +143,7 @@ login_token_file(const char *server, const char *file)
         client_secret_free(t);
         return code;
     }
-    if (save_login(server, t) != 0) {
+    if (save_login(server, user, t) != 0) {
         client_secret_free(t);
         return CLIENT_EXIT_REFUSED;
     }
@@ -462,7 +449,7 @@ login_device(const char *server)
         if (tries[i] == NULL)
             continue;
         code = whoami(server, tries[i], &user, i == 0 && tries[1] != NULL);
-        if (code == 0 && save_login(server, tries[i]) != 0)
+        if (code == 0 && save_login(server, user, tries[i]) != 0)
             code = CLIENT_EXIT_REFUSED;
     }
     if (code == 0)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -19,37 +20,39 @@
 
 /* ------------------------------------------------------------- sessions */
 
-/* "in 1h5m", "3m ago", or "-". */
-static void
-relative(const char *when, char *out, size_t out_len)
+static const char *const states[] = {"Pending", "PendingApproval", "Active",
+                                     "Expired", "Terminated",      "Failed"};
+
+/*
+ * --state's comma list in the server's spelling, whatever the case it was
+ * typed in: *out a new string. 0, or 2 naming the valid states.
+ */
+static int
+states_normalize(const char *in, char **out)
 {
-    int64_t t, d;
-    char buf[32];
+    char *copy = xstrdup(in), *cur = copy, *p, *res = xstrdup(""), *tmp;
+    size_t i, n = sizeof(states) / sizeof(states[0]);
 
-    if (when == NULL || time_parse(when, &t) != 0) {
-        snprintf(out, out_len, "-");
-        return;
+    *out = NULL;
+    while ((p = client_next_token(&cur, ", ")) != NULL) {
+        for (i = 0; i < n && strcasecmp(p, states[i]) != 0; i++)
+            ;
+        if (i == n) {
+            fprintf(stderr, "airlock: sessions: unknown state '%s'; the states are:", p);
+            for (i = 0; i < n; i++)
+                fprintf(stderr, " %s", states[i]);
+            fputc('\n', stderr);
+            free(copy);
+            free(res);
+            return CLIENT_EXIT_USAGE;
+        }
+        tmp = xasprintf("%s%s%s", res, res[0] ? "," : "", states[i]);
+        free(res);
+        res = tmp;
     }
-    d = t - time_now();
-    if (d == 0) {
-        snprintf(out, out_len, "now");
-        return;
-    }
-    {
-        int64_t a = d < 0 ? -d : d;
-
-        if (a >= 86400)
-            snprintf(buf, sizeof(buf), "%lldd%lldh", (long long)(a / 86400),
-                     (long long)(a % 86400 / 3600));
-        else if (a >= 3600)
-            snprintf(buf, sizeof(buf), "%lldh%lldm", (long long)(a / 3600),
-                     (long long)(a % 3600 / 60));
-        else if (a >= 60)
-            snprintf(buf, sizeof(buf), "%lldm", (long long)(a / 60));
-        else
-            snprintf(buf, sizeof(buf), "%llds", (long long)a);
-    }
-    snprintf(out, out_len, d > 0 ? "in %s" : "%s ago", buf);
+    free(copy);
+    *out = res;
+    return 0;
 }
 
 static const char *
@@ -77,8 +80,9 @@ print_table(json_t *sessions)
                                  str_at(s, "spec", "template"),    str_at(s, "spec", "agent"),
                                  str_at(s, "spec", "requestedBy"), exp[i]};
 
-        relative(json_string_value(json_object_get(json_object_get(s, "status"), "expiresAt")),
-                 exp[i], sizeof(exp[i]));
+        client_relative(
+            json_string_value(json_object_get(json_object_get(s, "status"), "expiresAt")), exp[i],
+            sizeof(exp[i]));
         for (int k = 0; k < N_COLS; k++)
             if (strlen(v[k]) > width[k])
                 width[k] = strlen(v[k]);
@@ -161,7 +165,7 @@ cmd_sessions(const char *server, int argc, char **argv)
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *state = NULL;
-    char *srv = NULL, *token = NULL;
+    char *srv = NULL, *token = NULL, *states_arg = NULL;
     json_t *all = json_array(), *total = NULL;
     int c, mine = 0, as_json = 0, code = CLIENT_EXIT_USAGE;
 
@@ -187,13 +191,15 @@ cmd_sessions(const char *server, int argc, char **argv)
     }
     if (optind != argc)
         goto usage;
+    if (state != NULL && (code = states_normalize(state, &states_arg)) != 0)
+        goto out;
     if ((srv = client_server_url(server)) == NULL)
         goto out;
     if ((token = client_need_token()) == NULL) {
         code = CLIENT_EXIT_REFUSED;
         goto out;
     }
-    if ((code = sessions_fetch(srv, token, state, mine, all, &total)) != 0)
+    if ((code = sessions_fetch(srv, token, states_arg, mine, all, &total)) != 0)
         goto out;
     if (as_json) {
         json_t *o =
@@ -216,6 +222,7 @@ usage:
 out:
     json_decref(all);
     json_decref(total);
+    free(states_arg);
     free(srv);
     client_secret_free(token);
     return code;

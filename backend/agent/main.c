@@ -61,7 +61,17 @@ static const struct command commands[] = {
     {"login", cmd_login, SEC_PERSON,
      "[--dev --user U [--email E] [--groups G,...]] [--token-file F]\n"},
     {"sessions", cmd_sessions, SEC_PERSON, "[--state S,...] [--mine] [--json]\n"},
-    {"join", cmd_join, SEC_PERSON, "NAME [--read-only] [--key FILE] [--print]\n"},
+    {"whoami", cmd_whoami, SEC_PERSON, "[--json]                  the active identity\n"},
+    {"request", cmd_verb, SEC_PERSON,
+     "--template T --agent A [--duration D] [--reason R] [--invite USER]...\n"},
+    {"approve", cmd_verb, SEC_PERSON, "NAME [--reason R]\n"},
+    {"reject", cmd_verb, SEC_PERSON, "NAME [--reason R]\n"},
+    {"renew", cmd_verb, SEC_PERSON, "NAME [--for D]\n"},
+    {"terminate", cmd_verb, SEC_PERSON, "NAME [--reason R]\n"},
+    {"invite", cmd_verb, SEC_PERSON, "NAME USER... [--role participant|viewer]\n"},
+    {"agents", cmd_verb, SEC_PERSON, "                          the agents you may use\n"},
+    {"events", cmd_verb, SEC_PERSON, "NAME                      the audit trail\n"},
+    {"join", cmd_join, SEC_PERSON, "NAME [--read-only] [--key FILE] [--print] [-- COMMAND...]\n"},
     {"proxy", cmd_proxy, SEC_PERSON, "NAME --ticket T          (ssh ProxyCommand)\n"},
     {"extend", cmd_inside, SEC_INSIDE, "--for D                   ask for more time\n"},
     {"resume", cmd_inside, SEC_INSIDE,
@@ -85,7 +95,7 @@ usage(FILE *f, int code)
     size_t i;
     int sec;
 
-    fputs("usage: airlock [--server URL] COMMAND [ARGS]\n\n", f);
+    fputs("usage: airlock [--server URL] [--as USER] COMMAND [ARGS]\n\n", f);
     for (sec = 0; sec < SEC_HIDDEN; sec++) {
         fprintf(f, "%s\n", section_titles[sec]);
         for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
@@ -93,7 +103,9 @@ usage(FILE *f, int code)
                 fprintf(f, "  %-8s %s", commands[i].name, commands[i].usage);
         fputs("\n", f);
     }
-    fputs("Options: --server URL (or AIRLOCK_SERVER), --verbose, --help, --version.\n"
+    fputs("Options: --server URL (or AIRLOCK_SERVER), --as USER (or AIRLOCK_USER: a cached\n"
+          "identity other than the active one), --verbose, --help, --version.\n"
+          "sessions, whoami, agents and the session verbs take --json (the server's JSON).\n"
           "Exit codes: 0 ok, 1 refused by the server, 2 usage, 3 cannot reach the server.\n",
           f);
     return code;
@@ -526,22 +538,24 @@ server_arg(const char *server, char **srv)
 int
 main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"server", required_argument, NULL, 's'},
-                                         {"verbose", no_argument, NULL, 'v'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {"version", no_argument, NULL, 'V'},
-                                         {NULL, 0, NULL, 0}};
-    const char *server = getenv("AIRLOCK_SERVER"), *cmd;
+    static const struct option opts[] = {
+        {"server", required_argument, NULL, 's'}, {"as", required_argument, NULL, 'a'},
+        {"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0}};
+    const char *server = getenv("AIRLOCK_SERVER"), *as = getenv("AIRLOCK_USER"), *cmd;
     char *srv = NULL;
     size_t i;
     int c, code;
 
     json_set_alloc_funcs(xmalloc, free);
     /* "+": stop at the command, whose own options follow it. */
-    while ((c = getopt_long(argc, argv, "+s:vhV", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+s:a:vhV", opts, NULL)) != -1) {
         switch (c) {
         case 's':
             server = optarg;
+            break;
+        case 'a':
+            as = optarg;
             break;
         case 'v':
             log_min_level = LOG_DEBUG;
@@ -558,6 +572,7 @@ main(int argc, char **argv)
         return usage(stderr, 2);
     if (server_arg(server, &srv) != 0)
         return 2;
+    client_identity_set(srv, as);
     cmd = argv[optind];
     argc -= optind;
     argv += optind;

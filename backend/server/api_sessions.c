@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "api.h"
+#include "api_attach.h"
+#include "api_suggest.h"
 #include "control.h"
 #include "core.h"
 #include "duration.h"
@@ -271,14 +273,18 @@ api_sessions_create(struct api_req *req, struct api_reply *rep)
 
     if ((r = api_body_check(req, rep, fields, sizeof(fields) / sizeof(fields[0]))) != 0)
         return r;
-    if ((t = config_template(app->cfg, api_str(req, "template"))) == NULL)
+    if ((t = config_template(app->cfg, api_str(req, "template"))) == NULL) {
+        rep->details = api_suggest_template(app->cfg, &req->p, api_str(req, "template"));
         return api_fail(rep, ERR_INVALID, "unknown template '%s'", api_str(req, "template"));
+    }
     pthread_mutex_lock(&app->lock);
     if ((r = store_begin(app->store)) != 0)
         goto unlock;
     if ((r = store_agent_get(app->store, api_str(req, "agent"), &a)) != 0) {
-        if (r == ERR_NOT_FOUND)
+        if (r == ERR_NOT_FOUND) {
+            rep->details = api_suggest_agent(app, t, &req->p, api_str(req, "agent"));
             r = api_fail(rep, ERR_INVALID, "unknown agent '%s'", api_str(req, "agent"));
+        }
         goto fail;
     }
     if (!policy_template_usable(t, &req->p)) {
@@ -621,40 +627,6 @@ api_sessions_reject(struct api_req *req, struct api_reply *rep)
 
 /* ---------------------------------------------------------------- join, leave */
 
-static json_t *
-attach_json(struct app *app, const struct sess *s, const char *ticket, int64_t ticket_exp)
-{
-    struct agent_rec *a = NULL;
-    const char *key = NULL;
-    json_t *fps, *j;
-    char *kh, *cmd, *url, exp[21];
-
-    (void)store_agent_get(app->store, s->agent, &a);
-    if (a != NULL)
-        key = json_string_value(json_array_get(a->host_keys, 0));
-    fps = api_fingerprints(a ? a->host_keys : NULL);
-    kh = key ? xasprintf("%s %s", s->name, key) : xstrdup("");
-    cmd = xasprintf("ssh -o ProxyCommand='airlock --server %s proxy %%n --ticket %s'"
-                    " -o UserKnownHostsFile=~/.config/airlock/known_hosts"
-                    " -o StrictHostKeyChecking=yes %s",
-                    app->cfg->public_url, ticket, s->name);
-    {
-        char *path = xasprintf("/api/v1/debug-sessions/%s/connect", s->name);
-
-        url = api_ws_url(app, path);
-        free(path);
-    }
-    time_fmt(ticket_exp, exp);
-    j = json_pack("{s:s, s:s, s:o, s:s, s:s, s:s}", "command", cmd, "knownHostsLine", kh,
-                  "hostKeyFingerprints", fps, "connectUrl", url, "ticket", ticket,
-                  "ticketExpiresAt", exp);
-    free(kh);
-    free(cmd);
-    free(url);
-    agent_rec_free(a);
-    return j;
-}
-
 static int
 do_join(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_after *after)
 {
@@ -704,7 +676,7 @@ do_join(struct api_req *req, struct api_reply *rep, struct sess *s, struct core_
         if ((r = store_sess_get(req->app->store, s->name, &fresh)) == 0)
             rep->json = json_pack(
                 "{s:o, s:s, s:o}", "session", api_session_json(req->app, fresh, &req->p), "role",
-                policy_role_name(granted), "attach", attach_json(req->app, fresh, ticket, exp));
+                policy_role_name(granted), "attach", api_attach_json(req->app, fresh, ticket, exp));
         sess_free(fresh);
     }
     explicit_bzero(ticket, strlen(ticket));

@@ -34,6 +34,22 @@ test('2102 unknown template or agent: 400 naming it', async () => {
   namesField(r2, 'agent');
 });
 
+test('2102b an unknown template or agent: "did you mean" in details, only names the caller may use', async () => {
+  const r = await create(alice, { ...base(), template: 'ci-debg' });
+  is(r, 400);
+  assert.deepEqual(r.json.details, { field: 'template', value: 'ci-debg', suggestions: ['ci-debug'] });
+  const r2 = await create(alice, { ...base(), template: 'sre-onyl' }); // alice may not use sre-only
+  is(r2, 400);
+  assert.deepEqual(r2.json.details.suggestions, [], `a template alice may not use was suggested: ${JSON.stringify(r2.json)}`);
+  const r3 = await create(alice, { ...base(), agent: 'lab/va' });
+  is(r3, 400);
+  assert.equal(r3.json.details.field, 'agent');
+  assert.equal(r3.json.details.suggestions[0], 'lab/val', JSON.stringify(r3.json));
+  const r4 = await create(alice, { ...base(), template: 'lab-only', agent: 'other/bx' }); // lab-only allows lab/allowed-* only
+  is(r4, 400);
+  assert.deepEqual(r4.json.details.suggestions, [], `an agent the template does not allow was suggested: ${JSON.stringify(r4.json)}`);
+});
+
 test('2103 a template the caller may not use, or an agent the template does not allow: 403', async () => {
   is(await create(alice, { ...base(), template: 'sre-only' }), 403, 'template not allowed');
   is(await create(alice, { ...base(), template: 'lab-only', agent: 'lab/val' }), 403, 'agent outside allowed.agents');

@@ -108,8 +108,9 @@ check "  ... after showing the verification URL and code" \
     sh -c "grep -q '$IDP/activate' '$TMP/logs/login.err' && grep -q 'WDJB-MJHT' '$TMP/logs/login.err'"
 check "  ... and saying who is logged in" grep -q 'as dora' "$TMP/logs/login.err"
 check "  ... it waited through authorization_pending and slow_down (>= 1 + 1 + 6 s)" test "$took" -ge 8
+TOKFILE=$HOME/.config/airlock/tokens/127.0.0.1-$PORT/users/dora # per server and user (cli-verbs.sh)
 check "the ID token was cached (the access token was not a JWT)" \
-    test "$(cat "$HOME/.config/airlock/token")" = "$(cat "$TMP/minted")"
+    test "$(cat "$TOKFILE")" = "$(cat "$TMP/minted")"
 check "the device request carried the client id" \
     sh -c "grep '^/device ' '$TMP/idp.log' | grep -q '\"client_id\": \[\"airlock-cli-test\"\]'"
 check "  ... and the issuer's uiScopes from /api/v1/config" \
@@ -121,12 +122,12 @@ check "sessions works with the new login" sh -c "'$AIRLOCK' sessions --json >/de
 kill "$IDP_PID"
 wait "$IDP_PID" 2>/dev/null
 start_idp deny || bad "the provider restarts"
-cp "$HOME/.config/airlock/token" "$TMP/before"
+cp "$TOKFILE" "$TMP/before"
 "$AIRLOCK" --server "$URL" login >/dev/null 2>"$TMP/logs/deny.err"
 rc=$?
 check "a denied device login exits 1" test $rc = 1
 check "  ... saying it was denied" grep -q 'denied' "$TMP/logs/deny.err"
-check "  ... and leaves the cached token alone" cmp -s "$TMP/before" "$HOME/.config/airlock/token"
+check "  ... and leaves the cached token alone" cmp -s "$TMP/before" "$TOKFILE"
 kill "$IDP_PID"
 wait "$IDP_PID" 2>/dev/null
 "$AIRLOCK" --server "$URL" login >/dev/null 2>"$TMP/logs/noidp.err"

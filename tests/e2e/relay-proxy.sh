@@ -38,9 +38,10 @@ ok "airlockd starts"
 "$AIRLOCK" --server "$URL" login --dev --user alice --email alice@example.com \
     --groups developers,ops 2>"$TMP/logs/login.err"
 check "login --dev exits 0" test $? = 0
-check "the token is cached with mode 0600" test "$(stat -c %a "$HOME/.config/airlock/token")" = 600
+TOKFILE=$HOME/.config/airlock/tokens/127.0.0.1-$PORT/users/alice # per server and user (cli-verbs.sh)
+check "the token is cached with mode 0600" test "$(stat -c %a "$TOKFILE")" = 600
 check "  ... in a 0700 directory" test "$(stat -c %a "$HOME/.config/airlock")" = 700
-TOKEN=$(cat "$HOME/.config/airlock/token")
+TOKEN=$(cat "$TOKFILE")
 API_TOKEN=$TOKEN # session_field, state_is
 check "  ... and the server accepts it" \
     test "$(curl -s -H "Authorization: Bearer $TOKEN" "$URL/api/v1/me" | jq -r .user)" = alice
@@ -57,7 +58,7 @@ check "login --token-file copies a token and says whose it is" grep -q 'as alice
 echo garbage >"$TMP/badtok"
 "$AIRLOCK" --server "$URL" login --token-file "$TMP/badtok" >/dev/null 2>&1
 check "login --token-file with a token the server refuses exits 1" test $? = 1
-check "  ... and keeps the good cached token" test "$(cat "$HOME/.config/airlock/token")" = "$TOKEN"
+check "  ... and keeps the good cached token" test "$(cat "$TOKFILE")" = "$TOKEN"
 
 # ------------------------------------------------------------------ agent + session
 LISTEN=$(free_port)

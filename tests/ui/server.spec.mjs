@@ -124,6 +124,17 @@ t.step('alice joins with her SSH public key and copies the attach command', asyn
   await shot(p, 'session-details')
 })
 
+t.step('the attach command pins the host key itself; the page says where the known_hosts line goes', async (c) => {
+  const p = c.alice.page
+  const cmd = (await p.getByTestId('attach-command').locator('pre').innerText()).trim()
+  const kh = (await p.getByTestId('known-hosts').locator('pre').innerText()).trim()
+  assert(cmd.includes(`-o KnownHostsCommand='/bin/echo ${kh}'`), `command does not carry the pin: ${cmd}`)
+  assert(cmd.includes('StrictHostKeyChecking=yes'), `command does not insist on the pin: ${cmd}`)
+  const where = await p.getByTestId('known-hosts-where').innerText()
+  assert(where.includes('~/.config/airlock/known_hosts') && where.includes('UserKnownHostsFile'),
+    `no word on where the known_hosts line goes: ${where}`)
+})
+
 t.step('alice renews within the template limits; renewals left drops', async (c) => {
   const p = c.alice.page
   const before = (await api(c.base, 'GET', `/api/v1/debug-sessions/${c.name}`, await c.alice.token())).body

@@ -2,7 +2,8 @@
  * What the person-side commands share (backend/agent/client.c): splitting
  * and trimming the lines of key and token files, the atomic 0600 write of
  * ~/.config/airlock files, and loading the cached token (an expired JWT is
- * refused, so `airlock` says "your login has expired" instead of sending it).
+ * refused, so `airlock` says "your login has expired" instead of sending it),
+ * and the cache of tokens per server and user (client_tokens.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -159,14 +160,89 @@ test_client_token_load(void **state)
     temp_home_remove();
 }
 
+/* The text of HOME/.config/airlock/rel, or "" (a new string). */
+static char *
+config_text(const char *rel)
+{
+    char *path = client_config_path(rel), *t = NULL;
+
+    if (client_file_read(path, 4096, &t) != 0)
+        t = strdup("");
+    free(path);
+    return t;
+}
+
+/*
+ * Tokens per server and user (client_tokens.c): a second login keeps the
+ * first user's token, moves the active pointer, --as picks the other one,
+ * another server has its own set, and the old single file is the fallback.
+ */
+static void
+test_client_token_cache(void **state)
+{
+    const char *a = "http://127.0.0.1:8080", *b = "https://Airlock.Example.com/";
+    char *tok = NULL, *t, cmd[256];
+    struct stat st;
+    (void)state;
+
+    temp_home();
+    client_identity_set(a, NULL);
+    assert_int_equal(client_token_save(a, "erin", "tok-erin"), 0);
+    assert_int_equal(client_token_save(a, "alice", "tok-alice"), 0);
+    assert_int_equal(client_token_save(b, "../bob", "tok-bob"), 0);
+    t = config_text("tokens/127.0.0.1-8080/users/erin");
+    assert_string_equal(t, "tok-erin\n");
+    free(t);
+    t = config_text("tokens/127.0.0.1-8080/active");
+    assert_string_equal(t, "alice\n");
+    free(t);
+    /* the host in lower case, the default port, a user name that cannot climb out */
+    t = config_text("tokens/airlock.example.com-443/users/%2E.%2Fbob");
+    assert_string_equal(t, "tok-bob\n");
+    free(t);
+    t = client_config_path("tokens/127.0.0.1-8080/users/alice");
+    assert_int_equal(stat(t, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    free(t);
+    t = client_config_path("tokens/127.0.0.1-8080");
+    assert_int_equal(stat(t, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    free(t);
+
+    assert_int_equal(cmd_token_load(&tok), 0); /* the active identity */
+    assert_string_equal(tok, "tok-alice");
+    free(tok);
+    client_identity_set(a, "erin"); /* --as erin */
+    assert_int_equal(cmd_token_load(&tok), 0);
+    assert_string_equal(tok, "tok-erin");
+    free(tok);
+    client_identity_set(a, "nobody");
+    assert_int_equal(cmd_token_load(&tok), ERR_NOT_FOUND);
+    client_identity_set(b, NULL);
+    assert_int_equal(cmd_token_load(&tok), 0);
+    assert_string_equal(tok, "tok-bob");
+    free(tok);
+    /* a server with nothing cached: the old single file */
+    client_identity_set("http://other:1", NULL);
+    t = client_config_path("token");
+    assert_int_equal(client_file_write(t, "tok-old\n", 8, 0600), 0);
+    free(t);
+    assert_int_equal(cmd_token_load(&tok), 0);
+    assert_string_equal(tok, "tok-old");
+    free(tok);
+    client_identity_set(NULL, NULL);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s/.config'", getenv("HOME"));
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(rmdir(getenv("HOME")), 0);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_client_next_token),
-        cmocka_unit_test(test_client_trim),
-        cmocka_unit_test(test_client_file_roundtrip),
-        cmocka_unit_test(test_client_token_load),
+        cmocka_unit_test(test_client_next_token),     cmocka_unit_test(test_client_trim),
+        cmocka_unit_test(test_client_file_roundtrip), cmocka_unit_test(test_client_token_load),
+        cmocka_unit_test(test_client_token_cache),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
