@@ -84,6 +84,9 @@ int control_agent_register(struct agent *a);
 /* Starts a detached tunnel thread for an "open" of conn in session (both borrowed, copied). */
 void control_agent_tunnel_start(struct agent *a, const char *conn, const char *session);
 
+/* Starts a detached browser-terminal thread for a {"type":"terminal"} message m (term.c). */
+void control_agent_term_start(struct agent *a, const json_t *m);
+
 /* The ctlsock_req_fn: a request from $AIRLOCK_SOCK (ud is the agent). */
 void control_agent_request(struct ctlsock *cs, unsigned client, json_t *req, void *ud);
 /* A {"type":"reply"} from the server: answers the request it names (m borrowed). */
