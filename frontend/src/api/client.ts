@@ -19,6 +19,7 @@ import type {
   SessionQuery,
   Template,
   TemplateList,
+  TerminalTicket,
 } from './types'
 
 type Method = 'GET' | 'POST'
@@ -43,6 +44,7 @@ export const ENDPOINTS = {
   terminate: { method: 'POST', path: '/api/v1/debug-sessions/{name}/terminate', auth: true },
   invite: { method: 'POST', path: '/api/v1/debug-sessions/{name}/invite', auth: true },
   events: { method: 'GET', path: '/api/v1/debug-sessions/{name}/events', auth: true },
+  terminalTicket: { method: 'POST', path: '/api/v1/debug-sessions/{name}/terminal-ticket', auth: true },
   listTemplates: { method: 'GET', path: '/api/v1/debug-session-templates', auth: true },
   getTemplate: { method: 'GET', path: '/api/v1/debug-session-templates/{name}', auth: true },
   listAgents: { method: 'GET', path: '/api/v1/agents', auth: true },
@@ -191,6 +193,7 @@ export function createClient(opts: ClientOptions = {}) {
     invite: (name: string, users: string[], role: 'participant' | 'viewer' = 'participant') =>
       call<DebugSession>('invite', n(name), { users, role }),
     events: (name: string) => call<{ events: SessionEvent[] }>('events', n(name)),
+    terminalTicket: (name: string, mode?: 'ro' | 'rw') => call<TerminalTicket>('terminalTicket', n(name), mode ? { mode } : {}),
     listTemplates: () => call<TemplateList>('listTemplates'),
     getTemplate: (name: string) => call<Template>('getTemplate', n(name)),
     listAgents: () => call<AgentList>('listAgents'),
