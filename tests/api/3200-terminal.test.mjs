@@ -169,3 +169,16 @@ test('3206 a participant who leaves loses their stream within 1 s; the owner\'s 
   assert.equal(is(await ticket('bob', s.name), 200).mode, 'ro');
   for (const x of [bob.agent, alice.browser, alice.agent]) await x.close();
 });
+
+test('3207 expiry closes an open stream at once: within 2 s of expiresAt (whole seconds, a 1 s reaper tick)', async () => {
+  const s = await active('quick');
+  const g = is(await c.alice.get(sessPath(s.name)), 200);
+  const { browser, agent } = await openTerminal(s.name, { token: await env.token('alice') });
+  const ended = new Promise((resolve) => browser.ws.once('close', () => resolve(Date.now())));
+  const at = await Promise.race([ended, new Promise((r) => setTimeout(() => r(null), 15000))]); // the deadline for the expiry
+  assert.ok(at, 'the stream closed at expiry');
+  const late = at - Date.parse(g.status.expiresAt);
+  assert.ok(late < 1000 + 1000, `closed ${late} ms after expiresAt (the reaper runs every second, expiresAt has whole seconds)`);
+  assert.equal(is(await c.alice.get(sessPath(s.name)), 200).status.state, 'Expired');
+  await agent.close();
+});
