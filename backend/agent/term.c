@@ -40,6 +40,7 @@
 #define TERM_CHUNK (16 * 1024)
 #define TERM_CLOSE_MS 2000
 #define TERM_SIZE_MAX 1000 /* cols, rows */
+#define TERM_REAP_MS 2000  /* a tmux client that outlives its hang-up this long is killed */
 
 struct term {
     struct agent *a;
@@ -96,9 +97,18 @@ client_end(struct term *t)
         close(t->master); /* the client's terminal goes: it gets SIGHUP and detaches */
     t->master = -1;
     if (t->pid > 0) {
+        int64_t end = time_mono_ms() + TERM_REAP_MS;
+
         (void)kill(t->pid, SIGHUP);
-        while (waitpid(t->pid, NULL, 0) < 0 && errno == EINTR)
-            ;
+        /* tmux detaches on the hang-up at once; TERM_REAP_MS only bounds a client that does not. */
+        while (waitpid(t->pid, NULL, WNOHANG) == 0) {
+            if (time_mono_ms() >= end) {
+                (void)kill(t->pid, SIGKILL);
+                (void)waitpid(t->pid, NULL, 0);
+                break;
+            }
+            (void)poll(NULL, 0, 10);
+        }
     }
     t->pid = -1;
 }
