@@ -20,7 +20,7 @@
 struct term_tickets;
 
 struct term_tickets *term_tickets_new(void);
-/* Frees every ticket (their identities wiped). NULL-safe. */
+/* Frees every ticket. NULL-safe. */
 void term_tickets_free(struct term_tickets *tt);
 
 /*
