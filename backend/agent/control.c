@@ -349,6 +349,8 @@ on_ctl_msg(struct ws *w, int opcode, const uint8_t *msg, size_t len, void *ud)
     } else if (strcmp(type, "open") == 0) {
         control_agent_tunnel_start(a, json_string_value(json_object_get(m, "conn")),
                                    json_string_value(json_object_get(m, "session")));
+    } else if (strcmp(type, "terminal") == 0) {
+        control_agent_term_start(a, m);
     } else if (strcmp(type, "reply") == 0) {
         control_agent_reply(a, m);
     } else {

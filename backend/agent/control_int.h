@@ -100,6 +100,8 @@ void control_agent_clock(struct agent *a);
 struct clock_in;
 void control_agent_clock_in(struct agent *a, struct seen *sn, const struct dsess *s, int64_t now,
                             struct clock_in *c);
+/* Starts a detached browser-terminal thread for a {"type":"terminal"} message m (term.c). */
+void control_agent_term_start(struct agent *a, const json_t *m);
 
 /* The ctlsock_req_fn: a request from $AIRLOCK_SOCK (ud is the agent). */
 void control_agent_request(struct ctlsock *cs, unsigned client, json_t *req, void *ud);

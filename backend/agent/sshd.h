@@ -119,6 +119,16 @@ struct dsess *sshd_session_get(struct sshd *d, const char *name);
  * when conn_id names no live connection of session. Both strings borrowed.
  */
 void sshd_conn_hold(struct sshd *d, const char *session, const char *conn_id);
+/*
+ * A browser terminal (term.c): starts a tmux client attached to session's
+ * shared tmux session (created as for a viewer's shell when missing) on a
+ * new PTY of cols x rows; read-only (`attach -r`) when read_only. Refused
+ * with ERR_FORBIDDEN unless the last state says Active with sharing on, and
+ * read-write only when the session allows a shell. On 0, *pid and *master
+ * (non-blocking) are the client's.
+ */
+int sshd_term_spawn(struct sshd *d, const char *session, int read_only, int cols, int rows,
+                    int *pid, int *master);
 /* Open SSH connections of session (all sessions when NULL). */
 int sshd_conn_count(struct sshd *d, const char *session);
 /* Monotonic ms of the last keystroke or exec input in session (0 = none). */

@@ -25,6 +25,8 @@
 #include "util.h"
 #include "xmalloc.h"
 
+extern char **environ;
+
 #define MSG_ENDED "airlock: session ended"
 #define MSG_REMOVED "airlock: you were removed from the session"
 #define MSG_DEMOTED "airlock: your role is now viewer; join again to watch read-only"
@@ -250,6 +252,42 @@ sshd_session_get(struct sshd *d, const char *name)
         s = dsess_dup(r->s);
     pthread_mutex_unlock(&d->mu);
     return s;
+}
+
+int
+sshd_term_spawn(struct sshd *d, const char *session, int read_only, int cols, int rows, int *pid,
+                int *master)
+{
+    struct dsess *s = sshd_session_get(d, session);
+    char target[256], e_sess[256], e_sock[1024], e_term[32];
+    const char *set[5] = {e_sess, e_sock, e_term, d->path_env, NULL};
+    const char *argv[] = {"tmux", "-S", d->tmux_sock, "attach-session", "-t", target, NULL, NULL};
+    pid_t p = -1;
+    char **envp;
+    int r, ok;
+
+    *pid = *master = -1;
+    ok = s != NULL && strcmp(s->state, "Active") == 0 && s->sharing &&
+         (read_only || (s->ops & DSESS_OP_SHELL));
+    dsess_free(s);
+    if (!ok)
+        return ERR_FORBIDDEN;
+    snprintf(target, sizeof(target), "=%s", session);
+    if (read_only) { /* attach-session -r -t =NAME */
+        argv[4] = "-r";
+        argv[5] = "-t";
+        argv[6] = target;
+    }
+    snprintf(e_sess, sizeof(e_sess), "AIRLOCK_SESSION=%s", session);
+    snprintf(e_sock, sizeof(e_sock), "AIRLOCK_SOCK=%s", d->ctl_sock);
+    snprintf(e_term, sizeof(e_term), "TERM=%s", TMUX_DEFAULT_TERM);
+    envp = tmux_env_build(environ, (const char *const *)d->env_drop, set);
+    r = tmux_session_ensure(d->tmux_sock, session, d->ctl_sock, d->shell, envp);
+    if (r == 0)
+        r = tmux_spawn_pty(argv, envp, cols, rows, &p, master);
+    tmux_env_free(envp);
+    *pid = (int)p;
+    return r;
 }
 
 /* ------------------------------------------------------------------------

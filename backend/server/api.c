@@ -160,15 +160,21 @@ api_authenticate(struct api_req *req, struct api_reply *rep, const char *tok, in
         return api_fail(rep, ERR_AUTH, "invalid token: %s", why ? why : "rejected");
     }
     req->authed = 1;
+    api_principal_set(req);
+    if (req->id.is_agent && !agent_ok)
+        return api_fail(rep, ERR_FORBIDDEN, "agent tokens may only register agents");
+    return 0;
+}
+
+void
+api_principal_set(struct api_req *req)
+{
     req->p.user = req->id.user;
     req->p.email = req->id.email;
     req->p.domain = req->id.domain;
     req->p.groups = req->id.groups;
     req->p.n_groups = req->id.n_groups;
-    if (req->id.is_agent && !agent_ok)
-        return api_fail(rep, ERR_FORBIDDEN, "agent tokens may only register agents");
     req->p.admin = !req->id.is_agent && policy_is_admin(req->app->cfg, &req->p);
-    return 0;
 }
 
 size_t
@@ -433,22 +439,23 @@ session_base_json(const struct sess *s, int64_t grace_s)
     for (i = 0; i < s->n_invited; i++)
         json_array_append_new(invited, json_string(s->invited[i].who));
     duration_format(s->requested_duration_s, dur, sizeof(dur));
-    j = json_pack(
-        "{s:s, s:o, s:{s:s, s:s, s:s, s:s?, s:s?, s:s, s:s?, s:o},"
-        " s:{s:s, s:s?, s:o, s:o, s:i, s:i, s:o, s:o,"
-        " s:{s:b, s:s, s:i}, s:{s:b, s:b, s:b, s:b}, s:{s:b, s:o}}}",
-        "name", s->name, "createdAt", time_json(s->created_at), "spec", "template",
-        s->template_name, "agent", s->agent, "requestedBy", s->requested_by, "requestedByEmail",
-        s->requested_by_email, "requestedByDisplayName", s->requested_by_name, "requestedDuration",
-        dur, "reason", s->reason, "invitedParticipants", invited, "status", "state",
-        session_state_name(s->state), "message", s->message, "startsAt", time_json(s->starts_at),
-        "expiresAt", time_json(s->expires_at), "renewalCount", s->renewal_count, "maxRenewals",
-        s->tmpl->allow_renewal ? s->tmpl->max_renewals : 0, "approval", approval_json(s),
-        "participants", participants_json(s), "terminalSharing", "enabled",
-        s->tmpl->sharing_enabled, "provider", "tmux", "maxParticipants", s->tmpl->max_participants,
-        "allowedOperations", "shell", s->tmpl->op_shell, "exec", s->tmpl->op_exec, "sftp",
-        s->tmpl->op_sftp, "portForward", s->tmpl->op_port_forward, "agent", "online",
-        s->agent_online, "hostKeyFingerprints", api_fingerprints(s->agent_host_keys));
+    j = json_pack("{s:s, s:o, s:{s:s, s:s, s:s, s:s?, s:s?, s:s, s:s?, s:o},"
+                  " s:{s:s, s:s?, s:o, s:o, s:i, s:i, s:o, s:o,"
+                  " s:{s:b, s:s, s:i, s:b}, s:{s:b, s:b, s:b, s:b}, s:{s:b, s:o}}}",
+                  "name", s->name, "createdAt", time_json(s->created_at), "spec", "template",
+                  s->template_name, "agent", s->agent, "requestedBy", s->requested_by,
+                  "requestedByEmail", s->requested_by_email, "requestedByDisplayName",
+                  s->requested_by_name, "requestedDuration", dur, "reason", s->reason,
+                  "invitedParticipants", invited, "status", "state", session_state_name(s->state),
+                  "message", s->message, "startsAt", time_json(s->starts_at), "expiresAt",
+                  time_json(s->expires_at), "renewalCount", s->renewal_count, "maxRenewals",
+                  s->tmpl->allow_renewal ? s->tmpl->max_renewals : 0, "approval", approval_json(s),
+                  "participants", participants_json(s), "terminalSharing", "enabled",
+                  s->tmpl->sharing_enabled, "provider", "tmux", "maxParticipants",
+                  s->tmpl->max_participants, "browser", s->tmpl->sharing_browser,
+                  "allowedOperations", "shell", s->tmpl->op_shell, "exec", s->tmpl->op_exec, "sftp",
+                  s->tmpl->op_sftp, "portForward", s->tmpl->op_port_forward, "agent", "online",
+                  s->agent_online, "hostKeyFingerprints", api_fingerprints(s->agent_host_keys));
     status_time_json(json_object_get(j, "status"), s, grace_s);
     return j;
 }

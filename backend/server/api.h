@@ -24,6 +24,7 @@
 
 struct relay;
 struct control;
+struct term_tickets;
 struct core_after;
 struct metrics;
 struct tmpl_cfg;
@@ -34,7 +35,8 @@ struct app {
     struct store *store;
     struct relay *relay;
     struct control *control;
-    pthread_mutex_t lock; /* serialises every use of store */
+    struct term_tickets *term_tickets; /* browser terminal tickets (term_ticket.h) */
+    pthread_mutex_t lock;              /* serialises every use of store */
     int64_t started_at;
 };
 
@@ -94,6 +96,8 @@ void api_req_cleanup(struct api_req *req);
  * unless agent_ok.
  */
 int api_authenticate(struct api_req *req, struct api_reply *rep, const char *tok, int agent_ok);
+/* Points req->p into req->id (admin from the current config). */
+void api_principal_set(struct api_req *req);
 /* Number of Unicode characters in the len bytes of UTF-8 at s. */
 size_t api_utf8_chars(const char *s, size_t len);
 
@@ -189,6 +193,8 @@ int api_sessions_terminate(struct api_req *req, struct api_reply *rep);
 int api_sessions_invite(struct api_req *req, struct api_reply *rep);
 int api_sessions_events(struct api_req *req, struct api_reply *rep);
 int api_sessions_connect(struct api_req *req, struct api_reply *rep);
+int api_terminal_ticket(struct api_req *req, struct api_reply *rep);
+int api_terminal_open(struct api_req *req, struct api_reply *rep);
 int api_agents_list(struct api_req *req, struct api_reply *rep);
 int api_agents_register(struct api_req *req, struct api_reply *rep);
 int api_agents_get(struct api_req *req, struct api_reply *rep);

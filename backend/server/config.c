@@ -110,6 +110,7 @@ static const struct field sharing_fields[] = {
     {.key = "readOnlyParticipants",
      .type = F_BOOL,
      .off = offsetof(struct tmpl_cfg, read_only_participants)},
+    {.key = "browser", .type = F_BOOL, .off = offsetof(struct tmpl_cfg, sharing_browser)},
 };
 static const struct table sharing_table = {sharing_fields, NELEM(sharing_fields), NULL};
 
@@ -636,6 +637,7 @@ tmpl_init(void *p)
     t->allow_renewal = 1;
     t->max_renewals = 3;
     t->sharing_enabled = 1;
+    t->sharing_browser = 1;
     t->max_participants = 5;
     t->op_shell = t->op_exec = t->op_sftp = 1;
     t->reason_max_len = 1000;

@@ -64,6 +64,7 @@ struct tmpl_cfg {
     int sharing_enabled;          /* default 1 */
     int max_participants;         /* default 5 */
     int read_only_participants;   /* default 0 */
+    int sharing_browser;          /* terminalSharing.browser: the browser terminal; default 1 */
     int op_shell, op_exec, op_sftp, op_port_forward; /* defaults 1,1,1,0 */
     int reason_mandatory;                            /* default 0 */
     int reason_min_len;                              /* default 0 */

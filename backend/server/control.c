@@ -183,11 +183,11 @@ enqueue(struct chan *ch, char *msg)
     return r;
 }
 
-int
-control_send_open(struct control *c, const char *agent, const char *conn, const char *session)
+/* Queues message j (taken) for agent. */
+static int
+send_json(struct control *c, const char *agent, json_t *j)
 {
     struct chan *ch;
-    json_t *j = json_pack("{s:s, s:s, s:s}", "type", "open", "conn", conn, "session", session);
     char *msg = json_dumps(j, JSON_COMPACT);
     int r = ERR_UNAVAILABLE;
 
@@ -200,6 +200,23 @@ control_send_open(struct control *c, const char *agent, const char *conn, const 
     pthread_mutex_unlock(&c->mu);
     free(msg);
     return r;
+}
+
+int
+control_send_open(struct control *c, const char *agent, const char *conn, const char *session)
+{
+    return send_json(
+        c, agent, json_pack("{s:s, s:s, s:s}", "type", "open", "conn", conn, "session", session));
+}
+
+int
+control_send_terminal(struct control *c, const char *agent, const char *conn, const char *session,
+                      int read_only, int cols, int rows)
+{
+    return send_json(c, agent,
+                     json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "type", "terminal", "conn", conn,
+                               "session", session, "mode", read_only ? "ro" : "rw", "cols", cols,
+                               "rows", rows));
 }
 
 int

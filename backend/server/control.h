@@ -29,6 +29,12 @@ void control_run(struct control *c, const char *agent, struct upgraded *u);
 void control_notify(struct control *c, const char *agent, const char *session);
 /* Asks agent to dial back for conn. ERR_UNAVAILABLE if the agent is not connected. */
 int control_send_open(struct control *c, const char *agent, const char *conn, const char *session);
+/*
+ * Asks agent for a browser terminal on conn: {"type":"terminal", conn,
+ * session, mode "ro"|"rw", cols, rows}. ERR_UNAVAILABLE if not connected.
+ */
+int control_send_terminal(struct control *c, const char *agent, const char *conn,
+                          const char *session, int read_only, int cols, int rows);
 int control_is_connected(struct control *c, const char *agent);
 /* Number of connected agents. */
 int control_count(struct control *c);

@@ -146,8 +146,11 @@ core_after_run(struct app *app, struct core_after *after)
 {
     size_t i;
 
-    if (after->close_session != NULL)
+    if (after->close_session != NULL) {
+        relay_close_terminals(app->relay, after->close_session, after->close_user,
+                              after->close_reason ? after->close_reason : "session ended");
         defer_close(app, after);
+    }
     for (i = 0; i < after->n_notify; i++)
         control_notify(app->control, after->notify_agents[i], after->notify_sessions[i]);
     core_after_free(after);

@@ -25,6 +25,7 @@
 #include "reaper.h"
 #include "relay.h"
 #include "reload.h"
+#include "term_ticket.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -246,6 +247,7 @@ main(int argc, char **argv)
     cfg = NULL;
     auth = NULL;
     app.relay = relay_new();
+    app.term_tickets = term_tickets_new();
     app.control = control_new(&app);
     /* Block the signals before any thread starts, so only sigwait sees them. */
     sigemptyset(&set);
@@ -282,6 +284,7 @@ out:
     if (http_stop(http, 5000) == 0) {
         control_free(app.control);
         relay_free(app.relay);
+        term_tickets_free(app.term_tickets);
     } else {
         log_warn("leaving the relay and control channels allocated for the threads still running");
     }

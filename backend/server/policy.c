@@ -389,6 +389,31 @@ policy_check_manage(const struct policy_session *s, const struct principal *p,
 }
 
 int
+policy_check_terminal(const struct policy_session *s, const struct principal *p, int want,
+                      int *read_only, const char **why)
+{
+    const struct policy_participant *pp = find_participant(s, p);
+    int may_type = s->tmpl->op_shell && pp != NULL && pp->active && pp->role != ROLE_VIEWER;
+
+    *read_only = 1;
+    if (!s->tmpl->sharing_browser || !s->tmpl->sharing_enabled) {
+        *why = "the browser terminal is turned off for this session's template";
+        return ERR_FORBIDDEN;
+    }
+    if (want == POLICY_TERM_RW && !may_type) {
+        *why = "only active owners and participants may type, and only when the template allows "
+               "a shell";
+        return ERR_FORBIDDEN;
+    }
+    if (s->state != SESSION_ACTIVE) {
+        *why = "the session is not Active";
+        return ERR_CONFLICT;
+    }
+    *read_only = want == POLICY_TERM_RO || !may_type;
+    return 0;
+}
+
+int
 policy_check_duration(const struct tmpl_cfg *t, const char *field, const char *text, int64_t *secs,
                       char *why, size_t why_len)
 {

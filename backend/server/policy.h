@@ -124,6 +124,19 @@ int policy_check_invite(const struct policy_session *s, const struct principal *
 int policy_check_manage(const struct policy_session *s, const struct principal *p,
                         const struct policy_participant *target, enum policy_role to,
                         const char **why);
+/*
+ * The browser terminal, for p who may see s (the caller checked). Active
+ * owners and participants may type (rw) when the template allows a shell;
+ * everyone else who sees the session watches (ro). want: POLICY_TERM_ANY
+ * (the most allowed), POLICY_TERM_RW or POLICY_TERM_RO. On 0, *read_only
+ * says which. ERR_FORBIDDEN when the template turns the browser terminal or
+ * sharing off, or rw is asked without the right; ERR_CONFLICT unless Active.
+ */
+#define POLICY_TERM_ANY 0
+#define POLICY_TERM_RW 1
+#define POLICY_TERM_RO 2
+int policy_check_terminal(const struct policy_session *s, const struct principal *p, int want,
+                          int *read_only, const char **why);
 
 /*
  * The duration rule of a request (requestedDuration) and of every renewal

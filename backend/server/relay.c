@@ -42,10 +42,14 @@
 
 enum conn_state { CONN_PENDING, CONN_PAIRED, CONN_DONE };
 
+#define CONN_TERM 0x01 /* a browser terminal: closed at once by relay_close_terminals */
+#define CONN_RO 0x02   /* ... read-only: its binary frames are refused */
+
 struct relay_conn {
     struct relay_conn *next;
     char *id, *session, *agent, *user;
     int64_t deadline_ms; /* for the dial-back */
+    unsigned flags;      /* CONN_TERM, CONN_RO */
     enum conn_state state;
     int has_part;             /* a participant thread owns it */
     int refs;                 /* list + threads; freed at 0 (under rl->mu) */
@@ -242,6 +246,7 @@ pair_splice(struct relay *rl, struct relay_conn *c, struct upgraded *u)
         .close_req_arg = &sc,
         .bytes_up = &rl->bytes_up,
         .bytes_down = &rl->bytes_down,
+        .refuse_input = (c->flags & CONN_RO) != 0,
     };
 
     relay_splice_run(&io);
@@ -295,9 +300,9 @@ relay_free(struct relay *rl)
     free(rl);
 }
 
-int
-relay_expect(struct relay *rl, const char *conn_id, const char *session, const char *agent,
-             const char *user, int cap)
+static int
+expect(struct relay *rl, const char *conn_id, const char *session, const char *agent,
+       const char *user, int cap, unsigned flags)
 {
     struct relay_conn *c;
     pthread_condattr_t ca;
@@ -331,6 +336,7 @@ relay_expect(struct relay *rl, const char *conn_id, const char *session, const c
     c->agent = xstrdup(agent);
     c->user = xstrdup(user ? user : "");
     c->deadline_ms = now + RELAY_DIAL_TIMEOUT_MS;
+    c->flags = flags;
     c->state = CONN_PENDING;
     c->refs = 1;
     c->wake_fd = fd;
@@ -345,6 +351,20 @@ relay_expect(struct relay *rl, const char *conn_id, const char *session, const c
 out:
     pthread_mutex_unlock(&rl->mu);
     return r;
+}
+
+int
+relay_expect(struct relay *rl, const char *conn_id, const char *session, const char *agent,
+             const char *user, int cap)
+{
+    return expect(rl, conn_id, session, agent, user, cap, 0);
+}
+
+int
+relay_expect_terminal(struct relay *rl, const char *conn_id, const char *session, const char *agent,
+                      const char *user, int cap, int read_only)
+{
+    return expect(rl, conn_id, session, agent, user, cap, CONN_TERM | (read_only ? CONN_RO : 0));
 }
 
 int
@@ -503,14 +523,16 @@ out:
     running_done(rl);
 }
 
-void
-relay_close(struct relay *rl, const char *session, const char *user, const char *reason)
+static void
+close_matching(struct relay *rl, const char *session, const char *user, const char *reason,
+               unsigned flags)
 {
     struct relay_conn *c;
 
     pthread_mutex_lock(&rl->mu);
     for (c = rl->conns; c != NULL; c = c->next) {
-        if (strcmp(c->session, session) != 0 || (user != NULL && strcmp(c->user, user) != 0))
+        if (strcmp(c->session, session) != 0 || (user != NULL && strcmp(c->user, user) != 0) ||
+            (c->flags & flags) != flags)
             continue;
         if (!c->close_req) {
             c->close_req = 1;
@@ -523,6 +545,18 @@ relay_close(struct relay *rl, const char *session, const char *user, const char 
     /* Entries nobody waits on yet go now, so they stop counting against the cap. */
     purge_expired(rl, time_mono_ms());
     pthread_mutex_unlock(&rl->mu);
+}
+
+void
+relay_close(struct relay *rl, const char *session, const char *user, const char *reason)
+{
+    close_matching(rl, session, user, reason, 0);
+}
+
+void
+relay_close_terminals(struct relay *rl, const char *session, const char *user, const char *reason)
+{
+    close_matching(rl, session, user, reason, CONN_TERM);
 }
 
 void

@@ -46,6 +46,14 @@ void relay_free(struct relay *rl);
  */
 int relay_expect(struct relay *rl, const char *conn_id, const char *session, const char *agent,
                  const char *user, int cap);
+/*
+ * relay_expect for a browser terminal (api_terminal.c): the same pairing
+ * and cap, but relay_close_terminals() closes it, and when read_only its
+ * binary frames (keystrokes) are refused: the first one closes the pair with
+ * 1008 before it reaches the agent.
+ */
+int relay_expect_terminal(struct relay *rl, const char *conn_id, const char *session,
+                          const char *agent, const char *user, int cap, int read_only);
 /* 1 if conn_id is pending (not yet paired, not timed out) for agent. */
 int relay_pending_for_agent(struct relay *rl, const char *conn_id, const char *agent);
 /*
@@ -58,6 +66,13 @@ void relay_run_participant(struct relay *rl, const char *conn_id, struct upgrade
 void relay_run_agent(struct relay *rl, const char *conn_id, struct upgraded *u);
 /* Closes every connection of session (or only user's when user != NULL), with reason. */
 void relay_close(struct relay *rl, const char *session, const char *user, const char *reason);
+/*
+ * Closes the browser terminals of session (or only user's) at once. Unlike
+ * SSH connections, which the agent closes itself (core.c defers
+ * relay_close), nothing at the agent needs the last bytes of a terminal.
+ */
+void relay_close_terminals(struct relay *rl, const char *session, const char *user,
+                           const char *reason);
 void relay_get_stats(struct relay *rl, struct relay_stats *st);
 
 #endif

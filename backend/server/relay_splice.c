@@ -32,6 +32,10 @@
  * sockets get no timeout from libmicrohttpd, and reverse proxies drop quiet
  * connections. A side held back by flow control is not idle.
  *
+ * A read-only browser terminal (io->refuse_input) may send text (resize)
+ * but no binary (keystrokes): its first binary frame closes both sides with
+ * 1008, before any of it reaches the agent.
+ *
  * Limits: a message over WS_DEFAULT_MAX_MSG closes both sides with 1009;
  * a frame that breaks the protocol (unmasked, reserved bits, bad opcode or
  * control frame) closes its sender with 1002 and the other side with 1011.
@@ -94,9 +98,10 @@ struct dir {
     struct side *src, *dst;
     uint8_t *buf; /* [rpos, wpos): read, not yet forwarded */
     size_t cap, rpos, wpos;
-    unsigned in_frame : 1; /* a data frame's header is parsed, payload follows */
-    unsigned in_msg : 1;   /* inside a fragmented message */
-    unsigned drop : 1;     /* the frame is dropped (dst closed before it began) */
+    unsigned in_frame : 1;  /* a data frame's header is parsed, payload follows */
+    unsigned in_msg : 1;    /* inside a fragmented message */
+    unsigned drop : 1;      /* the frame is dropped (dst closed before it began) */
+    unsigned no_binary : 1; /* binary messages from src are refused (read-only terminal) */
     uint8_t mask[4];
     uint8_t hdr[WSFRAME_HDR_MAX]; /* the frame's header as dst gets it */
     size_t hdr_len, hdr_off;
@@ -346,6 +351,10 @@ dir_parse(struct dir *d)
         dir_fail(d, 1002, "unexpected frame opcode");
         return -1;
     }
+    if (d->no_binary && h.opcode == WSFRAME_BINARY) {
+        dir_fail(d, 1008, "read-only: input refused");
+        return -1;
+    }
     d->msg_len = (h.opcode == WSFRAME_CONT ? d->msg_len : 0) + h.len;
     if (h.len > RELAY_MAX_MSG || d->msg_len > RELAY_MAX_MSG) {
         dir_fail(d, 1009, "message too big");
@@ -387,8 +396,9 @@ peek_frame(const struct dir *d, size_t pos, int in_msg, uint64_t msg_len, struct
     int r = wsframe_decode(d->buf + pos, avail, &h);
 
     if (!frame_ok(r, &h) || !h.masked || h.opcode > WSFRAME_BINARY ||
-        (h.opcode == WSFRAME_CONT && !in_msg) || (h.opcode != WSFRAME_CONT && in_msg) ||
-        h.len > RELAY_MAX_MSG || (h.opcode == WSFRAME_CONT ? msg_len : 0) + h.len > RELAY_MAX_MSG ||
+        (d->no_binary && h.opcode == WSFRAME_BINARY) || (h.opcode == WSFRAME_CONT && !in_msg) ||
+        (h.opcode != WSFRAME_CONT && in_msg) || h.len > RELAY_MAX_MSG ||
+        (h.opcode == WSFRAME_CONT ? msg_len : 0) + h.len > RELAY_MAX_MSG ||
         avail - h.hdr_len < h.len)
         return 0;
     e->pay = pos + h.hdr_len;
@@ -695,6 +705,7 @@ relay_splice_run(const struct relay_splice_io *io)
     s[0].last_ping_ms = s[1].last_ping_ms = now;
     dir_init(&d[0], &s[0], &s[1], io->pu->extra, io->pu->extra_len, io->bytes_up);
     dir_init(&d[1], &s[1], &s[0], io->au->extra, io->au->extra_len, io->bytes_down);
+    d[0].no_binary = io->refuse_input ? 1 : 0;
 
     for (;;) {
         struct pollfd p[3];

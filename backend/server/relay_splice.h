@@ -25,6 +25,7 @@ struct relay_splice_io {
     void *close_req_arg;
     _Atomic uint64_t *bytes_up;   /* participant -> agent payload bytes (counted here) */
     _Atomic uint64_t *bytes_down; /* agent -> participant */
+    int refuse_input;             /* a read-only terminal: binary frames up close with 1008 */
 };
 
 /*

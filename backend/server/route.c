@@ -36,6 +36,8 @@ static const struct route routes[] = {
     {"DELETE", "/api/v1/debug-sessions/:/participants/:", ROUTE_AUTH, api_participants_remove,
      NULL},
     {"GET", "/api/v1/debug-sessions/:/connect", ROUTE_WS, api_sessions_connect, NULL},
+    {"POST", "/api/v1/debug-sessions/:/terminal-ticket", ROUTE_AUTH, api_terminal_ticket, NULL},
+    {"GET", "/api/v1/debug-sessions/:/terminal", ROUTE_WS, api_terminal_open, NULL},
     {"GET", "/api/v1/debug-session-templates", ROUTE_AUTH, api_templates_list, NULL},
     {"GET", "/api/v1/debug-session-templates/:", ROUTE_AUTH, api_templates_get, NULL},
     {"GET", "/api/v1/agents", ROUTE_AUTH, api_agents_list, NULL},

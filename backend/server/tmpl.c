@@ -79,7 +79,7 @@ tmpl_to_json(const struct tmpl_cfg *t)
 
     return json_pack(
         "{s:s, s:s, s:s, s:o, s:o, s:{s:o, s:o, s:o, s:b, s:i, s:o, s:s, s:o, s:o},"
-        " s:{s:b, s:s, s:i, s:b}, s:{s:b, s:b, s:b, s:b}, s:{s:b, s:i, s:i}, s:{s:b}}",
+        " s:{s:b, s:s, s:i, s:b, s:b}, s:{s:b, s:b, s:b, s:b}, s:{s:b, s:i, s:i}, s:{s:b}}",
         "name", t->name, "displayName", t->display_name ? t->display_name : t->name, "description",
         t->description ? t->description : "", "allowed", subjects_json(&t->allowed), "approvers",
         appr, "constraints", "maxDuration", dur_json(t->max_duration_s), "defaultDuration",
@@ -89,11 +89,11 @@ tmpl_to_json(const struct tmpl_cfg *t)
         t->clock_first_connect ? "firstConnect" : "activation", "idleTimeout",
         dur_json(t->idle_timeout_s), "autoExtend", auto_ext, "terminalSharing", "enabled",
         t->sharing_enabled, "provider", "tmux", "maxParticipants", t->max_participants,
-        "readOnlyParticipants", t->read_only_participants, "allowedOperations", "shell",
-        t->op_shell, "exec", t->op_exec, "sftp", t->op_sftp, "portForward", t->op_port_forward,
-        "requestReason", "mandatory", t->reason_mandatory, "minLength", t->reason_min_len,
-        "maxLength", t->reason_max_len, "approvalReason", "mandatoryForRejection",
-        t->reject_reason_mandatory);
+        "readOnlyParticipants", t->read_only_participants, "browser", t->sharing_browser,
+        "allowedOperations", "shell", t->op_shell, "exec", t->op_exec, "sftp", t->op_sftp,
+        "portForward", t->op_port_forward, "requestReason", "mandatory", t->reason_mandatory,
+        "minLength", t->reason_min_len, "maxLength", t->reason_max_len, "approvalReason",
+        "mandatoryForRejection", t->reject_reason_mandatory);
 }
 
 static void
@@ -155,6 +155,8 @@ tmpl_from_json(const json_t *o, struct tmpl_cfg *t)
     t->sharing_enabled = json_is_true(json_object_get(ts, "enabled"));
     t->max_participants = (int)json_integer_value(json_object_get(ts, "maxParticipants"));
     t->read_only_participants = json_is_true(json_object_get(ts, "readOnlyParticipants"));
+    /* absent in snapshots taken before the browser terminal: on, the default */
+    t->sharing_browser = !json_is_false(json_object_get(ts, "browser"));
     ops = json_object_get(o, "allowedOperations");
     t->op_shell = json_is_true(json_object_get(ops, "shell"));
     t->op_exec = json_is_true(json_object_get(ops, "exec"));

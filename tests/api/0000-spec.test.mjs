@@ -17,12 +17,13 @@ const OPS = [
   ['post', '/api/v1/debug-sessions/{name}/participants/{user}'],
   ['delete', '/api/v1/debug-sessions/{name}/participants/{user}'],
   ['get', '/api/v1/debug-sessions/{name}/connect'],
+  ['post', '/api/v1/debug-sessions/{name}/terminal-ticket'], ['get', '/api/v1/debug-sessions/{name}/terminal'],
   ['get', '/api/v1/debug-session-templates'], ['get', '/api/v1/debug-session-templates/{name}'],
   ['get', '/api/v1/agents'], ['post', '/api/v1/agents'], ['get', '/api/v1/agents/{name}'],
   ['get', '/api/v1/agents/{name}/control'], ['get', '/api/v1/agents/{name}/tunnel/{conn}'],
 ];
 const PUBLIC = new Set(['/healthz', '/readyz', '/metrics', '/api/v1/config', '/api/v1/dev/token']);
-const WS = (p) => /\/(connect|control|tunnel\/\{conn\})$/.test(p);
+const WS = (p) => /\/(connect|control|terminal|tunnel\/\{conn\})$/.test(p);
 
 function walk(node, visit, at = '#') {
   if (Array.isArray(node)) node.forEach((v, i) => walk(v, visit, `${at}/${i}`));

@@ -65,7 +65,7 @@ test('1007 GET template: every field as configured (durations canonical)', async
   assert.equal(t.constraints.allowRenewal, true);
   assert.equal(t.constraints.maxRenewals, 2);
   assert.ok(t.constraints.minDuration == null);
-  assert.deepEqual(t.terminalSharing, { enabled: true, provider: 'tmux', maxParticipants: 5, readOnlyParticipants: false });
+  assert.deepEqual(t.terminalSharing, { enabled: true, provider: 'tmux', maxParticipants: 5, readOnlyParticipants: false, browser: true });
   assert.deepEqual(t.allowedOperations, { shell: true, exec: true, sftp: true, portForward: false });
   assert.deepEqual(t.requestReason, { mandatory: true, minLength: 10, maxLength: 200 });
   assert.deepEqual(t.approvalReason, { mandatoryForRejection: true });

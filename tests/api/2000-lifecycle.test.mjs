@@ -41,7 +41,7 @@ test('2001 alice requests a session: PendingApproval, nothing started yet', asyn
   assert.equal(s.status.maxRenewals, 2);
   assert.deepEqual(s.status.approval, { required: true, approvedBy: null, approvedAt: null, rejectedBy: null, rejectedAt: null, reason: null });
   assert.deepEqual(s.status.participants, []);
-  assert.deepEqual(s.status.terminalSharing, { enabled: true, provider: 'tmux', maxParticipants: 5 });
+  assert.deepEqual(s.status.terminalSharing, { enabled: true, provider: 'tmux', maxParticipants: 5, browser: true });
   assert.deepEqual(s.status.allowedOperations, { shell: true, exec: true, sftp: true, portForward: false });
   assert.equal(s.status.agent.online, false);
   assert.deepEqual(s.status.agent.hostKeyFingerprints, [agent.key.fp]);

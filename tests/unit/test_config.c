@@ -977,11 +977,36 @@ test_finish_public_url(void **state)
     config_free(&cfg);
 }
 
+/* terminalSharing.browser (issue 13): default on, false turns the browser terminal off. */
+static void
+test_sharing_browser(void **state)
+{
+    static const char yaml[] = "templates:\n"
+                               "  - name: a\n"
+                               "  - name: b\n"
+                               "    terminalSharing: { browser: false }\n";
+    struct config cfg;
+    char err[512];
+    (void)state;
+
+    assert_int_equal(load_text(&cfg, yaml, err, sizeof(err)), 0);
+    assert_int_equal(config_template(&cfg, "a")->sharing_browser, 1);
+    assert_int_equal(config_template(&cfg, "b")->sharing_browser, 0);
+    assert_int_equal(config_template(&cfg, "b")->sharing_enabled, 1);
+    config_free(&cfg);
+    assert_int_not_equal(load_text(&cfg, "templates:\n  - name: a\n    terminalSharing: { browser: 2 }\n",
+                                   err, sizeof(err)),
+                         0);
+    assert_non_null(strstr(err, "terminalSharing.browser"));
+    config_free(&cfg);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_sharing_browser),
         cmocka_unit_test(test_top_level_values),
         cmocka_unit_test(test_issuers),
         cmocka_unit_test(test_ui_scopes),

@@ -847,6 +847,60 @@ test_policy_leave(void **state)
     }
 }
 
+/* ---- browser terminal ------------------------------------------------------------------- */
+
+static void
+test_policy_terminal(void **state)
+{
+    enum { ANY = POLICY_TERM_ANY, RW = POLICY_TERM_RW, RO = POLICY_TERM_RO };
+    static const struct {
+        const char *name;
+        enum session_state st;
+        const struct who *p;
+        int want, shell, browser;
+        int want_r, want_ro;
+    } cases[] = {
+        {"owner types", SESSION_ACTIVE, &ALICE, ANY, 1, 1, 0, 0},
+        {"owner asks to type", SESSION_ACTIVE, &ALICE, RW, 1, 1, 0, 0},
+        {"owner chooses to watch", SESSION_ACTIVE, &ALICE, RO, 1, 1, 0, 1},
+        {"participant types", SESSION_ACTIVE, &PAUL, ANY, 1, 1, 0, 0},
+        {"participant by email types", SESSION_ACTIVE, &PAUL_BY_EMAIL, ANY, 1, 1, 0, 0},
+        {"viewer watches", SESSION_ACTIVE, &VERA, ANY, 1, 1, 0, 1},
+        {"viewer may not type", SESSION_ACTIVE, &VERA, RW, 1, 1, ERR_FORBIDDEN, 1},
+        {"left participant watches", SESSION_ACTIVE, &LENA, ANY, 1, 1, 0, 1},
+        {"invitee who never joined watches", SESSION_ACTIVE, &IVAN, ANY, 1, 1, 0, 1},
+        {"approver watches", SESSION_ACTIVE, &BOB, ANY, 1, 1, 0, 1},
+        {"approver may not type", SESSION_ACTIVE, &BOB, RW, 1, 1, ERR_FORBIDDEN, 1},
+        {"admin watches", SESSION_ACTIVE, &ROOT, ANY, 1, 1, 0, 1},
+        {"no shell: the owner watches", SESSION_ACTIVE, &ALICE, ANY, 0, 1, 0, 1},
+        {"no shell: the owner may not type", SESSION_ACTIVE, &ALICE, RW, 0, 1, ERR_FORBIDDEN, 1},
+        {"browser off", SESSION_ACTIVE, &ALICE, ANY, 1, 0, ERR_FORBIDDEN, 1},
+        {"browser off for watchers too", SESSION_ACTIVE, &BOB, RO, 1, 0, ERR_FORBIDDEN, 1},
+        {"not yet active", SESSION_PENDING, &ALICE, ANY, 1, 1, ERR_CONFLICT, 1},
+        {"expired", SESSION_EXPIRED, &BOB, ANY, 1, 1, ERR_CONFLICT, 1},
+    };
+    size_t i;
+    (void)state;
+
+    for (i = 0; i < N(cases); i++) {
+        struct tmpl_cfg t = tmpl_main();
+        struct policy_session s;
+        struct principal p = mkp(cases[i].p);
+        const char *why = NULL;
+        int ro = -1, r;
+
+        t.op_shell = cases[i].shell;
+        t.sharing_browser = cases[i].browser;
+        s = fixture(&t, cases[i].st);
+        r = policy_check_terminal(&s, &p, cases[i].want, &ro, &why);
+        if (r != cases[i].want_r || ro != cases[i].want_ro)
+            fail_msg("terminal: %s: want %s ro=%d, got %s ro=%d", cases[i].name,
+                     rname(cases[i].want_r), cases[i].want_ro, rname(r), ro);
+        if (r != 0 && why == NULL)
+            fail_msg("terminal: %s: no reason", cases[i].name);
+    }
+}
+
 /* ---- renew ------------------------------------------------------------------------------- */
 
 static void
@@ -1247,6 +1301,7 @@ main(void)
         cmocka_unit_test(test_policy_join_roles),
         cmocka_unit_test(test_policy_join_capacity),
         cmocka_unit_test(test_policy_leave),
+        cmocka_unit_test(test_policy_terminal),
         cmocka_unit_test(test_policy_renew),
         cmocka_unit_test(test_policy_terminate),
         cmocka_unit_test(test_policy_invite),

@@ -19,6 +19,7 @@ import type {
   SessionQuery,
   Template,
   TemplateList,
+  TerminalTicket,
 } from './types'
 
 type Method = 'GET' | 'POST' | 'DELETE'
@@ -45,6 +46,7 @@ export const ENDPOINTS = {
   setRole: { method: 'POST', path: '/api/v1/debug-sessions/{name}/participants/{user}', auth: true },
   removeParticipant: { method: 'DELETE', path: '/api/v1/debug-sessions/{name}/participants/{user}', auth: true },
   events: { method: 'GET', path: '/api/v1/debug-sessions/{name}/events', auth: true },
+  terminalTicket: { method: 'POST', path: '/api/v1/debug-sessions/{name}/terminal-ticket', auth: true },
   listTemplates: { method: 'GET', path: '/api/v1/debug-session-templates', auth: true },
   getTemplate: { method: 'GET', path: '/api/v1/debug-session-templates/{name}', auth: true },
   listAgents: { method: 'GET', path: '/api/v1/agents', auth: true },
@@ -196,6 +198,7 @@ export function createClient(opts: ClientOptions = {}) {
       call<DebugSession>('setRole', { name, user }, { role }),
     removeParticipant: (name: string, user: string) => call<DebugSession>('removeParticipant', { name, user }),
     events: (name: string) => call<{ events: SessionEvent[] }>('events', n(name)),
+    terminalTicket: (name: string, mode?: 'ro' | 'rw') => call<TerminalTicket>('terminalTicket', n(name), mode ? { mode } : {}),
     listTemplates: () => call<TemplateList>('listTemplates'),
     getTemplate: (name: string) => call<Template>('getTemplate', n(name)),
     listAgents: () => call<AgentList>('listAgents'),

@@ -104,6 +104,16 @@ export interface TerminalSharing {
   provider?: string
   maxParticipants?: number
   readOnlyParticipants?: boolean
+  /** terminalSharing.browser: false turns the browser terminal off. */
+  browser?: boolean
+}
+
+/** POST …/terminal-ticket: a single-use ticket (30 s) for the …/terminal WebSocket. */
+export interface TerminalTicket {
+  ticket: string
+  expiresAt: string
+  mode: 'ro' | 'rw'
+  url: string
 }
 
 export interface AllowedOperations {
