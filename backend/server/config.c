@@ -207,6 +207,11 @@ static const struct field tls_fields[] = {
 };
 static const struct table tls_table = {tls_fields, NELEM(tls_fields), NULL};
 
+static const struct field download_fields[] = {
+    {.key = "dir", .type = F_STR, .off = offsetof(struct config, download_dir)},
+};
+static const struct table download_table = {download_fields, NELEM(download_fields), NULL};
+
 static const struct field webhook_fields[] = {
     {.key = "url",
      .type = F_STR,
@@ -266,6 +271,7 @@ static const struct field root_fields[] = {
     {.key = "agentGracePeriod", .type = F_DUR, .off = offsetof(struct config, agent_grace_s)},
     {.key = "retention", .type = F_DUR, .off = offsetof(struct config, retention_s)},
     {.key = "tls", .type = F_MAP, .off = 0, .sub = &tls_table},
+    {.key = "download", .type = F_MAP, .off = 0, .sub = &download_table},
     {.key = "logFormat", .type = F_FN, .fn = parse_log_format},
     {.key = "auth", .type = F_MAP, .off = 0, .sub = &auth_table},
     {.key = "templates", .type = F_FN, .fn = parse_templates},
@@ -304,6 +310,7 @@ config_defaults(struct config *cfg)
     cfg->listen = xstrdup("127.0.0.1:8080");
     cfg->data_dir = xstrdup("var");
     cfg->ui_dir = xstrdup("frontend/dist");
+    cfg->download_dir = xstrdup("build/dist"); /* make dist; installed: --download-dir */
     cfg->approval_timeout_s = 24 * 3600;
     cfg->agent_grace_s = 5 * 60;
     cfg->retention_s = 168 * 3600;
@@ -349,6 +356,7 @@ config_free(struct config *cfg)
     free(cfg->public_url);
     free(cfg->data_dir);
     free(cfg->ui_dir);
+    free(cfg->download_dir);
     free(cfg->tls_cert);
     free(cfg->tls_key);
     for (i = 0; i < cfg->n_issuers; i++)

@@ -92,6 +92,7 @@ struct config {
     char *public_url;           /* default "http://<listen>" */
     char *data_dir;             /* default "var" */
     char *ui_dir;               /* static SPA files; default "frontend/dist" */
+    char *download_dir;         /* download.dir: the agent bundle; default "build/dist" */
     int64_t approval_timeout_s; /* default 24h */
     int64_t agent_grace_s;      /* default 5m */
     int64_t retention_s;        /* default 168h */

@@ -106,6 +106,7 @@ add_security_headers(struct MHD_Response *r)
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
     MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    MHD_add_response_header(r, "X-Airlock-Version", AIRLOCK_VERSION); /* httpc_call compares */
 }
 
 /* Queues status with buf (taken: MHD frees it) as the body. */

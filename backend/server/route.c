@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "download.h"
 #include "err.h"
 #include "metrics.h"
 #include "route.h"
@@ -46,8 +47,8 @@ static const struct route routes[] = {
     {"*", "/metrics", ROUTE_RAW, metrics_get, NULL},
     /* every other path under /api/ is 404 (counted as "other": no handler) */
     {"*", "/api/*", ROUTE_FALLBACK | ROUTE_RAW, NULL, NULL},
-    /* XXX the agent bundle will be served here; until then the UI answers, as before */
-    {"GET", "/download/*", ROUTE_FALLBACK | ROUTE_RAW | ROUTE_HEAD, static_get, NULL},
+    /* the portable agent (download.c); other names under /download/ are 404 */
+    {"GET", "/download/*", ROUTE_FALLBACK | ROUTE_RAW | ROUTE_HEAD, download_get, NULL},
     {"GET", "/*", ROUTE_FALLBACK | ROUTE_RAW | ROUTE_HEAD, static_get, "static"},
 };
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
