@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "download.h"
+#include "snippet.h"
 #include "err.h"
 #include "metrics.h"
 #include "route.h"
@@ -41,6 +42,7 @@ static const struct route routes[] = {
     {"GET", "/api/v1/agents/:", ROUTE_AUTH, api_agents_get, NULL},
     {"GET", "/api/v1/agents/:/control", ROUTE_WS, api_agents_control, NULL},
     {"GET", "/api/v1/agents/:/tunnel/:", ROUTE_WS, api_agents_tunnel, NULL},
+    {"GET", "/api/v1/snippets/:", ROUTE_AUTH, snippet_get, NULL},
     /* health and metrics answer any method and ignore a body, as they always did */
     {"*", "/healthz", ROUTE_RAW, api_health_get, NULL},
     {"*", "/readyz", ROUTE_RAW, api_ready_get, NULL},
