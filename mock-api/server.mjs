@@ -653,7 +653,7 @@ export function createMockServer(opts = {}) {
       const name = t?.name ?? null
       const texts = {
         github: `# .github/workflows/ci.yml\njobs:\n  test:\n    runs-on: ubuntu-latest\n    permissions:\n      id-token: write\n      contents: read\n    steps:\n      - uses: actions/checkout@v4\n      - run: make test\n      - name: Debug with airlock if the job failed\n        if: failure()\n        uses: airlock/airlock@v0.1.0\n        with:\n          server: ${server}${name ? `\n          template: ${name}` : ''}\n`,
-        gitlab: `# .gitlab-ci.yml\ninclude:\n  - remote: https://raw.githubusercontent.com/airlock/airlock/v0.1.0/ci/gitlab/airlock.yml\n\ndebug:\n  extends: .airlock\n  when: on_failure\n  variables:\n    AIRLOCK_SERVER: ${server}${name ? `\n    AIRLOCK_TEMPLATE: ${name}` : ''}\n`,
+        gitlab: `# .gitlab-ci.yml\ninclude:\n  - remote: https://raw.githubusercontent.com/airlock/airlock/v0.1.0/ci/gitlab/airlock.yml\n\ntest:\n  extends: .airlock\n  variables:\n    AIRLOCK_SERVER: ${server}${name ? `\n    AIRLOCK_TEMPLATE: ${name}` : ''}\n  script:\n    - make test || { rc=$?; sh -c "$AIRLOCK_SCRIPT"; exit $rc; }\n`,
         host: `curl -fsSLO ${server}/download/airlock-linux-amd64.tar.gz\ntar -xzf airlock-linux-amd64.tar.gz\nairlock/airlock --server ${server} login\n`,
       }
       if (!texts[segs[1]]) throw notFound(`no snippet for '${segs[1]}' (github, gitlab or host)`)

@@ -46,11 +46,12 @@ render_gitlab(const struct snippet_in *in)
                         "include:\n"
                         "  - remote: %s\n"
                         "\n"
-                        "debug:\n"
-                        "  extends: .airlock   # id_tokens (aud airlock) and the script\n"
-                        "  when: on_failure\n"
+                        "test:\n"
+                        "  extends: .airlock   # the id_token (aud airlock) and $AIRLOCK_SCRIPT\n"
                         "  variables:\n"
-                        "    AIRLOCK_SERVER: %s%s\n",
+                        "    AIRLOCK_SERVER: %s%s\n"
+                        "  script:\n"
+                        "    - make test || { rc=$?; sh -c \"$AIRLOCK_SCRIPT\"; exit $rc; }\n",
                         in->gitlab_include, in->server, tmpl);
 
     free(tmpl);

@@ -88,20 +88,26 @@ airlock=$dir/airlock/airlock
 version=$("$airlock" --version) || fail "the downloaded agent does not run on this machine"
 echo "airlock-action: $version from $server (sha256 $got)"
 
-# ---- tmux, which the shared terminal needs
-if ! command -v tmux >/dev/null 2>&1; then
+# ---- tmux, which the shared terminal needs (and sftp-server for sftp, when apt-get can add it)
+need=
+command -v tmux >/dev/null 2>&1 || need=tmux
+if [ -n "$need" ] || [ ! -x /usr/lib/openssh/sftp-server ]; then
     sudo=
     [ "$(id -u)" = 0 ] || sudo=sudo
     if command -v apt-get >/dev/null 2>&1; then
-        echo "airlock-action: installing tmux (apt-get)"
-        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tmux >/dev/null ||
-            { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tmux >/dev/null; } ||
-            fail "cannot install tmux with apt-get"
-    elif command -v apk >/dev/null 2>&1; then
+        [ -x /usr/lib/openssh/sftp-server ] || need="$need openssh-sftp-server"
+        echo "airlock-action: installing$need (apt-get)"
+        # shellcheck disable=SC2086 # need is a list of package names
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null 2>&1 ||
+            { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null; } ||
+            echo "airlock-action: apt-get could not install$need" >&2
+    elif [ -n "$need" ] && command -v apk >/dev/null 2>&1; then
         $sudo apk add --no-cache tmux >/dev/null || fail "cannot install tmux with apk"
-    else
+    elif [ -n "$need" ]; then
         fail "tmux is missing and there is no apt-get or apk to install it"
     fi
+    command -v tmux >/dev/null 2>&1 || fail "tmux is missing and could not be installed"
+    [ -x /usr/lib/openssh/sftp-server ] || echo "airlock-action: no sftp-server: sftp into the session will not work" >&2
 fi
 
 # ---- airlock wait, with the job's OIDC token

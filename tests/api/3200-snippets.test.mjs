@@ -33,6 +33,9 @@ test('3202 gitlab: the include and the variables; ?template= picks one the calle
   assert.equal(j.template, 'open');
   assert.match(j.text, /^ {2}- remote: https:\/\/git\.example\.com\/acme\/airlock\/-\/raw\/v9\/ci\/gitlab\/airlock\.yml$/m);
   assert.match(j.text, /^ {2}extends: \.airlock/m);
+  // in the job's own script, so the session debugs the failed job itself (not after_script: GitLab
+  // stops that after five minutes)
+  assert.match(j.text, /^ {4}- make test \|\| \{ rc=\$\?; sh -c "\$AIRLOCK_SCRIPT"; exit \$rc; \}$/m);
   assert.match(j.text, new RegExp(`^ {4}AIRLOCK_SERVER: ${env.base}$`, 'm'));
   assert.match(j.text, /^ {4}AIRLOCK_TEMPLATE: open$/m);
 });
