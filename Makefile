@@ -38,14 +38,20 @@ SERVER_OBJ := $(call obj,$(SERVER_SRC)) $(BUILD)/obj/gen/migrations.o
 AGENT_OBJ := $(call obj,$(AGENT_SRC))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all bin ui run test unit test-api test-e2e test-ui bench clean deps lint format-check install dist
+.PHONY: all bin ui run test unit test-api test-e2e test-ui bench clean deps lint format-check install dist FORCE
 all: bin ui
 bin: $(BUILD)/airlockd $(BUILD)/airlock
 
 deps:
 	@scripts/install-deps build
 
-$(BUILD)/obj/%.o: %.c
+# Rewritten only when AIRLOCK_VERSION changes, so that a new version rebuilds every object.
+$(BUILD)/gen/version: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(AIRLOCK_VERSION)' | cmp -s - $@ || echo '$(AIRLOCK_VERSION)' > $@
+FORCE:
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/gen/version
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
@@ -69,9 +75,9 @@ $(BUILD)/airlockd: $(BUILD)/obj/backend/server/main.o $(BUILD)/libserver.a $(BUI
 $(BUILD)/airlock: $(BUILD)/obj/backend/agent/main.o $(BUILD)/libagent.a $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libserver.a $(BUILD)/libagent.a $(BUILD)/libcommon.a
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/gen/version $(BUILD)/libserver.a $(BUILD)/libagent.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter-out %/gen/version,$^) $(LIBS) -lcmocka
 
 # The portable agent (LIBS.md 8): the plain build's airlock, every library ldd lists and the
 # loader, started by a /bin/sh launcher; always from the plain build (BUILD=build), never SAN.
