@@ -49,15 +49,16 @@ if [ -n "${INPUT_TIMEOUT:-}" ] && ! duration_ok "$INPUT_TIMEOUT"; then
     bad_input timeout "'$INPUT_TIMEOUT' is not a duration (90s, 30m, 1h30m, 2d)"
 fi
 if [ -n "${INPUT_EXIT_CODE:-}" ]; then
-    echo "$INPUT_EXIT_CODE" | grep -Eq '^[0-9]{1,3}$' && [ "$INPUT_EXIT_CODE" -le 255 ] ||
+    if ! echo "$INPUT_EXIT_CODE" | grep -Eq '^[0-9]{1,3}$' || [ "$INPUT_EXIT_CODE" -gt 255 ]; then
         bad_input exit-code "'$INPUT_EXIT_CODE' is not a number from 0 to 255"
+    fi
 fi
 if [ -z "${ACTIONS_ID_TOKEN_REQUEST_URL:-}" ] || [ -z "${ACTIONS_ID_TOKEN_REQUEST_TOKEN:-}" ]; then
     fail "no OIDC token for this job: give the job 'permissions: id-token: write'"
 fi
 
 # ---- download and check the agent this server serves
-name=airlock-linux-amd64.tar.gz
+name="airlock-linux-amd64.tar.gz"
 dir=${RUNNER_TEMP:-${TMPDIR:-/tmp}}/airlock-agent
 rm -rf "$dir"
 mkdir -p "$dir"
