@@ -4,9 +4,13 @@
 #   make test     every test, built with -fsanitize=address,undefined into build/san
 #   make bench    benchmarks (ratios against a reference measured in the same run)
 #   make lint     banned functions (STYLE.md); also clang-format with LINT_FORMAT=1
-#   make install  PREFIX (/usr/local), DESTDIR: programs, UI, systemd unit, example config
+#   make install  PREFIX (/usr/local), DESTDIR: programs, UI, agent bundle, systemd unit, example config
+#   make dist     the portable agent: build/dist/airlock-linux-amd64.tar.gz and its .sha256
 #   make clean
 
+# The one version: airlock --version, airlockd --version, /api/v1/config and the
+# X-Airlock-Version header (the agent and the CLI warn when the server's differs).
+AIRLOCK_VERSION := 0.1.0
 BUILD ?= build
 SAN ?= 0
 CC ?= cc
@@ -19,7 +23,7 @@ ifeq ($(SAN),1)
 CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
 endif
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ibackend/common -Ibackend/server -Ibackend/agent \
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DAIRLOCK_VERSION='"$(AIRLOCK_VERSION)"' $(WARN) $(CFLAGS) -Ibackend/common -Ibackend/server -Ibackend/agent \
 	-I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lwslay -lutil -lpthread -lm
 
@@ -34,14 +38,20 @@ SERVER_OBJ := $(call obj,$(SERVER_SRC)) $(BUILD)/obj/gen/migrations.o
 AGENT_OBJ := $(call obj,$(AGENT_SRC))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all bin ui run test unit test-api test-e2e test-ui bench clean deps lint format-check install
+.PHONY: all bin ui run test unit test-api test-e2e test-ui bench clean deps lint format-check install dist FORCE
 all: bin ui
 bin: $(BUILD)/airlockd $(BUILD)/airlock
 
 deps:
 	@scripts/install-deps build
 
-$(BUILD)/obj/%.o: %.c
+# Rewritten only when AIRLOCK_VERSION changes, so that a new version rebuilds every object.
+$(BUILD)/gen/version: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(AIRLOCK_VERSION)' | cmp -s - $@ || echo '$(AIRLOCK_VERSION)' > $@
+FORCE:
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/gen/version
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
@@ -65,9 +75,15 @@ $(BUILD)/airlockd: $(BUILD)/obj/backend/server/main.o $(BUILD)/libserver.a $(BUI
 $(BUILD)/airlock: $(BUILD)/obj/backend/agent/main.o $(BUILD)/libagent.a $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libserver.a $(BUILD)/libagent.a $(BUILD)/libcommon.a
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/gen/version $(BUILD)/libserver.a $(BUILD)/libagent.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter-out %/gen/version,$^) $(LIBS) -lcmocka
+
+# The portable agent (LIBS.md 8): the plain build's airlock, every library ldd lists and the
+# loader, started by a /bin/sh launcher; always from the plain build (BUILD=build), never SAN.
+dist:
+	$(MAKE) BUILD=build SAN=0 build/airlock
+	scripts/make-dist build/airlock build/dist
 
 # The web UI: built only when its sources change (stamp on the lock file and sources).
 UI_SRC := $(shell find frontend/src frontend/index.html frontend/package.json frontend/vite.config.* -type f 2>/dev/null)
@@ -139,6 +155,7 @@ install: bin
 	else echo "install: no agent bundle in $(BUILD)/dist: skipped"; fi
 	sed -e 's|/usr/local/bin/airlockd|$(BINDIR)/airlockd|' \
 		-e 's|/usr/share/airlock/ui|$(DATADIR)/ui|' \
+		-e 's|/usr/share/airlock/dist|$(DATADIR)/dist|' \
 		-e 's|/etc/airlock/airlock.yaml|$(SYSCONFDIR)/airlock/airlock.yaml|' \
 		-e 's|file:///usr/share/doc/airlock/|file://$(DOCDIR)/|' \
 		deploy/airlockd.service > $(DESTDIR)$(UNITDIR)/airlockd.service.tmp

@@ -655,6 +655,22 @@ export function createMockServer(opts = {}) {
         return send(res, 200, templateView(t, me))
       }
     }
+    if (segs[0] === 'snippets' && segs.length === 2 && method === 'GET') {
+      // the same shapes airlockd's snippet.c renders (GET /api/v1/snippets/{ci})
+      const mine = templatesFor(me)
+      const want = query.get('template')
+      const t = want ? mine.find((x) => x.name === want) : mine[0]
+      if (want && !t) throw notFound(`template '${want}' not found`)
+      const server = publicUrl || `http://${req.headers.host}`
+      const name = t?.name ?? null
+      const texts = {
+        github: `# .github/workflows/ci.yml\njobs:\n  test:\n    runs-on: ubuntu-latest\n    permissions:\n      id-token: write\n      contents: read\n    steps:\n      - uses: actions/checkout@v4\n      - run: make test\n      - name: Debug with airlock if the job failed\n        if: failure()\n        uses: airlock/airlock@v0.1.0\n        with:\n          server: ${server}${name ? `\n          template: ${name}` : ''}\n`,
+        gitlab: `# .gitlab-ci.yml\ninclude:\n  - remote: https://raw.githubusercontent.com/airlock/airlock/v0.1.0/ci/gitlab/airlock.yml\n\ntest:\n  extends: .airlock\n  variables:\n    AIRLOCK_SERVER: ${server}${name ? `\n    AIRLOCK_TEMPLATE: ${name}` : ''}\n  script:\n    - make test || { rc=$?; sh -c "$AIRLOCK_SCRIPT"; exit $rc; }\n`,
+        host: `curl -fsSLO ${server}/download/airlock-linux-amd64.tar.gz\ntar -xzf airlock-linux-amd64.tar.gz\nairlock/airlock --server ${server} login\n`,
+      }
+      if (!texts[segs[1]]) throw notFound(`no snippet for '${segs[1]}' (github, gitlab or host)`)
+      return send(res, 200, { ci: segs[1], template: name, text: texts[segs[1]] })
+    }
     if (segs[0] === 'agents') {
       if (segs.length === 1 && method === 'GET') return send(res, 200, { agents: db.agents.map(agentView) })
       if (segs.length === 1 && method === 'POST') return send(res, 201, registerAgent(me, await readBody(req)))

@@ -199,13 +199,9 @@ quote_for_proxycommand(const char *s)
 static char *
 self_path(void)
 {
-    char buf[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+    char *exe = self_exe();
 
-    if (n <= 0)
-        return xstrdup("airlock");
-    buf[n] = '\0';
-    return xstrdup(buf);
+    return exe != NULL ? exe : xstrdup("airlock");
 }
 
 /*

@@ -35,6 +35,7 @@
 #include "err.h"
 #include "log.h"
 #include "sshd.h"
+#include "summary.h"
 #include "util.h"
 #include "ws.h"
 #include "xmalloc.h"
@@ -765,9 +766,10 @@ control_agent_main(const struct control_cfg *cfg)
         log_info("SSH also on %s (port %d)", cfg->listen, lport);
     }
     log_info("tmux socket %s, control socket %s", a->tmux_sock, a->ctl_sock);
-    if (cfg->mode == CONTROL_WAIT)
+    if (cfg->mode == CONTROL_WAIT) {
         box_print(a, a->session, 1);
-    else
+        summary_write(cfg->server, a->session, sshd_host_key_line(a->sshd));
+    } else
         printf("airlock: agent %s serving; sessions: %s/debug-sessions?agent=%s\n", a->name,
                cfg->server, a->name);
     fflush(stdout);

@@ -23,8 +23,8 @@
 
 #include "sshd.h"
 
-#ifndef AIRLOCK_VERSION
-#define AIRLOCK_VERSION "0.1.0"
+#ifndef AIRLOCK_VERSION /* the Makefile's AIRLOCK_VERSION */
+#error "AIRLOCK_VERSION must come from the Makefile"
 #endif
 
 #define CONTROL_AGENT_PING_MS 15000

@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "client.h"
+#include "client_snippet.h"
 #include "control.h"
 #include "ctlsock.h"
 #include "duration.h"
@@ -73,6 +74,8 @@ static const struct command commands[] = {
     {"events", cmd_verb, SEC_PERSON, "NAME                      the audit trail\n"},
     {"join", cmd_join, SEC_PERSON, "NAME [--read-only] [--key FILE] [--print] [-- COMMAND...]\n"},
     {"proxy", cmd_proxy, SEC_PERSON, "NAME --ticket T          (ssh ProxyCommand)\n"},
+    {"snippet", cmd_snippet, SEC_PERSON,
+     "github|gitlab|host [--template T]   CI lines for this server\n"},
     {"extend", cmd_inside, SEC_INSIDE, "--for D                   ask for more time\n"},
     {"resume", cmd_inside, SEC_INSIDE,
      "                          end the session (the CI job continues)\n"},

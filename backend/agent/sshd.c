@@ -430,29 +430,31 @@ find_shell(void)
 static char *
 find_path_env(void)
 {
-    char exe[4096], *slash;
+    char *exe = self_exe(), *slash, *env;
     const char *path = getenv("PATH");
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
     size_t dl;
     const char *p;
 
-    if (n <= 0)
+    if (exe == NULL || (slash = strrchr(exe, '/')) == NULL) {
+        free(exe);
         return NULL;
-    exe[n] = '\0';
-    if ((slash = strrchr(exe, '/')) == NULL)
-        return NULL;
+    }
     *slash = '\0';
     dl = strlen(exe);
     for (p = path; p != NULL && *p;) {
         size_t l = strcspn(p, ":");
 
-        if (l == dl && strncmp(p, exe, l) == 0)
+        if (l == dl && strncmp(p, exe, l) == 0) {
+            free(exe);
             return NULL;
+        }
         p += l;
         if (*p == ':')
             p++;
     }
-    return xasprintf("PATH=%s%s%s", exe, path && *path ? ":" : "", path ? path : "");
+    env = xasprintf("PATH=%s%s%s", exe, path && *path ? ":" : "", path ? path : "");
+    free(exe);
+    return env;
 }
 
 /* "host:port", "[v6]:port" or ":port" -> host (may be empty) and port. */

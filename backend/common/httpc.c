@@ -1,3 +1,4 @@
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,39 @@ body_cb(char *p, size_t size, size_t n, void *ud)
     b->len += add;
     b->data[b->len] = '\0';
     return add;
+}
+
+/* rs->server_version from the answer's X-Airlock-Version header (printable ASCII only). */
+static void
+server_version(CURL *c, struct httpc_resp *rs)
+{
+    struct curl_header *hd = NULL;
+    size_t i, n;
+
+    if (curl_easy_header(c, "X-Airlock-Version", 0, CURLH_HEADER, -1, &hd) != CURLHE_OK)
+        return;
+    n = strlen(hd->value);
+    if (n >= sizeof(rs->server_version))
+        n = sizeof(rs->server_version) - 1;
+    for (i = 0; i < n; i++)
+        rs->server_version[i] = hd->value[i] > ' ' && hd->value[i] < 127 ? hd->value[i] : '?';
+    rs->server_version[n] = '\0';
+}
+
+/* One warning per process when the server runs another version (issue 10). */
+static void
+warn_version_once(const char *url, const char *theirs)
+{
+    static atomic_int warned;
+    const char *p = strstr(url, "://");
+    int origin = p != NULL ? (int)(p + 3 - url) + (int)strcspn(p + 3, "/?#") : (int)strlen(url);
+
+    if (theirs[0] == '\0' || strcmp(theirs, AIRLOCK_VERSION) == 0 || atomic_exchange(&warned, 1))
+        return;
+    fprintf(stderr,
+            "airlock: warning: the server %.*s runs airlock %s, this is airlock %s; get the "
+            "matching agent from %.*s/download/airlock-linux-amd64.tar.gz\n",
+            origin, url, theirs, AIRLOCK_VERSION, origin, url);
 }
 
 int
@@ -83,6 +117,7 @@ httpc_request(const struct httpc_req *rq, int want_json, struct httpc_resp *rs, 
         goto out;
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rs->status);
+    server_version(c, rs);
     if (want_json && b.data != NULL && !rs->too_large)
         rs->json = json_loadb(b.data, b.len, rq->strict_json ? JSON_REJECT_DUPLICATES : 0, NULL);
     r = 0;
@@ -109,6 +144,8 @@ httpc_call(const char *method, const char *url, const char *auth_header, const c
     struct httpc_resp rs;
     int r = httpc_request(&rq, 1, &rs, err, err_len);
 
+    if (r == 0)
+        warn_version_once(url, rs.server_version);
     *status = rs.status;
     *out = rs.json;
     return r;

@@ -28,8 +28,9 @@ struct httpc_req {
 
 struct httpc_resp {
     long status;
-    json_t *json;  /* the body parsed, new; NULL if not JSON, too large or unwanted */
-    int too_large; /* the body was larger than max_body */
+    json_t *json;            /* the body parsed, new; NULL if not JSON, too large or unwanted */
+    int too_large;           /* the body was larger than max_body */
+    char server_version[32]; /* the X-Airlock-Version header, or "" */
 };
 
 /*
@@ -41,7 +42,11 @@ struct httpc_resp {
 int httpc_request(const struct httpc_req *rq, int want_json, struct httpc_resp *rs, char *err,
                   size_t err_len);
 
-/* httpc_request for the agent and the CLI, with the answer's JSON in *out. */
+/*
+ * httpc_request for the agent and the CLI, with the answer's JSON in *out.
+ * The first answer from an airlockd of another version than this program's
+ * AIRLOCK_VERSION prints one warning on stderr naming both.
+ */
 int httpc_call(const char *method, const char *url, const char *auth_header,
                const char *content_type, const char *body, const char *ca_file, long timeout_ms,
                long *status, json_t **out, char *err, size_t err_len);

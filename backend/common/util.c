@@ -5,6 +5,7 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 #include <errno.h>
 
 #include <openssl/evp.h>
@@ -242,4 +243,20 @@ str_ieq(const char *a, const char *b)
     if (a == NULL || b == NULL)
         return a == b;
     return strcasecmp(a, b) == 0;
+}
+
+char *
+self_exe(void)
+{
+    const char *env = getenv("AIRLOCK_EXE");
+    char buf[4096];
+    ssize_t n;
+
+    if (env != NULL && env[0] == '/' && access(env, X_OK) == 0)
+        return xstrdup(env);
+    n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return NULL;
+    buf[n] = '\0';
+    return xstrdup(buf);
 }

@@ -26,6 +26,13 @@ void sha256_hex(const void *data, size_t len, char out[65]);
 /* Compares two strings in time that depends only on their lengths. 1 if equal. */
 int ct_streq(const char *a, const char *b);
 
+/*
+ * This program's own executable, absolute: $AIRLOCK_EXE when the portable
+ * bundle's launcher set it (/proc/self/exe is then the bundled loader), else
+ * /proc/self/exe. New string, or NULL when neither is known.
+ */
+char *self_exe(void);
+
 /* Formats t as RFC 3339 UTC ("2026-11-22T10:00:00Z") into out[21]. */
 void time_fmt(int64_t t, char out[21]);
 /* Parses "YYYY-MM-DDTHH:MM:SSZ". Returns 0 or ERR_INVALID. */

@@ -16,7 +16,9 @@
 #include "store.h"
 #include "upgrade.h"
 
-#define AIRLOCK_VERSION "0.1.0"
+#ifndef AIRLOCK_VERSION /* the Makefile's AIRLOCK_VERSION */
+#error "AIRLOCK_VERSION must come from the Makefile"
+#endif
 #define API_MAX_BODY (64 * 1024)
 #define API_MAX_STRING 4096 /* any string field, unless the field says less */
 #define API_MAX_LIST 100    /* any array field */

@@ -219,6 +219,20 @@ static const struct field tls_fields[] = {
 };
 static const struct table tls_table = {tls_fields, NELEM(tls_fields), NULL};
 
+static const struct field download_fields[] = {
+    {.key = "dir", .type = F_STR, .off = offsetof(struct config, download_dir)},
+};
+static const struct table download_table = {download_fields, NELEM(download_fields), NULL};
+
+static const struct field snippet_fields[] = {
+    {.key = "githubAction", .type = F_STR, .off = offsetof(struct config, snippet_github_action)},
+    {.key = "gitlabInclude",
+     .type = F_STR,
+     .off = offsetof(struct config, snippet_gitlab_include),
+     .check = config_check_http_url},
+};
+static const struct table snippet_table = {snippet_fields, NELEM(snippet_fields), NULL};
+
 static const struct field webhook_fields[] = {
     {.key = "url",
      .type = F_STR,
@@ -278,6 +292,8 @@ static const struct field root_fields[] = {
     {.key = "agentGracePeriod", .type = F_DUR, .off = offsetof(struct config, agent_grace_s)},
     {.key = "retention", .type = F_DUR, .off = offsetof(struct config, retention_s)},
     {.key = "tls", .type = F_MAP, .off = 0, .sub = &tls_table},
+    {.key = "download", .type = F_MAP, .off = 0, .sub = &download_table},
+    {.key = "snippets", .type = F_MAP, .off = 0, .sub = &snippet_table},
     {.key = "logFormat", .type = F_FN, .fn = parse_log_format},
     {.key = "auth", .type = F_MAP, .off = 0, .sub = &auth_table},
     {.key = "templates", .type = F_FN, .fn = parse_templates},
@@ -316,6 +332,9 @@ config_defaults(struct config *cfg)
     cfg->listen = xstrdup("127.0.0.1:8080");
     cfg->data_dir = xstrdup("var");
     cfg->ui_dir = xstrdup("frontend/dist");
+    cfg->download_dir = xstrdup("build/dist"); /* make dist; installed: --download-dir */
+    cfg->snippet_github_action = xstrdup(CONFIG_GITHUB_ACTION);
+    cfg->snippet_gitlab_include = xstrdup(CONFIG_GITLAB_INCLUDE);
     cfg->approval_timeout_s = 24 * 3600;
     cfg->agent_grace_s = 5 * 60;
     cfg->retention_s = 168 * 3600;
@@ -361,6 +380,9 @@ config_free(struct config *cfg)
     free(cfg->public_url);
     free(cfg->data_dir);
     free(cfg->ui_dir);
+    free(cfg->download_dir);
+    free(cfg->snippet_github_action);
+    free(cfg->snippet_gitlab_include);
     free(cfg->tls_cert);
     free(cfg->tls_key);
     for (i = 0; i < cfg->n_issuers; i++)

@@ -95,17 +95,20 @@ struct limits_cfg {
 };
 
 struct config {
-    char *listen;               /* "127.0.0.1:8080" */
-    char *public_url;           /* default "http://<listen>" */
-    char *data_dir;             /* default "var" */
-    char *ui_dir;               /* static SPA files; default "frontend/dist" */
-    int64_t approval_timeout_s; /* default 24h */
-    int64_t agent_grace_s;      /* default 5m */
-    int64_t retention_s;        /* default 168h */
-    int dev;                    /* auth.dev or --dev */
-    int dev_allow_remote;       /* --dev-allow-remote */
-    int log_json;               /* --log-format json */
-    char *tls_cert, *tls_key;   /* optional built-in TLS (PEM file paths) */
+    char *listen;                 /* "127.0.0.1:8080" */
+    char *public_url;             /* default "http://<listen>" */
+    char *data_dir;               /* default "var" */
+    char *ui_dir;                 /* static SPA files; default "frontend/dist" */
+    char *download_dir;           /* download.dir: the agent bundle; default "build/dist" */
+    char *snippet_github_action;  /* snippets.githubAction; default CONFIG_GITHUB_ACTION */
+    char *snippet_gitlab_include; /* snippets.gitlabInclude; default CONFIG_GITLAB_INCLUDE */
+    int64_t approval_timeout_s;   /* default 24h */
+    int64_t agent_grace_s;        /* default 5m */
+    int64_t retention_s;          /* default 168h */
+    int dev;                      /* auth.dev or --dev */
+    int dev_allow_remote;         /* --dev-allow-remote */
+    int log_json;                 /* --log-format json */
+    char *tls_cert, *tls_key;     /* optional built-in TLS (PEM file paths) */
     struct issuer_cfg *issuers;
     size_t n_issuers;
     struct subjects admins; /* groups/users */
@@ -116,6 +119,11 @@ struct config {
     size_t n_webhooks;
     struct limits_cfg limits;
 };
+
+/* Where the snippets say the GitHub Action and the GitLab template are (docs/ci.md). */
+#define CONFIG_GITHUB_ACTION "airlock/airlock@v" AIRLOCK_VERSION
+#define CONFIG_GITLAB_INCLUDE                                                                      \
+    "https://raw.githubusercontent.com/airlock/airlock/v" AIRLOCK_VERSION "/ci/gitlab/airlock.yml"
 
 /* Limits on uiScopes (RFC 6749 section 3.3 scope-tokens). */
 #define CONFIG_UI_SCOPES_MAX 32     /* entries */

@@ -105,6 +105,7 @@ const char *const http_security_headers[][2] = {
     {"X-Content-Type-Options", "nosniff"},
     {"Referrer-Policy", "no-referrer"},
     {"X-Frame-Options", "DENY"},
+    {"X-Airlock-Version", AIRLOCK_VERSION}, /* httpc_call compares it with its own */
     {NULL, NULL},
 };
 

@@ -34,7 +34,8 @@ usage(FILE *f)
 {
     fprintf(f,
             "usage: airlockd [--config FILE] [--listen HOST:PORT] [--data-dir DIR]\n"
-            "                [--public-url URL] [--ui-dir DIR] [--dev] [--dev-allow-remote]\n"
+            "                [--public-url URL] [--ui-dir DIR] [--download-dir DIR]\n"
+            "                [--dev] [--dev-allow-remote]\n"
             "                [--log-format text|json] [--debug] [--version]\n"
             "Environment: AIRLOCK_CONFIG, AIRLOCK_LISTEN, AIRLOCK_DATA_DIR, AIRLOCK_PUBLIC_URL\n");
 }
@@ -47,7 +48,7 @@ set_str(char **dst, const char *v)
 }
 
 struct flags {
-    const char *config, *listen, *data_dir, *public_url, *ui_dir, *log_format;
+    const char *config, *listen, *data_dir, *public_url, *ui_dir, *download_dir, *log_format;
     int dev, dev_allow_remote, debug;
 };
 
@@ -60,6 +61,7 @@ parse_flags(int argc, char **argv, struct flags *f)
         {"data-dir", required_argument, NULL, 'd'},
         {"public-url", required_argument, NULL, 'u'},
         {"ui-dir", required_argument, NULL, 'w'},
+        {"download-dir", required_argument, NULL, 'W'},
         {"log-format", required_argument, NULL, 'f'},
         {"dev", no_argument, NULL, 'D'},
         {"dev-allow-remote", no_argument, NULL, 'R'},
@@ -72,7 +74,7 @@ parse_flags(int argc, char **argv, struct flags *f)
 
     memset(f, 0, sizeof(*f));
     f->config = getenv("AIRLOCK_CONFIG");
-    while ((c = getopt_long(argc, argv, "c:l:d:u:w:f:DRgVh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:l:d:u:w:W:f:DRgVh", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
             f->config = optarg;
@@ -88,6 +90,9 @@ parse_flags(int argc, char **argv, struct flags *f)
             break;
         case 'w':
             f->ui_dir = optarg;
+            break;
+        case 'W':
+            f->download_dir = optarg;
             break;
         case 'f':
             f->log_format = optarg;
@@ -149,6 +154,8 @@ load_config(struct config *cfg, void *arg, char *err, size_t err_len)
         set_str(&cfg->public_url, f->public_url);
     if (f->ui_dir)
         set_str(&cfg->ui_dir, f->ui_dir);
+    if (f->download_dir)
+        set_str(&cfg->download_dir, f->download_dir);
     if (f->dev)
         cfg->dev = 1;
     if (f->dev_allow_remote)

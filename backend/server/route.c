@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "api.h"
+#include "download.h"
+#include "snippet.h"
 #include "err.h"
 #include "metrics.h"
 #include "route.h"
@@ -45,14 +47,15 @@ static const struct route routes[] = {
     {"GET", "/api/v1/agents/:", ROUTE_AUTH, api_agents_get, NULL},
     {"GET", "/api/v1/agents/:/control", ROUTE_WS, api_agents_control, NULL},
     {"GET", "/api/v1/agents/:/tunnel/:", ROUTE_WS, api_agents_tunnel, NULL},
+    {"GET", "/api/v1/snippets/:", ROUTE_AUTH, snippet_get, NULL},
     /* health and metrics answer any method and ignore a body, as they always did */
     {"*", "/healthz", ROUTE_RAW, api_health_get, NULL},
     {"*", "/readyz", ROUTE_RAW, api_ready_get, NULL},
     {"*", "/metrics", ROUTE_RAW, metrics_get, NULL},
     /* every other path under /api/ is 404 (counted as "other": no handler) */
     {"*", "/api/*", ROUTE_FALLBACK | ROUTE_RAW, NULL, NULL},
-    /* XXX the agent bundle will be served here; until then the UI answers, as before */
-    {"GET", "/download/*", ROUTE_FALLBACK | ROUTE_RAW | ROUTE_HEAD, static_get, NULL},
+    /* the portable agent (download.c); other names under /download/ are 404 */
+    {"GET", "/download/*", ROUTE_FALLBACK | ROUTE_RAW | ROUTE_HEAD, download_get, NULL},
     {"GET", "/*", ROUTE_FALLBACK | ROUTE_RAW | ROUTE_HEAD, static_get, "static"},
 };
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))

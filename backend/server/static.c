@@ -75,9 +75,8 @@ static_csp(const struct config *cfg)
     return csp;
 }
 
-/* Opens dir + rel if it is a regular file; -1 otherwise. */
-static int
-open_regular(const char *dir, const char *rel, off_t *size)
+int
+static_open_file(const char *dir, const char *rel, off_t *size)
 {
     char *full = xasprintf("%s%s", dir, rel);
     struct stat sb;
@@ -107,7 +106,7 @@ static_get(struct api_req *req, struct api_reply *rep)
         goto out;
     }
     if (strcmp(path, "/") != 0)
-        fd = open_regular(dir, path, &size);
+        fd = static_open_file(dir, path, &size);
     if (fd < 0) {
         /* History-mode fallback: unknown paths get index.html, but not missing assets. */
         if (strncmp(path, "/assets/", 8) == 0) {
@@ -116,7 +115,7 @@ static_get(struct api_req *req, struct api_reply *rep)
         }
         free(path);
         path = xstrdup("/index.html");
-        if ((fd = open_regular(dir, path, &size)) < 0) {
+        if ((fd = static_open_file(dir, path, &size)) < 0) {
             r = api_fail(rep, ERR_NOT_FOUND,
                          "the web UI is not built (run make); the API is at /api/v1");
             goto out;

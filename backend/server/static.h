@@ -5,6 +5,8 @@
 #ifndef AIRLOCK_STATIC_H
 #define AIRLOCK_STATIC_H
 
+#include <sys/types.h>
+
 #include "api.h"
 
 /*
@@ -14,6 +16,9 @@
  * unbuilt UI.
  */
 int static_get(struct api_req *req, struct api_reply *rep);
+
+/* Opens dir + rel (rel starts with '/') if it is a regular file, with its size; -1 otherwise. */
+int static_open_file(const char *dir, const char *rel, off_t *size);
 
 /* The Content-Security-Policy for cfg. Returns a new string. */
 char *static_csp(const struct config *cfg);

@@ -248,26 +248,47 @@ describe('new session', () => {
 })
 
 describe('agents', () => {
-  it('lists agents and gives CI snippets with the public URL', async () => {
+  it('lists agents and shows the server\'s CI snippets for the chosen template', async () => {
     signIn()
+    const asked: string[] = []
+    const snippet = (ci: string) => (_b: unknown, url: URL) => {
+      asked.push(`${ci}:${url.searchParams.get('template')}`)
+      return { ci, template: url.searchParams.get('template'), text: `${ci} lines for ${url.searchParams.get('template')}\n` }
+    }
     stubApi({
       'GET /api/v1/agents': () => ({
         agents: [{ name: 'gh/acme/web/1-1', labels: { repo: 'acme/web' }, online: true, version: '1.2.0', sessions: ['ds-abcdefghij'] }],
       }),
       'GET /api/v1/debug-session-templates': () => ({ templates: [ciDebug], total: 1 }),
+      'GET /api/v1/snippets/github': snippet('github'),
+      'GET /api/v1/snippets/gitlab': snippet('gitlab'),
     })
     const { wrapper } = await mountView(AgentsView, '/agents', '/agents')
+    await settle()
     const row = wrapper.find('tr[data-agent="gh/acme/web/1-1"]')
     expect(row.text()).toContain('repo=acme/web')
     expect(row.text()).toContain('1.2.0')
     expect(row.find('a').attributes('href')).toBe('/debug-sessions/ds-abcdefghij')
-    expect(wrapper.find('[data-testid=agent-snippet] pre').text()).toContain(
-      'airlock --server https://airlock.example.com wait --template ci-debug --github-audience airlock',
-    )
+    expect(wrapper.find('[data-testid=agent-snippet] pre').text()).toBe('github lines for ci-debug')
     const tabs = wrapper.findAll('[role=tab]')
     await tabs[0].trigger('keydown', { key: 'ArrowRight' })
+    await settle()
     expect(wrapper.find('[role=tab][aria-selected=true]').text()).toBe('GitLab CI')
-    expect(wrapper.find('[data-testid=agent-snippet] pre').text()).toContain('id_tokens:')
+    expect(wrapper.find('[data-testid=agent-snippet] pre').text()).toBe('gitlab lines for ci-debug')
+    expect(asked).toContain('gitlab:ci-debug')
+    wrapper.unmount()
+  })
+
+  it('says so when the snippet cannot be loaded', async () => {
+    signIn()
+    stubApi({
+      'GET /api/v1/agents': () => ({ agents: [] }),
+      'GET /api/v1/debug-session-templates': () => ({ templates: [ciDebug], total: 1 }),
+      'GET /api/v1/snippets/github': () => [404, { error: "template 'ci-debug' not found", code: 'NOT_FOUND' }],
+    })
+    const { wrapper } = await mountView(AgentsView, '/agents', '/agents')
+    await settle()
+    expect(wrapper.text()).toContain("Could not load the snippet: template 'ci-debug' not found")
     wrapper.unmount()
   })
 })

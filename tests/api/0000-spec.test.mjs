@@ -21,8 +21,10 @@ const OPS = [
   ['get', '/api/v1/debug-session-templates'], ['get', '/api/v1/debug-session-templates/{name}'],
   ['get', '/api/v1/agents'], ['post', '/api/v1/agents'], ['get', '/api/v1/agents/{name}'],
   ['get', '/api/v1/agents/{name}/control'], ['get', '/api/v1/agents/{name}/tunnel/{conn}'],
+  // issue 10: the agent bundle and the CI snippets
+  ['get', '/download/{file}'], ['get', '/api/v1/snippets/{ci}'],
 ];
-const PUBLIC = new Set(['/healthz', '/readyz', '/metrics', '/api/v1/config', '/api/v1/dev/token']);
+const PUBLIC = new Set(['/healthz', '/readyz', '/metrics', '/api/v1/config', '/api/v1/dev/token', '/download/{file}']);
 const WS = (p) => /\/(connect|control|terminal|tunnel\/\{conn\})$/.test(p);
 
 function walk(node, visit, at = '#') {

@@ -2,7 +2,9 @@
 // agent demo, carol approves it in her own browser context, alice joins, copies the attach command,
 // renews and terminates; bob (a non-approver) and alice (the requester) get no Approve button, and
 // the API refuses them. Screenshots of each main view, at 1280 and at 375 px, go to tests/out/ui/.
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import WebSocket from 'ws'
 import {
@@ -10,6 +12,7 @@ import {
 } from './lib.mjs'
 
 const bin = path.resolve(ROOT, process.env.AIRLOCKD || 'build/airlockd')
+const airlockBin = path.resolve(ROOT, process.env.AIRLOCK || 'build/airlock')
 const t = suite('ui-airlockd', { dependent: true })
 const XSS = '<img src=x onerror="window.__xss=1">'
 
@@ -158,18 +161,30 @@ t.step('sessions list: row with template, agent online, requester, countdown, pa
   await shot(p, 'sessions')
 })
 
-t.step('agents view lists demo and gives a copy-ready CI snippet with the public URL', async (c) => {
+t.step('agents view lists demo and gives the CI snippet airlock snippet prints: the action, this server, a template', async (c) => {
   const p = c.alice.page
   await p.getByRole('link', { name: 'Agents' }).click()
   const row = p.locator('tr[data-agent=demo]')
   await row.waitFor()
   const text = await row.innerText()
   assert(text.includes('online') && text.includes('test') && text.includes('env=ui-test') && text.includes(c.name), `agent row: ${text}`)
-  const snip = await p.getByTestId('agent-snippet').locator('pre').innerText()
-  assert(snip.includes(`airlock --server ${c.base} wait --template ci-debug --github-audience airlock`), `snippet: ${snip}`)
+  const pre = p.getByTestId('agent-snippet').locator('pre')
+  await waitFor(async () => (await pre.innerText()).includes('uses: '), { what: 'the GitHub snippet' })
+  const snip = await pre.innerText()
+  for (const want of [`server: ${c.base}`, 'template: ci-debug', 'id-token: write', 'if: failure()']) {
+    assert(snip.includes(want), `snippet lacks ${want}: ${snip}`)
+  }
+  // the page and the CLI say the same thing (both render GET /api/v1/snippets/{ci})
+  const cli = (ci) => execFileSync(airlockBin, ['--server', c.base, 'snippet', ci, '--template', 'ci-debug'], {
+    env: { PATH: process.env.PATH, HOME: fs.mkdtempSync(path.join(os.tmpdir(), 'airlock-ui-cli-')), AIRLOCK_TOKEN: c.aliceToken },
+  }).toString()
+  c.aliceToken = await devToken(c.base, 'alice', ['developers'])
+  assert(cli('github').trim() === snip.trim(), `airlock snippet github differs:\n${cli('github')}\n--- page:\n${snip}`)
   await p.getByRole('tab', { name: 'GitHub Actions' }).focus()
   await p.keyboard.press('ArrowRight')
   assert((await p.getByRole('tab', { selected: true }).innerText()) === 'GitLab CI', 'arrow key does not move between tabs')
+  await waitFor(async () => (await pre.innerText()).includes('include:'), { what: 'the GitLab snippet' })
+  assert((await pre.innerText()).trim() === cli('gitlab').trim(), `the GitLab snippet differs from airlock snippet gitlab: ${await pre.innerText()}`)
   await p.keyboard.press('ArrowLeft')
   await shot(p, 'agents')
 })

@@ -89,6 +89,8 @@ test_defaults(void **state)
     assert_null(cfg.public_url);
     assert_string_equal(cfg.data_dir, "var");
     assert_string_equal(cfg.ui_dir, "frontend/dist");
+    assert_string_equal(cfg.download_dir, "build/dist");
+    assert_string_equal(cfg.snippet_github_action, "airlock/airlock@v" AIRLOCK_VERSION);
     assert_int_equal(cfg.approval_timeout_s, 24 * 3600);
     assert_int_equal(cfg.agent_grace_s, 300);
     assert_int_equal(cfg.retention_s, 168 * 3600);
@@ -112,6 +114,8 @@ test_top_level_values(void **state)
                                "publicUrl: https://airlock.example.com/\n"
                                "dataDir: /var/lib/airlock\n"
                                "uiDir: /usr/share/airlock/ui\n"
+                               "download: { dir: /usr/share/airlock/dist }\n"
+                               "snippets: { githubAction: acme/airlock@v1 }\n"
                                "approvalTimeout: 1d12h\n"
                                "agentGracePeriod: 90s\n"
                                "retention: 30d\n"
@@ -134,6 +138,8 @@ test_top_level_values(void **state)
     assert_string_equal(cfg.listen, "0.0.0.0:9090");
     assert_string_equal(cfg.data_dir, "/var/lib/airlock");
     assert_string_equal(cfg.ui_dir, "/usr/share/airlock/ui");
+    assert_string_equal(cfg.download_dir, "/usr/share/airlock/dist");
+    assert_string_equal(cfg.snippet_github_action, "acme/airlock@v1");
     assert_int_equal(cfg.approval_timeout_s, 36 * 3600);
     assert_int_equal(cfg.agent_grace_s, 90);
     assert_int_equal(cfg.retention_s, 30 * 86400);
@@ -517,6 +523,9 @@ test_errors(void **state)
         {"templates:\n  - name: a\n    allowed: { groups: [[x]] }\n",
          "3: key 'templates[0].allowed.groups[0]': expected a string, got a list"},
         {"listen: { host: x }\n", "1: key 'listen': expected a string, got a mapping"},
+        {"snippets: { gitlabInclude: ci/airlock.yml }\n",
+         "1: key 'snippets.gitlabInclude': expected an http:// or https:// URL, got "
+         "'ci/airlock.yml'"},
         /* booleans and integers */
         {"auth:\n  dev: yes\n", "2: key 'auth.dev': expected true or false, got 'yes'"},
         {"auth:\n  dev: \"true\"\n",

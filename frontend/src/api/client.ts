@@ -17,6 +17,7 @@ import type {
   SessionEvent,
   SessionList,
   SessionQuery,
+  Snippet,
   Template,
   TemplateList,
   TerminalTicket,
@@ -52,6 +53,7 @@ export const ENDPOINTS = {
   listAgents: { method: 'GET', path: '/api/v1/agents', auth: true },
   registerAgent: { method: 'POST', path: '/api/v1/agents', auth: true },
   getAgent: { method: 'GET', path: '/api/v1/agents/{name}', auth: true },
+  getSnippet: { method: 'GET', path: '/api/v1/snippets/{ci}', auth: true },
 } as const satisfies Record<string, Endpoint>
 
 export type EndpointName = keyof typeof ENDPOINTS
@@ -204,6 +206,8 @@ export function createClient(opts: ClientOptions = {}) {
     listAgents: () => call<AgentList>('listAgents'),
     getAgent: (name: string) => call<Agent>('getAgent', n(name)),
     registerAgent: (b: RegisterAgentRequest) => call<RegisterAgentResponse>('registerAgent', undefined, b),
+    getSnippet: (ci: 'github' | 'gitlab' | 'host', template?: string) =>
+      call<Snippet>('getSnippet', { ci }, undefined, template ? `?template=${encodeURIComponent(template)}` : undefined),
   }
 }
 

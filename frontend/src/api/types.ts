@@ -255,6 +255,13 @@ export interface AgentList {
   agents: Agent[]
 }
 
+/** GET /api/v1/snippets/{ci}: CI lines for this server, the same as `airlock snippet`. */
+export interface Snippet {
+  ci: 'github' | 'gitlab' | 'host'
+  template: string | null
+  text: string
+}
+
 export interface RegisterAgentRequest {
   name?: string
   labels?: Record<string, string>
