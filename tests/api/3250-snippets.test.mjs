@@ -14,7 +14,7 @@ before(async () => {
 });
 after(async () => env?.close());
 
-test('3201 github: the action with this server and the first template the caller may use', async () => {
+test('3251 github: the action with this server and the first template the caller may use', async () => {
   const alice = await env.client('alice');
   const j = is(await alice.get('/api/v1/snippets/github'), 200);
   assert.equal(j.ci, 'github');
@@ -27,7 +27,7 @@ test('3201 github: the action with this server and the first template the caller
   assert.equal(is(await carol.get('/api/v1/snippets/github'), 200).template, 'strict');
 });
 
-test('3202 gitlab: the include and the variables; ?template= picks one the caller may use', async () => {
+test('3252 gitlab: the include and the variables; ?template= picks one the caller may use', async () => {
   const alice = await env.client('alice');
   const j = is(await alice.get('/api/v1/snippets/gitlab?template=open'), 200);
   assert.equal(j.template, 'open');
@@ -40,13 +40,13 @@ test('3202 gitlab: the include and the variables; ?template= picks one the calle
   assert.match(j.text, /^ {4}AIRLOCK_TEMPLATE: open$/m);
 });
 
-test('3203 host: download, check and run the bundle from this server', async () => {
+test('3253 host: download, check and run the bundle from this server', async () => {
   const alice = await env.client('alice');
   const j = is(await alice.get('/api/v1/snippets/host'), 200);
   assert.ok(j.text.includes(`${env.base}/download/airlock-linux-amd64.tar.gz.sha256 | sha256sum -c`), j.text);
 });
 
-test('3204 a template the caller may not use is 404; so is another CI; a caller with none gets none', async () => {
+test('3254 a template the caller may not use is 404; so is another CI; a caller with none gets none', async () => {
   const alice = await env.client('alice');
   is(await alice.get('/api/v1/snippets/github?template=sre-only'), 404);
   is(await alice.get('/api/v1/snippets/github?template=no-such'), 404);
