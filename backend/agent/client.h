@@ -45,6 +45,13 @@ int cmd_whoami(const char *server, int argc, char **argv);
  * the commands use. Borrowed; call before any command.
  */
 void client_identity_set(const char *server, const char *as);
+/*
+ * An agent named agent takes the cached token of the person it ran as the
+ * last time on this server (tokens/<host-port>/agents/<name>), so someone
+ * else's `airlock login` on the machine does not change whom a restarted
+ * agent runs as. The first run, and every run with --as, records the user.
+ */
+void client_agent_identity(const char *agent);
 /* join NAME [--read-only] [--key FILE] [--print] [-- COMMAND...]: runs ssh (execvp) unless --print.
  */
 int cmd_join(const char *server, int argc, char **argv);

@@ -149,6 +149,33 @@ chosen_user(const char *server)
     return u;
 }
 
+void
+client_agent_identity(const char *agent)
+{
+    static char who[USER_NAME_MAX + 1];
+    char *server = current_server(), *d = NULL, *fname, *path = NULL, *u = NULL;
+
+    if (server == NULL || (d = server_dir(server, "agents")) == NULL)
+        goto out;
+    fname = user_file_name(agent);
+    path = xasprintf("%s/%s", d, fname);
+    free(fname);
+    if (ctx.as == NULL && client_file_read(path, USER_NAME_MAX, &u) == 0) {
+        client_trim(u);
+        if (u[0] != '\0') {
+            snprintf(who, sizeof(who), "%s", u);
+            ctx.as = who;
+        }
+    } else if ((u = chosen_user(server)) != NULL) {
+        (void)client_file_write(path, u, strlen(u), 0600);
+    }
+out:
+    free(u);
+    free(path);
+    free(d);
+    free(server);
+}
+
 int
 client_token_save(const char *server, const char *user, const char *token)
 {

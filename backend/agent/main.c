@@ -144,6 +144,7 @@ token_from_file(const char *path)
 
 struct token_opts {
     const char *file, *env, *github_audience;
+    const char *agent; /* --name: whose cached token it used last time (client_agent_identity) */
 };
 
 /*
@@ -193,6 +194,8 @@ token_get(const struct token_opts *o, const char *ca_file, char **token)
         *token = xstrdup(v);
         return 0;
     }
+    if (o->agent != NULL)
+        client_agent_identity(o->agent);
     if (cmd_token_load(token) == 0 && *token != NULL && (*token)[0] != '\0')
         return 0;
     free(*token);
@@ -459,6 +462,7 @@ cmd_run_agent(const char *server, int argc, char **argv, enum control_mode mode)
         goto out;
     if ((code = run_opts_check(&ra, server, argv[0])) != 0)
         goto out;
+    ra.to.agent = ra.cfg.name;
     if ((code = token_get(&ra.to, ra.cfg.ca_file, &ra.token)) != 0)
         goto out;
     ra.cfg.token = ra.token;

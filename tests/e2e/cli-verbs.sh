@@ -60,10 +60,12 @@ kill "$AGENT_PID"
 until_true 10 exited "$AGENT_PID"
 offline() { ! online; }
 until_true 10 offline
-al --as erin agent --name demo --run-dir "$TMP/run" --listen "127.0.0.1:$LISTEN" \
+check "the agent remembers whom it ran as" \
+    test "$(cat "$HOME/.config/airlock/tokens/$HP/agents/demo" 2>&1)" = erin
+al agent --name demo --run-dir "$TMP/run" --listen "127.0.0.1:$LISTEN" \
     >"$TMP/logs/agent2.out" 2>"$TMP/logs/agent2.err" &
 track AGENT_PID
-check "after alice's login the agent restarts as erin (--as erin, token still cached)" until_true 20 online
+check "after alice's login the agent restarts as erin (no --as: it remembered, token still cached)" until_true 20 online
 check "  ... and alice stays the active identity" grep -q '^user: *alice$' <<<"$(al whoami)"
 
 # ------------------------------------------------------------------ request
