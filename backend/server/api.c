@@ -17,6 +17,7 @@
 #include "duration.h"
 #include "err.h"
 #include "log.h"
+#include "recording.h"
 #include "route.h"
 #include "util.h"
 #include "viewcache.h"
@@ -130,6 +131,12 @@ api_bearer(const struct api_req *req)
     while (*h == ' ')
         h++;
     return *h ? h : NULL;
+}
+
+const char *
+api_header(const struct api_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
 char *
@@ -396,14 +403,14 @@ approval_json(const struct sess *s)
 static json_t *
 session_base_json(const struct sess *s)
 {
-    json_t *invited = json_array();
+    json_t *invited = json_array(), *j;
     char dur[32];
     size_t i;
 
     for (i = 0; i < s->n_invited; i++)
         json_array_append_new(invited, json_string(s->invited[i].who));
     duration_format(s->requested_duration_s, dur, sizeof(dur));
-    return json_pack(
+    j = json_pack(
         "{s:s, s:o, s:{s:s, s:s, s:s, s:s?, s:s?, s:s, s:s?, s:o},"
         " s:{s:s, s:s?, s:o, s:o, s:i, s:i, s:o, s:o,"
         " s:{s:b, s:s, s:i}, s:{s:b, s:b, s:b, s:b}, s:{s:b, s:o}}}",
@@ -419,6 +426,8 @@ session_base_json(const struct sess *s)
         "allowedOperations", "shell", s->tmpl->op_shell, "exec", s->tmpl->op_exec, "sftp",
         s->tmpl->op_sftp, "portForward", s->tmpl->op_port_forward, "agent", "online",
         s->agent_online, "hostKeyFingerprints", api_fingerprints(s->agent_host_keys));
+    recording_status_add(s, json_object_get(j, "status"));
+    return j;
 }
 
 /* The can* flags, in reply order (canApprove, canReject, canJoin, canRenew, canTerminate). */

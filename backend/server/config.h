@@ -70,6 +70,9 @@ struct tmpl_cfg {
     int reason_max_len;                              /* default 1000 */
     int reject_reason_mandatory; /* approvalReason.mandatoryForRejection, default 0 */
     int max_open_per_user;       /* constraints.maxOpenSessionsPerUser; 0 = none (sessquota.c) */
+    int rec_enabled;             /* recording.enabled, default 0 (recording.c) */
+    int rec_required;            /* recording.required, default 0: needs enabled */
+    int rec_max_mib;             /* recording.maxMiB, default 256: the size cap per session */
 };
 
 struct webhook_cfg {

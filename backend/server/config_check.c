@@ -19,10 +19,26 @@
 
 /* The events a webhook may subscribe to: the audit event types of DESIGN.md section 6. */
 static const char *const event_names[] = {
-    "created",   "approval_required", "approved",      "rejected",
-    "activated", "invited",           "joined",        "left",
-    "renewed",   "expiring",          "expired",       "terminated",
-    "failed",    "agent_online",      "agent_offline",
+    "created",
+    "approval_required",
+    "approved",
+    "rejected",
+    "activated",
+    "invited",
+    "joined",
+    "left",
+    "renewed",
+    "expiring",
+    "expired",
+    "terminated",
+    "failed",
+    "agent_online",
+    "agent_offline",
+    "recording_started",
+    "recording_finished",
+    "recording_stopped",
+    "recording_failed",
+    "recording_rejected",
 };
 
 static size_t count_char(const char *s, size_t n, char ch);

@@ -360,7 +360,10 @@ run_route(struct http *h, struct MHD_Connection *c, struct req_ctx *ctx, struct 
         return api_fail(rep, ERR_TOO_LARGE, "request body is larger than %d bytes", API_MAX_BODY);
     if ((rt->flags & ROUTE_WS) && !ws_handshake_ok(c, accept))
         return api_fail(rep, ERR_INVALID, "this endpoint needs a WebSocket upgrade");
-    if (ctx->len > 0 && !(rt->flags & ROUTE_RAW)) {
+    if (rt->flags & ROUTE_BYTES) {
+        req->raw = ctx->body;
+        req->raw_len = ctx->len;
+    } else if (ctx->len > 0 && !(rt->flags & ROUTE_RAW)) {
         json_error_t jerr;
 
         req->body = json_loadb(ctx->body, ctx->len, JSON_REJECT_DUPLICATES, &jerr);

@@ -33,6 +33,8 @@ static const struct route routes[] = {
     {"POST", "/api/v1/debug-sessions/:/invite", ROUTE_AUTH, api_sessions_invite, NULL},
     {"GET", "/api/v1/debug-sessions/:/events", ROUTE_AUTH, api_sessions_events, NULL},
     {"GET", "/api/v1/debug-sessions/:/connect", ROUTE_WS, api_sessions_connect, NULL},
+    {"GET", "/api/v1/debug-sessions/:/recording", ROUTE_AUTH, api_recording_get, NULL},
+    {"GET", "/api/v1/debug-sessions/:/recording/verify", ROUTE_AUTH, api_recording_verify, NULL},
     {"GET", "/api/v1/debug-session-templates", ROUTE_AUTH, api_templates_list, NULL},
     {"GET", "/api/v1/debug-session-templates/:", ROUTE_AUTH, api_templates_get, NULL},
     {"GET", "/api/v1/agents", ROUTE_AUTH, api_agents_list, NULL},
@@ -40,6 +42,8 @@ static const struct route routes[] = {
     {"GET", "/api/v1/agents/:", ROUTE_AUTH, api_agents_get, NULL},
     {"GET", "/api/v1/agents/:/control", ROUTE_WS, api_agents_control, NULL},
     {"GET", "/api/v1/agents/:/tunnel/:", ROUTE_WS, api_agents_tunnel, NULL},
+    {"PUT", "/api/v1/agents/:/recordings/:/chunks/:", ROUTE_BYTES, api_recording_chunk, NULL},
+    {"POST", "/api/v1/agents/:/recordings/:/failure", 0, api_recording_failure, NULL},
     /* health and metrics answer any method and ignore a body, as they always did */
     {"*", "/healthz", ROUTE_RAW, api_health_get, NULL},
     {"*", "/readyz", ROUTE_RAW, api_ready_get, NULL},

@@ -19,6 +19,7 @@
 #define ROUTE_HEAD 0x10     /* a GET row that answers HEAD too */
 #define ROUTE_FALLBACK 0x20 /* tried only when no other row has the path; */
                             /* another method is then 404, never 405 */
+#define ROUTE_BYTES 0x40    /* the body is bytes (api_req.raw), not JSON; 413 as usual */
 
 struct route {
     const char *method;  /* "GET", "POST", ... or "*" for any method */

@@ -58,6 +58,7 @@ struct sess {
     int64_t rowid;           /* insertion order, for paging */
     int agent_online;        /* from the agents table at load time */
     json_t *agent_host_keys; /* array; empty when the agent is unknown */
+    json_t *recording;       /* status.recording from its row (store_recording.c), or NULL */
 };
 
 struct agent_rec {
