@@ -33,6 +33,8 @@ int cmd_sessions(const char *server, int argc, char **argv);
 int cmd_join(const char *server, int argc, char **argv);
 /* proxy NAME [--ticket T]: stdin/stdout <-> the session's relay WebSocket. */
 int cmd_proxy(const char *server, int argc, char **argv);
+/* verify-recording NAME [--json]: 0 when the recording is intact, 1 otherwise. */
+int cmd_verify_recording(const char *server, int argc, char **argv);
 
 /*
  * Loads the person's token: AIRLOCK_TOKEN, else ~/.config/airlock/token.

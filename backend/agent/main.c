@@ -63,6 +63,8 @@ static const struct command commands[] = {
     {"sessions", cmd_sessions, SEC_PERSON, "[--state S,...] [--mine] [--json]\n"},
     {"join", cmd_join, SEC_PERSON, "NAME [--read-only] [--key FILE] [--print]\n"},
     {"proxy", cmd_proxy, SEC_PERSON, "NAME --ticket T          (ssh ProxyCommand)\n"},
+    {"verify-recording", cmd_verify_recording, SEC_PERSON,
+     "NAME [--json]   does the session's recording still match its digest?\n"},
     {"extend", cmd_inside, SEC_INSIDE, "--for D                   ask for more time\n"},
     {"resume", cmd_inside, SEC_INSIDE,
      "                          end the session (the CI job continues)\n"},
