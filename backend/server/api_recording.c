@@ -103,7 +103,7 @@ api_recording_verify(struct api_req *req, struct api_reply *rep)
     free(row.reason);
     if ((r = recording_verify(req->app, req->params[0], &c)) != 0)
         return api_fail(rep, r, "cannot verify the recording");
-    rep->json = json_pack("{s:s, s:s, s:I, s:I, s:s?, s:O}", "session", req->params[0], "integrity",
+    rep->json = json_pack("{s:s, s:s, s:I, s:I, s:s?, s:o}", "session", req->params[0], "integrity",
                           c.integrity, "bytes", (json_int_t)c.bytes, "chunks", (json_int_t)c.chunks,
                           "sha256", c.sha256[0] ? c.sha256 : NULL, "firstBadChunk",
                           c.first_bad >= 0 ? json_integer(c.first_bad) : json_null());

@@ -623,7 +623,7 @@ tmpl_init(void *p)
     t->max_participants = 5;
     t->op_shell = t->op_exec = t->op_sftp = 1;
     t->reason_max_len = 1000;
-    t->rec_max_mib = 256;
+    t->rec_max_mib = TMPL_REC_MAX_MIB_DEFAULT;
 }
 
 static int

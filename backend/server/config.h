@@ -72,8 +72,9 @@ struct tmpl_cfg {
     int max_open_per_user;       /* constraints.maxOpenSessionsPerUser; 0 = none (sessquota.c) */
     int rec_enabled;             /* recording.enabled, default 0 (recording.c) */
     int rec_required;            /* recording.required, default 0: needs enabled */
-    int rec_max_mib;             /* recording.maxMiB, default 256: the size cap per session */
+    int rec_max_mib;             /* recording.maxMiB: the size cap per session */
 };
+#define TMPL_REC_MAX_MIB_DEFAULT 256
 
 struct webhook_cfg {
     char *url;

@@ -156,9 +156,8 @@ tmpl_from_json(const json_t *o, struct tmpl_cfg *t)
     rec = json_object_get(o, "recording");
     t->rec_enabled = json_is_true(json_object_get(rec, "enabled"));
     t->rec_required = json_is_true(json_object_get(rec, "required"));
-    t->rec_max_mib = (int)json_integer_value(json_object_get(rec, "maxMiB"));
-    if (t->rec_max_mib <= 0)
-        t->rec_max_mib = 256;
+    t->rec_max_mib = rec != NULL ? (int)json_integer_value(json_object_get(rec, "maxMiB"))
+                                 : TMPL_REC_MAX_MIB_DEFAULT;
     return 0;
 }
 

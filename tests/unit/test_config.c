@@ -687,10 +687,19 @@ test_errors(void **state)
          "      events: [created, exploded]\n",
          "4: key 'notifications.webhooks[0].events[1]': unknown event 'exploded' (one of "
          "created, approval_required, approved, rejected, activated, invited, joined, left, "
-         "renewed, expiring, expired, terminated, failed, agent_online, agent_offline)"},
+         "renewed, expiring, expired, terminated, failed, agent_online, agent_offline, "
+         "recording_started, recording_finished, recording_stopped, recording_failed, "
+         "recording_rejected)"},
         {"notifications:\n  webhooks:\n    - events: [created]\n",
          "3: key 'notifications.webhooks[0].url': missing required key"},
         {"listen: 127.0.0.1:1\n---\nlisten: 127.0.0.1:2\n", "3: only one YAML document is allowed"},
+        /* recording (docs/recording.md) */
+        {"templates:\n  - name: a\n    recording: { enabled: false, required: true }\n",
+         "3: key 'templates[0].recording.required': a required recording needs enabled: true"},
+        {"templates:\n  - name: a\n    recording:\n      enabled: true\n      maxMiB: 0\n",
+         "5: key 'templates[0].recording.maxMiB': expected an integer from 1 to 1048576, got '0'"},
+        {"templates:\n  - name: a\n    recording: { enabled: yes please }\n",
+         "3: key 'templates[0].recording.enabled': expected true or false, got 'yes please'"},
     };
     size_t i;
     (void)state;
