@@ -101,6 +101,7 @@ export const TEMPLATES = [
     allowedOperations: { shell: true, exec: true, sftp: true, portForward: true },
     requestReason: { mandatory: false, minLength: 0, maxLength: 1000 },
     approvalReason: { mandatoryForRejection: false },
+    recording: { enabled: false, required: false, maxMiB: 256 },
   },
   {
     name: 'ci-debug',
@@ -113,6 +114,7 @@ export const TEMPLATES = [
     allowedOperations: { shell: true, exec: true, sftp: true, portForward: false },
     requestReason: { mandatory: true, minLength: 10, maxLength: 1000 },
     approvalReason: { mandatoryForRejection: true },
+    recording: { enabled: false, required: false, maxMiB: 256 },
   },
   {
     name: 'prod-readonly',
@@ -125,6 +127,7 @@ export const TEMPLATES = [
     allowedOperations: { shell: true, exec: false, sftp: false, portForward: false },
     requestReason: { mandatory: true, minLength: 20, maxLength: 1000 },
     approvalReason: { mandatoryForRejection: true },
+    recording: { enabled: false, required: false, maxMiB: 256 },
   },
 ]
 

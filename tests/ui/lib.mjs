@@ -96,13 +96,13 @@ export async function startMock(extraArgs = [], { port = null, logName = 'mock-a
   return { ...p, url }
 }
 
-export async function startAirlockd(bin) {
+export async function startAirlockd(bin, { config = 'docs/examples/airlock.yaml' } = {}) {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'airlock-ui-'))
   const p = startProcess(
     bin,
-    ['--dev', '--config', 'docs/examples/airlock.yaml', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--ui-dir', 'frontend/dist'],
+    ['--dev', '--config', config, '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--ui-dir', 'frontend/dist'],
     { logName: 'airlockd.log', readyUrl: url + '/readyz' },
   )
   await p.ready

@@ -11,6 +11,7 @@ import type {
   JoinRequest,
   JoinResponse,
   Me,
+  RecordingCheck,
   RegisterAgentRequest,
   RegisterAgentResponse,
   ServerConfig,
@@ -48,6 +49,8 @@ export const ENDPOINTS = {
   listAgents: { method: 'GET', path: '/api/v1/agents', auth: true },
   registerAgent: { method: 'POST', path: '/api/v1/agents', auth: true },
   getAgent: { method: 'GET', path: '/api/v1/agents/{name}', auth: true },
+  recording: { method: 'GET', path: '/api/v1/debug-sessions/{name}/recording', auth: true },
+  verifyRecording: { method: 'GET', path: '/api/v1/debug-sessions/{name}/recording/verify', auth: true },
 } as const satisfies Record<string, Endpoint>
 
 export type EndpointName = keyof typeof ENDPOINTS
@@ -125,9 +128,10 @@ export function createClient(opts: ClientOptions = {}) {
     params?: Record<string, string>,
     body?: unknown,
     query = '',
+    accept = 'application/json',
   ): Promise<T> {
     const e: Endpoint = ENDPOINTS[ep]
-    const headers: Record<string, string> = { Accept: 'application/json' }
+    const headers: Record<string, string> = { Accept: accept }
     if (e.auth && opts.getToken) {
       const t = await opts.getToken()
       if (t) headers.Authorization = `Bearer ${t}`
@@ -167,6 +171,7 @@ export function createClient(opts: ClientOptions = {}) {
       if (res.status === 401 && e.auth) opts.onUnauthorized?.(err)
       throw err
     }
+    if (accept !== 'application/json') return text as T
     if (json === undefined) {
       if (!text && res.status === 204) return undefined as T
       throw new ApiError(res.status, 'BAD_RESPONSE', `The server sent an unexpected answer (HTTP ${res.status}, not JSON).`)
@@ -196,6 +201,9 @@ export function createClient(opts: ClientOptions = {}) {
     listAgents: () => call<AgentList>('listAgents'),
     getAgent: (name: string) => call<Agent>('getAgent', n(name)),
     registerAgent: (b: RegisterAgentRequest) => call<RegisterAgentResponse>('registerAgent', undefined, b),
+    /** The session's recording as asciicast v2 text (docs/recording.md). */
+    recording: (name: string) => call<string>('recording', n(name), undefined, '', 'application/x-asciicast'),
+    verifyRecording: (name: string) => call<RecordingCheck>('verifyRecording', n(name)),
   }
 }
 
