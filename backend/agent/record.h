@@ -11,8 +11,8 @@
 #define AIRLOCK_RECORD_H
 
 #define RECORD_FLUSH_MS 2000
-#define RECORD_FLUSH_BYTES (16 * 1024)
-#define RECORD_CHUNK_MAX (60 * 1024)         /* below airlockd's 64 KiB body limit */
+#define RECORD_FLUSH_BYTES (64 * 1024)
+#define RECORD_CHUNK_MAX (1000 * 1024)       /* below airlockd's 1 MiB limit for chunks */
 #define RECORD_READ_MAX 8192                 /* one event's output: at most 6x that once escaped */
 #define RECORD_PENDING_MAX (8 * 1024 * 1024) /* kept while airlockd cannot be reached */
 #define RECORD_LIVE_WAIT_MS 10000 /* a shell of a required recording waits this long for it */

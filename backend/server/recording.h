@@ -16,8 +16,7 @@
 
 /* Chunks may still arrive this long after the session ended (the agent's last flush). */
 #define RECORDING_LATE_S 60
-/* Largest chunk: the API's body limit. */
-#define RECORDING_CHUNK_MAX API_MAX_BODY
+/* Largest chunk: the body limit of the upload route (route.h ROUTE_BYTES_MAX, 1 MiB). */
 
 /* Adds "recording" to a session view's status when its template records. */
 void recording_status_add(const struct sess *s, json_t *status);

@@ -260,3 +260,15 @@ route_find(const char *method, const char *path, size_t *row, char *params[ROUTE
         *row = N_ROUTES;
     return r;
 }
+
+size_t
+route_body_max(const char *method, const char *path)
+{
+    char *params[ROUTE_MAX_PARAMS] = {NULL};
+    size_t row = 0, max = API_MAX_BODY;
+
+    if (route_find(method, path, &row, params) == 0 && (route_at(row)->flags & ROUTE_BYTES))
+        max = ROUTE_BYTES_MAX;
+    params_free(params);
+    return max;
+}

@@ -145,6 +145,10 @@ test('5004 the agent credential: another agent\'s or none is 401; a session not 
   is(await put(plain, 0, header), 409, 'template "open" does not record');
   is(await put('ds-aaaaaaaaaa', 0, header), 404);
   is(await c.alice.get(sessPath(plain, 'recording')), 404, 'no recording');
+  // a chunk may be up to 1 MiB (JSON bodies stay at 64 KiB); one byte more is 413
+  const line = (n) => '[0.1, "o", "' + 'y'.repeat(n - 15) + '"]\n'; // n bytes
+  is(await put(name, 0, line(1024 * 1024)), 200, 'a chunk of exactly 1 MiB');
+  is(await put(name, 1, line(1024 * 1024 + 1)), 413, 'a chunk of 1 MiB + 1');
 });
 
 test('5005 the size cap stops the recording; a required one ends the session with the reason', async () => {
