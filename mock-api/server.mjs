@@ -109,6 +109,7 @@ export const TEMPLATES = [
     allowedOperations: { shell: true, exec: true, sftp: true, portForward: true },
     requestReason: { mandatory: false, minLength: 0, maxLength: 1000 },
     approvalReason: { mandatoryForRejection: false },
+    recording: { enabled: false, required: false, maxMiB: 256 },
   },
   {
     name: 'ci-debug',
@@ -121,6 +122,7 @@ export const TEMPLATES = [
     allowedOperations: { shell: true, exec: true, sftp: true, portForward: false },
     requestReason: { mandatory: true, minLength: 10, maxLength: 1000 },
     approvalReason: { mandatoryForRejection: true },
+    recording: { enabled: false, required: false, maxMiB: 256 },
   },
   {
     name: 'prod-readonly',
@@ -133,6 +135,7 @@ export const TEMPLATES = [
     allowedOperations: { shell: true, exec: false, sftp: false, portForward: false },
     requestReason: { mandatory: true, minLength: 20, maxLength: 1000 },
     approvalReason: { mandatoryForRejection: true },
+    recording: { enabled: false, required: false, maxMiB: 256 },
   },
 ]
 

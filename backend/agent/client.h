@@ -57,6 +57,8 @@ void client_agent_identity(const char *agent);
 int cmd_join(const char *server, int argc, char **argv);
 /* proxy NAME [--ticket T]: stdin/stdout <-> the session's relay WebSocket. */
 int cmd_proxy(const char *server, int argc, char **argv);
+/* verify-recording NAME [--json]: 0 when the recording is intact, 1 otherwise. */
+int cmd_verify_recording(const char *server, int argc, char **argv);
 
 /*
  * Loads the person's token: AIRLOCK_TOKEN, else the cache for the server

@@ -34,6 +34,7 @@
 #include "duration.h"
 #include "err.h"
 #include "log.h"
+#include "record.h"
 #include "sshd.h"
 #include "summary.h"
 #include "util.h"
@@ -105,6 +106,8 @@ control_session_parse(const json_t *j, struct dsess **sp)
     s->can_extend = json_is_true(json_object_get(j, "canExtend"));
     if (json_is_integer(json_object_get(ts, "maxParticipants")))
         s->max_participants = (int)json_integer_value(json_object_get(ts, "maxParticipants"));
+    s->rec_enabled = json_is_true(json_object_get(json_object_get(j, "recording"), "enabled"));
+    s->rec_required = json_is_true(json_object_get(json_object_get(j, "recording"), "required"));
     *sp = s;
     return 0;
 }
@@ -310,6 +313,7 @@ on_session(struct agent *a, const json_t *j)
     if (a->cfg->mode == CONTROL_WAIT && a->session == NULL && !ended)
         a->session = xstrdup(s->name);
     sshd_session_update(a->sshd, s);
+    record_update(a->rec, s->name, s->state, s->rec_enabled, s->rec_required);
     sn = seen_get(a, s->name);
     if (sn != NULL && !sn->ended && ended)
         log_info("session %s: %s", s->name, s->state);
@@ -702,6 +706,10 @@ agent_cleanup(struct agent *a)
         ws_free(a->ws);
         a->ws = NULL;
     }
+    /* The recordings' last chunks, while the tmux server (and what it printed last) is there. */
+    sshd_set_recorder(a->sshd, NULL);
+    record_free(a->rec);
+    a->rec = NULL;
     /* Kills the tmux server; only now, as the pump above may still hand it a session. */
     sshd_free(a->sshd);
     a->sshd = NULL;
@@ -719,6 +727,32 @@ agent_cleanup(struct agent *a)
     }
     if (a->credential != NULL)
         explicit_bzero(a->credential, strlen(a->credential));
+}
+
+static int
+tmux_ensure(void *ud, const char *session)
+{
+    return sshd_tmux_ensure(ud, session);
+}
+
+/* The recorder, once the agent has a name and a credential (docs/recording.md). */
+static void
+recorder_start(struct agent *a)
+{
+    char *esc = control_path_escape(a->name), *agent_path = xasprintf("/api/v1/agents/%s", esc);
+    struct record_cfg rc = {.server = a->cfg->server,
+                            .agent_path = agent_path,
+                            .credential = a->credential,
+                            .ca_file = a->cfg->ca_file,
+                            .run_dir = a->run_dir,
+                            .tmux_sock = a->tmux_sock,
+                            .ensure = tmux_ensure,
+                            .ud = a->sshd};
+
+    a->rec = record_new(&rc);
+    sshd_set_recorder(a->sshd, a->rec);
+    free(agent_path);
+    free(esc);
 }
 
 int
@@ -753,6 +787,7 @@ control_agent_main(const struct control_cfg *cfg)
     }
     if ((code = control_agent_register(a)) != 0)
         goto out;
+    recorder_start(a);
     code = 1;
     if (ctlsock_listen(a->ctl_sock, control_agent_request, a, &a->cs) != 0) {
         fprintf(stderr, "airlock: cannot listen on %s\n", a->ctl_sock);

@@ -55,6 +55,7 @@ struct agent {
     const struct control_cfg *cfg;
     struct sshd *sshd;
     struct ctlsock *cs;
+    struct recorder *rec; /* record.h: the recorded sessions' uploads */
     char *run_dir, *tmux_sock, *ctl_sock;
     int own_run_dir;
     char *name, *credential, *control_url, *tunnel_base;

@@ -76,6 +76,8 @@ static const struct command commands[] = {
     {"proxy", cmd_proxy, SEC_PERSON, "NAME --ticket T          (ssh ProxyCommand)\n"},
     {"snippet", cmd_snippet, SEC_PERSON,
      "github|gitlab|host [--template T]   CI lines for this server\n"},
+    {"verify-recording", cmd_verify_recording, SEC_PERSON,
+     "NAME [--json]   does the session's recording still match its digest?\n"},
     {"extend", cmd_inside, SEC_INSIDE, "--for D                   ask for more time\n"},
     {"resume", cmd_inside, SEC_INSIDE,
      "                          end the session (the CI job continues)\n"},

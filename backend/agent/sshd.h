@@ -47,6 +47,8 @@ struct dsess {
     int max_participants;   /* terminalSharing.maxParticipants, 0 = unknown */
     int64_t idle_timeout_s; /* idleTimeout, 0 = none (or an older server) */
     int can_extend;         /* canExtend: a renewal is allowed now */
+    int rec_enabled;        /* recording.enabled (record.c) */
+    int rec_required;       /* recording.required */
 };
 
 /* 1 for Expired, Terminated and Failed. */
@@ -108,6 +110,15 @@ void sshd_serve_fd(struct sshd *d, int fd, const char *session, const char *conn
 void sshd_session_update(struct sshd *d, const struct dsess *s);
 /* A copy of the last state of session name (new, dsess_free) or NULL. */
 struct dsess *sshd_session_get(struct sshd *d, const char *name);
+/*
+ * The recorder (record.h, borrowed; set before serving): shells of a
+ * recorded session are told so first, and nothing starts in a session whose
+ * required recording is not running.
+ */
+struct recorder;
+void sshd_set_recorder(struct sshd *d, struct recorder *rc);
+/* Makes sure tmux session `session` exists, as a shell would create it: 0 or ERR_SYSTEM. */
+int sshd_tmux_ensure(struct sshd *d, const char *session);
 
 /*
  * The command on connection conn_id ($AIRLOCK_CONN) of session asks to end it

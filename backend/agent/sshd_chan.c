@@ -40,6 +40,7 @@
 #include "log.h"
 #include "sshd.h"
 #include "sshd_int.h"
+#include "record.h"
 #include "tmux.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -57,6 +58,7 @@ extern char **environ;
 #define SFTP_SERVER "/usr/lib/openssh/sftp-server"
 
 static void chan_refuse_msg(struct chan *ch, const char *what);
+static int rec_gate(struct chan *ch, int is_shell);
 static int chan_start(struct chan *ch, const char *const *argv, int use_pty, int is_shell,
                       const char *cmd_for_env);
 
@@ -127,6 +129,8 @@ on_shell(ssh_session s, ssh_channel channel, void *ud)
         ch->pty = 1;
         snprintf(ch->term, sizeof(ch->term), "%s", TMUX_DEFAULT_TERM);
     }
+    if (rec_gate(ch, 1) != 0)
+        return 1;
     tmux_shell_argv(c->d->tmux_sock, c->session, viewer, c->d->ctl_sock, c->d->shell, env_session,
                     sizeof(env_session), env_sock, sizeof(env_sock), argv);
     return chan_start(ch, argv, 1, 1, NULL) == 0 ? 0 : 1;
@@ -151,6 +155,8 @@ on_exec(ssh_session s, ssh_channel channel, const char *command, void *ud)
         chan_refuse_msg(ch, "exec");
         return 1;
     }
+    if (rec_gate(ch, 0) != 0)
+        return 1;
     /*
      * An exec request is by definition a command line for the user's shell,
      * as with OpenSSH (scp -O sends "scp -t …"). It runs as the agent's user,
@@ -182,6 +188,8 @@ on_subsystem(ssh_session s, ssh_channel channel, const char *subsystem, void *ud
         chan_refuse_msg(ch, "sftp");
         return 1;
     }
+    if (rec_gate(ch, 0) != 0)
+        return 1;
     if (access(SFTP_SERVER, X_OK) != 0) {
         log_warn("conn %s: %s is missing", c->id, SFTP_SERVER);
         return 1;
@@ -273,6 +281,83 @@ chan_refuse_msg(struct chan *ch, const char *what)
     if (n > 0 && (uint32_t)n <= ssh_channel_window_size(ch->ch))
         (void)ssh_channel_write_stderr(ch->ch, msg, (uint32_t)n);
     log_info("conn %s: %s: %s refused", ch->c->id, ch->c->user, what);
+}
+
+/* Writes a line to the client's terminal (stdout, or stderr), if the window has room for it. */
+static void
+chan_say(struct chan *ch, const char *line, int is_stderr)
+{
+    uint32_t n = (uint32_t)strlen(line);
+
+    if (n <= ssh_channel_window_size(ch->ch))
+        (void)(is_stderr ? ssh_channel_write_stderr(ch->ch, line, n)
+                         : ssh_channel_write(ch->ch, line, n));
+}
+
+/*
+ * Recorded sessions (record.h). A shell's first line says the session is
+ * recorded; while a required recording is not running nothing starts, and
+ * with a required recording nothing runs outside the recorded terminal.
+ * 0: go on; -1: refused (the client was told).
+ */
+static int
+rec_gate(struct chan *ch, int is_shell)
+{
+    struct conn *c = ch->c;
+    int required = 0;
+    enum record_status st = record_status(c->d->rec, c->session, RECORD_LIVE_WAIT_MS, &required);
+
+    if (st == RECORD_OFF)
+        return 0;
+    if (st == RECORD_MISSING && required) {
+        chan_say(ch, "airlock: this session must be recorded and its recording is not running\r\n",
+                 1);
+        log_info("conn %s: %s refused: the required recording is not running", c->id, c->user);
+        return -1;
+    }
+    if (!is_shell) {
+        if (required)
+            chan_refuse_msg(ch, "commands outside the recorded terminal");
+        return required ? -1 : 0;
+    }
+    chan_say(ch,
+             st == RECORD_LIVE
+                 ? "airlock: this session is recorded: the shared terminal's output is kept by "
+                   "the airlock server\r\n"
+                 : "airlock: this session is to be recorded, but its recording is not running\r\n",
+             0);
+    return 0;
+}
+
+void
+sshd_set_recorder(struct sshd *d, struct recorder *rc)
+{
+    pthread_mutex_lock(&d->mu);
+    d->rec = rc;
+    pthread_mutex_unlock(&d->mu);
+}
+
+int
+sshd_tmux_ensure(struct sshd *d, const char *session)
+{
+    char e_sess[256], e_sock[1024];
+    const char *set[5];
+    size_t n = 0;
+    char **envp;
+    int r;
+
+    snprintf(e_sess, sizeof(e_sess), "AIRLOCK_SESSION=%s", session);
+    snprintf(e_sock, sizeof(e_sock), "AIRLOCK_SOCK=%s", d->ctl_sock);
+    set[n++] = e_sess;
+    set[n++] = e_sock;
+    if (d->path_env != NULL)
+        set[n++] = d->path_env;
+    set[n++] = "TERM=" TMUX_DEFAULT_TERM;
+    set[n] = NULL;
+    envp = tmux_env_build(environ, (const char *const *)d->env_drop, set);
+    r = tmux_session_ensure(d->tmux_sock, session, d->ctl_sock, d->shell, envp);
+    tmux_env_free(envp);
+    return r;
 }
 
 static int

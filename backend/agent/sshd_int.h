@@ -124,8 +124,9 @@ struct conn {
 
 struct sshd {
     char *tmux_sock, *ctl_sock;
-    char *shell;    /* the user's shell, for tmux and exec */
-    char *path_env; /* "PATH=<airlock's dir>:$PATH", or NULL when airlock is already there */
+    struct recorder *rec; /* record.h, borrowed; NULL: nothing is recorded */
+    char *shell;          /* the user's shell, for tmux and exec */
+    char *path_env;       /* "PATH=<airlock's dir>:$PATH", or NULL when airlock is already there */
     char **env_drop;
     ssh_bind bind;
     pthread_mutex_t bind_mu;

@@ -26,7 +26,7 @@
 extern char **environ;
 
 static int run_quiet(const char *const *argv, char *const *envp);
-static int run_capture(const char *const *argv, char *out, size_t len);
+static int run_capture(const char *const *argv, char *out, size_t out_len);
 static void child_exec(const char *const *argv, char *const *envp);
 static void set_nonblock_cloexec(int fd);
 
@@ -147,6 +147,48 @@ tmux_message_all(const char *tmux_sock, const char *session, const char *msg)
             n++;
     }
     return n;
+}
+
+int
+tmux_pipe_pane(const char *tmux_sock, const char *session, const char *fifo)
+{
+    char target[256], cmd[1100];
+    const char *argv[] = {"tmux", "-S", tmux_sock, "pipe-pane", "-O", "-t", target, cmd, NULL};
+
+    if (strchr(fifo, '\'') != NULL || strlen(fifo) > 1000)
+        return ERR_INVALID;
+    /* a pane target: "=NAME" alone names no pane */
+    snprintf(target, sizeof(target), "=%s:", session);
+    snprintf(cmd, sizeof(cmd), "exec cat >>'%s'", fifo);
+    return run_quiet(argv, environ) == 0 ? 0 : ERR_SYSTEM;
+}
+
+int
+tmux_pane_size(const char *tmux_sock, const char *session, int *cols, int *rows)
+{
+    char target[256], out[64];
+    const char *argv[] = {"tmux", "-S", tmux_sock, "display-message",
+                          "-p",   "-t", target,    "#{pane_width} #{pane_height}",
+                          NULL};
+
+    /* a pane target: "=NAME" alone names no pane */
+    snprintf(target, sizeof(target), "=%s:", session);
+    if (run_capture(argv, out, sizeof(out)) != 0 || sscanf(out, "%d %d", cols, rows) != 2 ||
+        *cols <= 0 || *rows <= 0)
+        return ERR_SYSTEM;
+    return 0;
+}
+
+void
+tmux_status_note(const char *tmux_sock, const char *session, const char *text)
+{
+    char target[256];
+    const char *argv[] = {
+        "tmux",       "-S", tmux_sock, "set-option",         "-t", target, "status-left", text, ";",
+        "set-option", "-t", target,    "status-left-length", "40", NULL};
+
+    snprintf(target, sizeof(target), "=%s:", session);
+    (void)run_quiet(argv, environ);
 }
 
 void
@@ -326,24 +368,22 @@ run_quiet(const char *const *argv, char *const *envp)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* Runs argv (no stdin, stderr to /dev/null) and reads its stdout into out; its exit status or -1.
- */
+/* Runs argv and keeps the start of its stdout (NUL-terminated) in out: 0 or ERR_SYSTEM. */
 static int
-run_capture(const char *const *argv, char *out, size_t len)
+run_capture(const char *const *argv, char *out, size_t out_len)
 {
-    int fd[2], st = 0;
-    size_t o = 0;
-    ssize_t k;
+    int fds[2], st = 0;
+    size_t got = 0;
+    ssize_t n;
     pid_t p;
 
     out[0] = '\0';
-    if (pipe2(fd, O_CLOEXEC) != 0)
-        return -1;
-    p = fork();
-    if (p < 0) {
-        close(fd[0]);
-        close(fd[1]);
-        return -1;
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return ERR_SYSTEM;
+    if ((p = fork()) < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return ERR_SYSTEM;
     }
     if (p == 0) {
         int nul = open("/dev/null", O_RDWR);
@@ -352,24 +392,20 @@ run_capture(const char *const *argv, char *out, size_t len)
             dup2(nul, 0);
             dup2(nul, 2);
         }
-        dup2(fd[1], 1);
+        dup2(fds[1], 1);
         setsid();
         child_exec(argv, environ);
     }
-    close(fd[1]);
-    while ((k = read(fd[0], out + o, len - 1 - o)) != 0) {
-        if (k < 0 && errno != EINTR)
+    close(fds[1]);
+    while ((n = read(fds[0], out + got, out_len - 1 - got)) > 0 || (n < 0 && errno == EINTR))
+        if (n > 0 && (got += (size_t)n) == out_len - 1)
             break;
-        if (k > 0 && (o += (size_t)k) == len - 1)
-            break; /* truncated: what fits */
-    }
-    out[o] = '\0';
-    close(fd[0]);
-    while (waitpid(p, &st, 0) < 0) {
+    out[got] = '\0';
+    close(fds[0]);
+    while (waitpid(p, &st, 0) < 0)
         if (errno != EINTR)
-            return -1;
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+            return ERR_SYSTEM;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : ERR_SYSTEM;
 }
 
 static void

@@ -54,6 +54,17 @@ int tmux_status_set(const char *tmux_sock, const char *session, const char *text
  */
 #define TMUX_MESSAGE_MS 15000
 int tmux_message_all(const char *tmux_sock, const char *session, const char *msg);
+/*
+ * Recording (record.c): pipes the output of the session's pane into fifo
+ * (tmux pipe-pane -O). tmux runs that command with /bin/sh: the one shell
+ * string in the agent, built from our own run directory's path only, which
+ * must not contain a single quote (ERR_INVALID). 0, ERR_INVALID or ERR_SYSTEM.
+ */
+int tmux_pipe_pane(const char *tmux_sock, const char *session, const char *fifo);
+/* The size of the session's active pane: 0 or ERR_SYSTEM. */
+int tmux_pane_size(const char *tmux_sock, const char *session, int *cols, int *rows);
+/* Shows text on the left of the session's status line (the right holds the clock). */
+void tmux_status_note(const char *tmux_sock, const char *session, const char *text);
 /* Kills tmux session `session` (its shell and every client). 0 or ERR_NOT_FOUND. */
 int tmux_session_kill(const char *tmux_sock, const char *session);
 /* Kills the whole tmux server on tmux_sock (agent exit). */

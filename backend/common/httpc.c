@@ -84,6 +84,8 @@ httpc_request(const struct httpc_req *rq, int want_json, struct httpc_resp *rs, 
     h = curl_slist_append(h, "Accept: application/json");
     if (rq->auth_header != NULL)
         h = curl_slist_append(h, rq->auth_header);
+    for (size_t i = 0; rq->headers != NULL && rq->headers[i] != NULL; i++)
+        h = curl_slist_append(h, rq->headers[i]);
     if (rq->body != NULL) {
         ct =
             xasprintf("Content-Type: %s", rq->content_type ? rq->content_type : "application/json");

@@ -15,15 +15,16 @@
 struct httpc_req {
     const char *method; /* "GET", "POST", ... */
     const char *url;
-    const char *auth_header;  /* "Authorization: ..." or NULL */
-    const char *body;         /* NULL: none */
-    const char *content_type; /* of body; NULL: application/json */
-    const char *ca_file;      /* NULL or "": the system store */
-    const char *user_agent;   /* NULL: "airlock" */
-    long timeout_ms;          /* whole request; connecting takes at most 10 s of it */
-    size_t max_body;          /* 0: HTTPC_MAX_BODY */
-    int no_proxy;             /* ignore proxies from the environment */
-    int strict_json;          /* reject duplicate keys in the answer */
+    const char *auth_header;    /* "Authorization: ..." or NULL */
+    const char *const *headers; /* more "Name: value" lines, NULL-terminated; may be NULL */
+    const char *body;           /* NULL: none */
+    const char *content_type;   /* of body; NULL: application/json */
+    const char *ca_file;        /* NULL or "": the system store */
+    const char *user_agent;     /* NULL: "airlock" */
+    long timeout_ms;            /* whole request; connecting takes at most 10 s of it */
+    size_t max_body;            /* 0: HTTPC_MAX_BODY */
+    int no_proxy;               /* ignore proxies from the environment */
+    int strict_json;            /* reject duplicate keys in the answer */
 };
 
 struct httpc_resp {

@@ -18,6 +18,7 @@
 #include "duration.h"
 #include "err.h"
 #include "log.h"
+#include "recording.h"
 #include "route.h"
 #include "util.h"
 #include "viewcache.h"
@@ -131,6 +132,12 @@ api_bearer(const struct api_req *req)
     while (*h == ' ')
         h++;
     return *h ? h : NULL;
+}
+
+const char *
+api_header(const struct api_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
 char *
@@ -457,6 +464,7 @@ session_base_json(const struct sess *s, int64_t grace_s)
                   s->tmpl->op_sftp, "portForward", s->tmpl->op_port_forward, "agent", "online",
                   s->agent_online, "hostKeyFingerprints", api_fingerprints(s->agent_host_keys));
     status_time_json(json_object_get(j, "status"), s, grace_s);
+    recording_status_add(s, json_object_get(j, "status"));
     return j;
 }
 

@@ -50,6 +50,8 @@ struct api_req {
     struct metrics *metrics; /* the HTTP edge's counters (GET /metrics) */
     char *params[3];         /* decoded path segments matched by ':' */
     json_t *body;            /* parsed body, NULL when empty */
+    const char *raw;         /* ROUTE_BYTES: the body as sent (borrowed), raw_len bytes */
+    size_t raw_len;
     int authed;
     struct identity id;
     struct principal p; /* points into id */
@@ -116,6 +118,10 @@ int api_body_check(struct api_req *req, struct api_reply *rep, const struct fiel
 const char *api_str(const struct api_req *req, const char *name);
 /* The request's "Authorization: Bearer" token, or NULL. Borrowed. */
 const char *api_bearer(const struct api_req *req);
+/* Request header name, or NULL. Borrowed (valid until the request completes). */
+const char *api_header(const struct api_req *req, const char *name);
+/* Checks the agent credential (bearer) for agent name: 0, or 401. */
+int api_agent_auth(struct api_req *req, struct api_reply *rep, const char *name);
 /* A query argument, percent-decoded (new string) or NULL. */
 char *api_query(const struct api_req *req, const char *name);
 
@@ -202,5 +208,9 @@ int api_agents_register(struct api_req *req, struct api_reply *rep);
 int api_agents_get(struct api_req *req, struct api_reply *rep);
 int api_agents_control(struct api_req *req, struct api_reply *rep);
 int api_agents_tunnel(struct api_req *req, struct api_reply *rep);
+int api_recording_chunk(struct api_req *req, struct api_reply *rep);
+int api_recording_failure(struct api_req *req, struct api_reply *rep);
+int api_recording_get(struct api_req *req, struct api_reply *rep);
+int api_recording_verify(struct api_req *req, struct api_reply *rep);
 
 #endif

@@ -319,8 +319,8 @@ unlock:
 /* ---------------------------------------------------------------- agent WebSockets */
 
 /* Checks the agent credential for agent name. 401 on any mismatch. */
-static int
-agent_auth(struct api_req *req, struct api_reply *rep, const char *name)
+int
+api_agent_auth(struct api_req *req, struct api_reply *rep, const char *name)
 {
     const char *cred = api_bearer(req);
     struct agent_rec *a = NULL;
@@ -390,7 +390,7 @@ api_agents_control(struct api_req *req, struct api_reply *rep)
 {
     int r;
 
-    if ((r = agent_auth(req, rep, req->params[0])) != 0)
+    if ((r = api_agent_auth(req, rep, req->params[0])) != 0)
         return r;
     rep->upgrade = run_control;
     rep->upgrade_arg = ws_job_new(req->app, req->params[0], NULL);
@@ -403,7 +403,7 @@ api_agents_tunnel(struct api_req *req, struct api_reply *rep)
 {
     int r;
 
-    if ((r = agent_auth(req, rep, req->params[0])) != 0)
+    if ((r = api_agent_auth(req, rep, req->params[0])) != 0)
         return r;
     if (!relay_pending_for_agent(req->app->relay, req->params[1], req->params[0]))
         return api_fail(rep, ERR_NOT_FOUND, "no pending connection '%s'", req->params[1]);

@@ -34,6 +34,7 @@ static int parse_provider(struct ctx *c, yaml_node_t *n, void *target);
 static int parse_ui_scopes(struct ctx *c, yaml_node_t *n, void *target);
 static int issuer_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t **found);
 static int tmpl_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t **found);
+static int recording_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t **found);
 static int constraints_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t **found);
 static int parse_clock_starts(struct ctx *c, yaml_node_t *n, void *target);
 static int reason_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t **found);
@@ -114,6 +115,18 @@ static const struct field sharing_fields[] = {
 };
 static const struct table sharing_table = {sharing_fields, NELEM(sharing_fields), NULL};
 
+static const struct field recording_fields[] = {
+    {.key = "enabled", .type = F_BOOL, .off = offsetof(struct tmpl_cfg, rec_enabled)},
+    {.key = "required", .type = F_BOOL, .off = offsetof(struct tmpl_cfg, rec_required)},
+    {.key = "maxMiB",
+     .type = F_INT,
+     .off = offsetof(struct tmpl_cfg, rec_max_mib),
+     .lo = 1,
+     .hi = 1048576},
+};
+static const struct table recording_table = {recording_fields, NELEM(recording_fields),
+                                             recording_post};
+
 static const struct field ops_fields[] = {
     {.key = "shell", .type = F_BOOL, .off = offsetof(struct tmpl_cfg, op_shell)},
     {.key = "exec", .type = F_BOOL, .off = offsetof(struct tmpl_cfg, op_exec)},
@@ -164,6 +177,7 @@ static const struct field tmpl_fields[] = {
     {.key = "constraints", .type = F_MAP, .off = 0, .sub = &constraints_table},
     {.key = "terminalSharing", .type = F_MAP, .off = 0, .sub = &sharing_table},
     {.key = "allowedOperations", .type = F_MAP, .off = 0, .sub = &ops_table},
+    {.key = "recording", .type = F_MAP, .off = 0, .sub = &recording_table},
     {.key = "requestReason", .type = F_MAP, .off = 0, .sub = &reason_table},
     {.key = "approvalReason", .type = F_MAP, .off = 0, .sub = &approval_reason_table},
 };
@@ -663,6 +677,7 @@ tmpl_init(void *p)
     t->max_participants = 5;
     t->op_shell = t->op_exec = t->op_sftp = 1;
     t->reason_max_len = 1000;
+    t->rec_max_mib = TMPL_REC_MAX_MIB_DEFAULT;
 }
 
 static int
@@ -738,6 +753,19 @@ time_rules_post(struct ctx *c, yaml_node_t *map, struct tmpl_cfg *t, yaml_node_t
     if (t->auto_step_s > 0 && t->auto_max_total_s == 0)
         t->auto_max_total_s = t->max_duration_s;
     (void)map;
+    return 0;
+}
+
+/* A recording cannot be required without being enabled. */
+static int
+recording_post(struct ctx *c, yaml_node_t *map, void *target, yaml_node_t **found)
+{
+    const struct tmpl_cfg *t = target;
+
+    (void)map;
+    if (t->rec_required && !t->rec_enabled)
+        return config_key_err(c, config_found_val(&recording_table, found, "required"), "required",
+                              "a required recording needs enabled: true");
     return 0;
 }
 

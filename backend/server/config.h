@@ -77,7 +77,11 @@ struct tmpl_cfg {
     int64_t idle_timeout_s;   /* constraints.idleTimeout; 0 = none */
     int64_t auto_step_s;      /* constraints.autoExtend.step; 0 = no autoExtend */
     int64_t auto_max_total_s; /* constraints.autoExtend.maxTotal; default maxDuration */
+    int rec_enabled;          /* recording.enabled, default 0 (recording.c) */
+    int rec_required;         /* recording.required, default 0: needs enabled */
+    int rec_max_mib;          /* recording.maxMiB: the size cap per session */
 };
+#define TMPL_REC_MAX_MIB_DEFAULT 256
 
 struct webhook_cfg {
     char *url;

@@ -24,11 +24,31 @@
  * accepted so that existing configuration files still load.
  */
 static const char *const event_names[] = {
-    "created",   "approval_required", "approved",      "rejected",
-    "activated", "invited",           "joined",        "left",
-    "renewed",   "expiring",          "expired",       "terminated",
-    "failed",    "agent_online",      "agent_offline", "ticket_issued",
-    "connected", "disconnected",      "removed",       "role_changed",
+    "created",
+    "approval_required",
+    "approved",
+    "rejected",
+    "activated",
+    "invited",
+    "joined",
+    "left",
+    "renewed",
+    "expiring",
+    "expired",
+    "terminated",
+    "failed",
+    "agent_online",
+    "agent_offline",
+    "ticket_issued",
+    "connected",
+    "disconnected",
+    "removed",
+    "role_changed",
+    "recording_started",
+    "recording_finished",
+    "recording_stopped",
+    "recording_failed",
+    "recording_rejected",
 };
 
 static size_t count_char(const char *s, size_t n, char ch);

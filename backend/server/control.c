@@ -248,7 +248,7 @@ control_count(struct control *c)
 static json_t *
 desired_json(const struct sess *s)
 {
-    json_t *parts = json_array();
+    json_t *parts = json_array(), *j;
     char exp[21] = "";
     size_t i;
 
@@ -268,7 +268,7 @@ desired_json(const struct sess *s)
     }
     if (s->expires_at)
         time_fmt(s->expires_at, exp);
-    return json_pack(
+    j = json_pack(
         "{s:s, s:{s:s, s:s, s:s?, s:s?, s:o, s:{s:b, s:b, s:b, s:b},"
         " s:{s:b, s:s, s:i, s:b}, s:o, s:b}}",
         "type", "session", "session", "name", s->name, "state", session_state_name(s->state),
@@ -279,6 +279,11 @@ desired_json(const struct sess *s)
         "readOnlyParticipants", s->tmpl->read_only_participants, "idleTimeout",
         s->tmpl->idle_timeout_s > 0 ? json_integer(s->tmpl->idle_timeout_s) : json_null(),
         "canExtend", core_rules_can_extend(s));
+    /* The agent records the shared terminal (docs/recording.md). */
+    json_object_set_new(json_object_get(j, "session"), "recording",
+                        json_pack("{s:b, s:b}", "enabled", s->tmpl->rec_enabled, "required",
+                                  s->tmpl->rec_required));
+    return j;
 }
 
 static void

@@ -80,6 +80,7 @@ struct req_ctx {
     size_t uri_len; /* the raw request target, query included */
     int started;    /* the first (header-only) call was seen */
     int too_large;
+    size_t max_body; /* API_MAX_BODY, or ROUTE_BYTES_MAX for a ROUTE_BYTES row */
     int64_t start_us;
 };
 
@@ -369,10 +370,13 @@ run_route(struct http *h, struct MHD_Connection *c, struct req_ctx *ctx, struct 
         (r = api_authenticate(req, rep, api_bearer(req), (rt->flags & ROUTE_AGENT_OK) != 0)) != 0)
         return r;
     if (ctx->too_large && !(rt->flags & ROUTE_RAW))
-        return api_fail(rep, ERR_TOO_LARGE, "request body is larger than %d bytes", API_MAX_BODY);
+        return api_fail(rep, ERR_TOO_LARGE, "request body is larger than %zu bytes", ctx->max_body);
     if ((rt->flags & ROUTE_WS) && !ws_handshake_ok(c, accept))
         return api_fail(rep, ERR_INVALID, "this endpoint needs a WebSocket upgrade");
-    if (ctx->len > 0 && !(rt->flags & ROUTE_RAW)) {
+    if (rt->flags & ROUTE_BYTES) {
+        req->raw = ctx->body;
+        req->raw_len = ctx->len;
+    } else if (ctx->len > 0 && !(rt->flags & ROUTE_RAW)) {
         json_error_t jerr;
 
         req->body = json_loadb(ctx->body, ctx->len, JSON_REJECT_DUPLICATES, &jerr);
@@ -477,12 +481,13 @@ access_handler(void *cls, struct MHD_Connection *c, const char *url, const char 
         uint64_t n;
 
         ctx->started = 1;
-        if (cl != NULL && (parse_uint(cl, UINT64_MAX, &n) != 0 || n > API_MAX_BODY))
+        ctx->max_body = route_body_max(method, url);
+        if (cl != NULL && (parse_uint(cl, UINT64_MAX, &n) != 0 || n > ctx->max_body))
             ctx->too_large = 1;
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
-        if (!ctx->too_large && ctx->len + *upload_data_size <= API_MAX_BODY) {
+        if (!ctx->too_large && ctx->len + *upload_data_size <= ctx->max_body) {
             ctx->body = xrealloc(ctx->body, ctx->len + *upload_data_size + 1);
             memcpy(ctx->body + ctx->len, upload_data, *upload_data_size);
             ctx->len += *upload_data_size;

@@ -8,6 +8,7 @@
 #include "err.h"
 #include "log.h"
 #include "reaper.h"
+#include "recording.h"
 #include "xmalloc.h"
 
 struct reaper {
@@ -136,6 +137,7 @@ reaper_pass(struct app *app, int64_t now)
     due(app, "agent-gone", now, app->cfg->agent_grace_s, SEV_AGENT_GONE, "agent gone",
         "agent_gone");
     expiring(app, now);
+    recording_reap(app, now); /* before the rows past retention go, and their file names */
     pthread_mutex_lock(&app->lock);
     if (store_sess_delete_ended_before(app->store, now - app->cfg->retention_s, &n_deleted) == 0 &&
         n_deleted > 0)

@@ -40,6 +40,8 @@ static const struct route routes[] = {
     {"GET", "/api/v1/debug-sessions/:/connect", ROUTE_WS, api_sessions_connect, NULL},
     {"POST", "/api/v1/debug-sessions/:/terminal-ticket", ROUTE_AUTH, api_terminal_ticket, NULL},
     {"GET", "/api/v1/debug-sessions/:/terminal", ROUTE_WS, api_terminal_open, NULL},
+    {"GET", "/api/v1/debug-sessions/:/recording", ROUTE_AUTH, api_recording_get, NULL},
+    {"GET", "/api/v1/debug-sessions/:/recording/verify", ROUTE_AUTH, api_recording_verify, NULL},
     {"GET", "/api/v1/debug-session-templates", ROUTE_AUTH, api_templates_list, NULL},
     {"GET", "/api/v1/debug-session-templates/:", ROUTE_AUTH, api_templates_get, NULL},
     {"GET", "/api/v1/agents", ROUTE_AUTH, api_agents_list, NULL},
@@ -48,6 +50,8 @@ static const struct route routes[] = {
     {"GET", "/api/v1/agents/:/control", ROUTE_WS, api_agents_control, NULL},
     {"GET", "/api/v1/agents/:/tunnel/:", ROUTE_WS, api_agents_tunnel, NULL},
     {"GET", "/api/v1/snippets/:", ROUTE_AUTH, snippet_get, NULL},
+    {"PUT", "/api/v1/agents/:/recordings/:/chunks/:", ROUTE_BYTES, api_recording_chunk, NULL},
+    {"POST", "/api/v1/agents/:/recordings/:/failure", 0, api_recording_failure, NULL},
     /* health and metrics answer any method and ignore a body, as they always did */
     {"*", "/healthz", ROUTE_RAW, api_health_get, NULL},
     {"*", "/readyz", ROUTE_RAW, api_ready_get, NULL},
@@ -263,4 +267,16 @@ route_find(const char *method, const char *path, size_t *row, char *params[ROUTE
     if (r != 0)
         *row = N_ROUTES;
     return r;
+}
+
+size_t
+route_body_max(const char *method, const char *path)
+{
+    char *params[ROUTE_MAX_PARAMS] = {NULL};
+    size_t row = 0, max = API_MAX_BODY;
+
+    if (route_find(method, path, &row, params) == 0 && (route_at(row)->flags & ROUTE_BYTES))
+        max = ROUTE_BYTES_MAX;
+    params_free(params);
+    return max;
 }

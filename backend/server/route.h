@@ -19,6 +19,8 @@
 #define ROUTE_HEAD 0x10     /* a GET row that answers HEAD too */
 #define ROUTE_FALLBACK 0x20 /* tried only when no other row has the path; */
                             /* another method is then 404, never 405 */
+#define ROUTE_BYTES 0x40    /* the body is bytes (api_req.raw), not JSON, up to ROUTE_BYTES_MAX */
+#define ROUTE_BYTES_MAX (1024 * 1024)
 
 struct route {
     const char *method;  /* "GET", "POST", ... or "*" for any method */
@@ -42,6 +44,9 @@ const struct route *route_at(size_t i);
  * UTF-8).
  */
 int route_find(const char *method, const char *path, size_t *row, char *params[ROUTE_MAX_PARAMS]);
+/* The body limit of the request's route: ROUTE_BYTES_MAX for a ROUTE_BYTES row, else API_MAX_BODY.
+ */
+size_t route_body_max(const char *method, const char *path);
 
 /*
  * Percent-decodes [s, s+len) into *out (a new string); plus_space turns '+'

@@ -66,7 +66,9 @@ static_csp(const struct config *cfg)
         free(origins);
         origins = next;
     }
-    csp = xasprintf("default-src 'self'; script-src 'self'; style-src 'self' "
+    /* 'wasm-unsafe-eval': the recording player (asciinema-player) runs its terminal as
+       WebAssembly; it allows compiling WebAssembly, not eval() of JavaScript. */
+    csp = xasprintf("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' "
                     "'unsafe-inline'; img-src 'self' data:; font-src 'self'; "
                     "connect-src 'self'%s; frame-src 'self'%s; frame-ancestors 'none'; "
                     "base-uri 'self'; form-action 'self'; object-src 'none'",

@@ -103,7 +103,8 @@ update_hook(void *arg, int op, const char *db, const char *table, sqlite3_int64 
 
     (void)op;
     (void)db;
-    if (strcmp(table, "sessions") == 0)
+    /* A recordings row's id is its session's rowid (migration 0008). */
+    if (strcmp(table, "sessions") == 0 || strcmp(table, "recordings") == 0)
         viewcache_drop_rowid(st->views, rowid);
     else if (strcmp(table, "agents") == 0 || strcmp(table, "approvals") == 0 ||
              strcmp(table, "participants") == 0)

@@ -66,6 +66,7 @@ struct sess {
     int agent_online;            /* from the agents table at load time */
     int64_t agent_offline_since; /* ... and since when it is offline (0: unknown or online) */
     json_t *agent_host_keys;     /* array; empty when the agent is unknown */
+    json_t *recording;           /* status.recording from its row (store_recording.c), or NULL */
 };
 
 struct agent_rec {

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "store.h"
 #include "store_int.h"
+#include "store_recording.h"
 #include "tmpl.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -74,6 +75,7 @@ sess_free(struct sess *s)
     free(s->message);
     free(s->tmpl_text);
     json_decref(s->agent_host_keys);
+    json_decref(s->recording);
     if (s->owned_tmpl != NULL) {
         tmpl_cleanup(s->owned_tmpl);
         free(s->owned_tmpl);
@@ -329,6 +331,7 @@ load_related(struct store *st, struct sess *s)
     }
     if (rc != SQLITE_DONE)
         goto out;
+    s->recording = store_rec_status_json(st, s->name);
     r = 0;
 out:
     if (r == ERR_DB)

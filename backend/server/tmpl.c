@@ -79,7 +79,8 @@ tmpl_to_json(const struct tmpl_cfg *t)
 
     return json_pack(
         "{s:s, s:s, s:s, s:o, s:o, s:{s:o, s:o, s:o, s:b, s:i, s:o, s:s, s:o, s:o},"
-        " s:{s:b, s:s, s:i, s:b, s:b}, s:{s:b, s:b, s:b, s:b}, s:{s:b, s:i, s:i}, s:{s:b}}",
+        " s:{s:b, s:s, s:i, s:b, s:b}, s:{s:b, s:b, s:b, s:b}, s:{s:b, s:i, s:i}, s:{s:b},"
+        " s:{s:b, s:b, s:i}}",
         "name", t->name, "displayName", t->display_name ? t->display_name : t->name, "description",
         t->description ? t->description : "", "allowed", subjects_json(&t->allowed), "approvers",
         appr, "constraints", "maxDuration", dur_json(t->max_duration_s), "defaultDuration",
@@ -93,7 +94,8 @@ tmpl_to_json(const struct tmpl_cfg *t)
         "allowedOperations", "shell", t->op_shell, "exec", t->op_exec, "sftp", t->op_sftp,
         "portForward", t->op_port_forward, "requestReason", "mandatory", t->reason_mandatory,
         "minLength", t->reason_min_len, "maxLength", t->reason_max_len, "approvalReason",
-        "mandatoryForRejection", t->reject_reason_mandatory);
+        "mandatoryForRejection", t->reject_reason_mandatory, "recording", "enabled", t->rec_enabled,
+        "required", t->rec_required, "maxMiB", t->rec_max_mib);
 }
 
 static void
@@ -125,7 +127,7 @@ str_from(const json_t *o, const char *k)
 int
 tmpl_from_json(const json_t *o, struct tmpl_cfg *t)
 {
-    const json_t *c, *ts, *ops, *rr, *appr;
+    const json_t *c, *ts, *ops, *rr, *appr, *rec;
 
     memset(t, 0, sizeof(*t));
     if (!json_is_object(o) || !json_is_string(json_object_get(o, "name")))
@@ -168,6 +170,12 @@ tmpl_from_json(const json_t *o, struct tmpl_cfg *t)
     t->reason_max_len = (int)json_integer_value(json_object_get(rr, "maxLength"));
     t->reject_reason_mandatory = json_is_true(
         json_object_get(json_object_get(o, "approvalReason"), "mandatoryForRejection"));
+    /* Snapshots from before recording existed have no "recording": off. */
+    rec = json_object_get(o, "recording");
+    t->rec_enabled = json_is_true(json_object_get(rec, "enabled"));
+    t->rec_required = json_is_true(json_object_get(rec, "required"));
+    t->rec_max_mib = rec != NULL ? (int)json_integer_value(json_object_get(rec, "maxMiB"))
+                                 : TMPL_REC_MAX_MIB_DEFAULT;
     return 0;
 }
 

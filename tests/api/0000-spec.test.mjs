@@ -23,6 +23,10 @@ const OPS = [
   ['get', '/api/v1/agents/{name}/control'], ['get', '/api/v1/agents/{name}/tunnel/{conn}'],
   // issue 10: the agent bundle and the CI snippets
   ['get', '/download/{file}'], ['get', '/api/v1/snippets/{ci}'],
+  // recordings (docs/recording.md)
+  ['get', '/api/v1/debug-sessions/{name}/recording'], ['get', '/api/v1/debug-sessions/{name}/recording/verify'],
+  ['put', '/api/v1/agents/{name}/recordings/{session}/chunks/{seq}'],
+  ['post', '/api/v1/agents/{name}/recordings/{session}/failure'],
 ];
 const PUBLIC = new Set(['/healthz', '/readyz', '/metrics', '/api/v1/config', '/api/v1/dev/token', '/download/{file}']);
 const WS = (p) => /\/(connect|control|terminal|tunnel\/\{conn\})$/.test(p);
@@ -69,7 +73,8 @@ test('0004 every operation documents its statuses', () => {
     else assert.ok(codes.some((c) => /^2/.test(c)), `${what}: a 2xx`);
     if (!PUBLIC.has(p)) {
       assert.ok(codes.includes('401'), `${what}: 401`);
-      if (!WS(p) || p.endsWith('/connect')) assert.ok(codes.includes('403'), `${what}: 403`);
+      // the agent-credential routes (tunnel, recording uploads) answer 401, never 403
+      if ((!WS(p) || p.endsWith('/connect')) && !p.includes('/recordings/')) assert.ok(codes.includes('403'), `${what}: 403`);
     }
     if (m === 'post') {
       assert.ok(codes.includes('400') && codes.includes('413'), `${what}: 400 and 413`);

@@ -697,7 +697,8 @@ test_errors(void **state)
          "4: key 'notifications.webhooks[0].events[1]': unknown event 'exploded' (one of "
          "created, approval_required, approved, rejected, activated, invited, joined, left, "
          "renewed, expiring, expired, terminated, failed, agent_online, agent_offline, "
-         "ticket_issued, connected, disconnected, removed, role_changed)"},
+         "ticket_issued, connected, disconnected, removed, role_changed, recording_started, "
+         "recording_finished, recording_stopped, recording_failed, recording_rejected)"},
         /* issue 12: the time rules */
         {"templates:\n  - name: a\n    constraints: { clockStartsAt: firstConnect }\n",
          "3: key 'templates[0].constraints.clockStartsAt': clockStartsAt: firstConnect needs a "
@@ -721,6 +722,13 @@ test_errors(void **state)
         {"notifications:\n  webhooks:\n    - events: [created]\n",
          "3: key 'notifications.webhooks[0].url': missing required key"},
         {"listen: 127.0.0.1:1\n---\nlisten: 127.0.0.1:2\n", "3: only one YAML document is allowed"},
+        /* recording (docs/recording.md) */
+        {"templates:\n  - name: a\n    recording: { enabled: false, required: true }\n",
+         "3: key 'templates[0].recording.required': a required recording needs enabled: true"},
+        {"templates:\n  - name: a\n    recording:\n      enabled: true\n      maxMiB: 0\n",
+         "5: key 'templates[0].recording.maxMiB': expected an integer from 1 to 1048576, got '0'"},
+        {"templates:\n  - name: a\n    recording: { enabled: yes please }\n",
+         "3: key 'templates[0].recording.enabled': expected true or false, got 'yes please'"},
     };
     size_t i;
     (void)state;
@@ -1003,7 +1011,8 @@ test_sharing_browser(void **state)
     assert_int_equal(config_template(&cfg, "b")->sharing_browser, 0);
     assert_int_equal(config_template(&cfg, "b")->sharing_enabled, 1);
     config_free(&cfg);
-    assert_int_not_equal(load_text(&cfg, "templates:\n  - name: a\n    terminalSharing: { browser: 2 }\n",
+    assert_int_not_equal(load_text(&cfg,
+                                   "templates:\n  - name: a\n    terminalSharing: { browser: 2 }\n",
                                    err, sizeof(err)),
                          0);
     assert_non_null(strstr(err, "terminalSharing.browser"));

@@ -11,6 +11,7 @@ import type {
   JoinRequest,
   JoinResponse,
   Me,
+  RecordingCheck,
   RegisterAgentRequest,
   RegisterAgentResponse,
   ServerConfig,
@@ -54,6 +55,8 @@ export const ENDPOINTS = {
   registerAgent: { method: 'POST', path: '/api/v1/agents', auth: true },
   getAgent: { method: 'GET', path: '/api/v1/agents/{name}', auth: true },
   getSnippet: { method: 'GET', path: '/api/v1/snippets/{ci}', auth: true },
+  recording: { method: 'GET', path: '/api/v1/debug-sessions/{name}/recording', auth: true },
+  verifyRecording: { method: 'GET', path: '/api/v1/debug-sessions/{name}/recording/verify', auth: true },
 } as const satisfies Record<string, Endpoint>
 
 export type EndpointName = keyof typeof ENDPOINTS
@@ -131,9 +134,10 @@ export function createClient(opts: ClientOptions = {}) {
     params?: Record<string, string>,
     body?: unknown,
     query = '',
+    accept = 'application/json',
   ): Promise<T> {
     const e: Endpoint = ENDPOINTS[ep]
-    const headers: Record<string, string> = { Accept: 'application/json' }
+    const headers: Record<string, string> = { Accept: accept }
     if (e.auth && opts.getToken) {
       const t = await opts.getToken()
       if (t) headers.Authorization = `Bearer ${t}`
@@ -173,6 +177,7 @@ export function createClient(opts: ClientOptions = {}) {
       if (res.status === 401 && e.auth) opts.onUnauthorized?.(err)
       throw err
     }
+    if (accept !== 'application/json') return text as T
     if (json === undefined) {
       if (!text && res.status === 204) return undefined as T
       throw new ApiError(res.status, 'BAD_RESPONSE', `The server sent an unexpected answer (HTTP ${res.status}, not JSON).`)
@@ -208,6 +213,9 @@ export function createClient(opts: ClientOptions = {}) {
     registerAgent: (b: RegisterAgentRequest) => call<RegisterAgentResponse>('registerAgent', undefined, b),
     getSnippet: (ci: 'github' | 'gitlab' | 'host', template?: string) =>
       call<Snippet>('getSnippet', { ci }, undefined, template ? `?template=${encodeURIComponent(template)}` : undefined),
+    /** The session's recording as asciicast v2 text (docs/recording.md). */
+    recording: (name: string) => call<string>('recording', n(name), undefined, '', 'application/x-asciicast'),
+    verifyRecording: (name: string) => call<RecordingCheck>('verifyRecording', n(name)),
   }
 }
 

@@ -138,6 +138,29 @@ export interface SessionStatus {
   /** expiresAt − startsAt after renewals, canonical ("1h30m"); absent from older servers. */
   effectiveDuration?: string | null
   idleEndsAt?: string | null
+  recording?: RecordingStatus | null
+}
+
+/** status.recording: present when the session's template records (docs/recording.md). */
+export interface RecordingStatus {
+  enabled: boolean
+  required: boolean
+  state: 'pending' | 'recording' | 'finished' | 'stopped' | 'failed'
+  bytes: number
+  chunks: number
+  sha256: string | null
+  integrity: 'intact' | 'altered' | 'missing' | 'unreadable'
+  reason?: string | null
+}
+
+export interface RecordingCheck {
+  session: string
+  integrity: RecordingStatus['integrity']
+  state: string
+  bytes: number
+  chunks: number
+  sha256: string | null
+  firstBadChunk: number | null
 }
 
 export interface DebugSession {

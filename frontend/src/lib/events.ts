@@ -61,6 +61,11 @@ const WORDS: Record<string, Wording> = {
   resumed: () => 'resumed the CI job (ended the session)',
   agent_online: () => 'saw the agent come online',
   agent_offline: () => 'saw the agent go offline',
+  recording_started: () => 'started recording the shared terminal',
+  recording_finished: (d) => `finished the recording${num(d, 'bytes') !== null ? ` (${num(d, 'bytes')} bytes, SHA-256 ${String(str(d, 'sha256') ?? '').slice(0, 12)}…)` : ''}`,
+  recording_stopped: (d) => `stopped the recording${str(d, 'reason') ? `: ${str(d, 'reason')}` : ''}`,
+  recording_failed: (d) => `could not record${str(d, 'reason') ? `: ${str(d, 'reason')}` : ''}`,
+  recording_rejected: (d) => `refused a recording chunk${str(d, 'reason') ? `: ${str(d, 'reason')}` : ''}`,
 }
 
 export function eventWords(e: SessionEvent): EventWords {
