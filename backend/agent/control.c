@@ -207,7 +207,8 @@ mono_fmt(int64_t t, int64_t now_ms, char at[21])
 /*
  * The activity report of session (new JSON): each open connection with its
  * user, role, start and last input, and the session's last input (viewers'
- * keystrokes do not count: tmux ignores them). *key gets the connection ids
+ * keystrokes do not count: tmux ignores them; a read-write browser
+ * terminal's do). *key gets the connection ids
  * (new string) so that a change is seen; *in the last input (monotonic ms).
  */
 static json_t *
@@ -217,6 +218,7 @@ activity_json(struct agent *a, const char *session, int64_t now, char **key, int
     json_t *conns = json_array(), *j;
     size_t n = 0, i, kl = 0;
     char at[21], *k;
+    int64_t tin;
 
     sshd_conn_list(a->sshd, session, &v, &n);
     *in = 0;
@@ -243,6 +245,8 @@ activity_json(struct agent *a, const char *session, int64_t now, char **key, int
         json_array_append_new(conns, c);
     }
     sshd_conn_list_free(v, n);
+    if ((tin = sshd_term_input_ms(a->sshd, session)) > *in) /* the browser terminal's */
+        *in = tin;
     if (*in > 0)
         mono_fmt(*in, now, at);
     j = json_pack("{s:s, s:s, s:o, s:s?}", "type", "activity", "session", session, "connections",

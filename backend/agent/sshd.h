@@ -144,6 +144,13 @@ int sshd_term_spawn(struct sshd *d, const char *session, int read_only, int cols
 int sshd_conn_count(struct sshd *d, const char *session);
 /* Monotonic ms of the last keystroke or exec input in session (0 = none). */
 int64_t sshd_last_input_ms(struct sshd *d, const char *session);
+/*
+ * A keystroke from a read-write browser terminal of session (term.c): it
+ * counts as input for the idle rule like an SSH participant's. The time of
+ * the last one (monotonic ms, 0 = none).
+ */
+void sshd_term_input(struct sshd *d, const char *session);
+int64_t sshd_term_input_ms(struct sshd *d, const char *session);
 
 /* One open, authenticated SSH connection (the activity report's entry). */
 struct sshd_conn_info {

@@ -46,6 +46,7 @@ struct sess_rec {
     struct dsess *s;
     struct keyent *keys;
     size_t n_keys;
+    int64_t term_input_ms; /* last keystroke from a read-write browser terminal (monotonic), 0 */
     struct sess_rec *next;
 };
 

@@ -202,6 +202,7 @@ sshd_session_update(struct sshd *d, const struct dsess *s)
             struct sess_rec *old = *pp;
 
             nr->next = old->next;
+            nr->term_input_ms = old->term_input_ms;
             *pp = nr;
             sshd_session_rec_free(old);
             break;
@@ -332,12 +333,39 @@ int64_t
 sshd_last_input_ms(struct sshd *d, const char *session)
 {
     struct conn *c;
+    struct sess_rec *r;
     int64_t t = 0;
 
     pthread_mutex_lock(&d->mu);
     for (c = d->conns; c != NULL; c = c->next)
         if (c->authed && c->session && strcmp(c->session, session) == 0 && c->last_input_ms > t)
             t = c->last_input_ms;
+    if ((r = sshd_session_find(d, session)) != NULL && r->term_input_ms > t)
+        t = r->term_input_ms;
+    pthread_mutex_unlock(&d->mu);
+    return t;
+}
+
+void
+sshd_term_input(struct sshd *d, const char *session)
+{
+    struct sess_rec *r;
+
+    pthread_mutex_lock(&d->mu);
+    if ((r = sshd_session_find(d, session)) != NULL)
+        r->term_input_ms = time_mono_ms();
+    pthread_mutex_unlock(&d->mu);
+}
+
+int64_t
+sshd_term_input_ms(struct sshd *d, const char *session)
+{
+    struct sess_rec *r;
+    int64_t t = 0;
+
+    pthread_mutex_lock(&d->mu);
+    if ((r = sshd_session_find(d, session)) != NULL)
+        t = r->term_input_ms;
     pthread_mutex_unlock(&d->mu);
     return t;
 }

@@ -83,10 +83,13 @@ on_msg(struct ws *w, int opcode, const uint8_t *msg, size_t len, void *ud)
 {
     struct term *t = ud;
 
-    if (opcode == WS_OP_TEXT)
+    if (opcode == WS_OP_TEXT) {
         on_control(t, msg, len);
-    else
-        wsbridge_on_msg(w, opcode, msg, len, &t->br);
+        return;
+    }
+    if (!t->read_only && len > 0) /* the server refuses a read-only browser's keys before */
+        sshd_term_input(t->a->sshd, t->session);
+    wsbridge_on_msg(w, opcode, msg, len, &t->br);
 }
 
 /* Hangs the tmux client up and reaps it. */

@@ -27,7 +27,7 @@ templates:
   - name: term
     allowed: { groups: [developers], agents: ["*"] }
     approvers: { groups: [sre-leads], autoApproveFor: { groups: [developers] } }
-    constraints: { maxDuration: 1h }
+    constraints: { maxDuration: 1h, idleTimeout: 10m }
     terminalSharing: { enabled: true, provider: tmux, maxParticipants: 5, browser: true }
     allowedOperations: { shell: true, exec: true, sftp: false, portForward: false }
   - name: term-off
@@ -81,10 +81,14 @@ t.step('bob (participant) types in the browser; alice sees it over ssh', async (
   const mode = await openTerminal(c.bob.page, c.name)
   assert(mode === 'rw', `bob's mode: ${mode}`)
   await c.bob.page.getByTestId('terminal-screen').click()
+  // Nobody else types during this step: only bob's keys can move the idle end past typedAt + 10m.
+  const typedAt = Math.floor(Date.now() / 1000) * 1000
   await c.bob.page.keyboard.type('echo BOB-TYPED-$((2*3))')
   await c.bob.page.keyboard.press('Enter')
   await waitFor(() => c.ssh.output().includes('BOB-TYPED-6'), { timeout: 15_000, what: 'bob\'s command in alice\'s ssh' })
   await waitFor(async () => (await screenText(c.carol.page)).includes('BOB-TYPED-6'), { timeout: 15_000, what: 'and in carol\'s browser' })
+  const idleEnd = async () => Date.parse((await api(c.base, 'GET', `/api/v1/debug-sessions/${c.name}`, c.alice)).body?.status?.idleEndsAt ?? 0)
+  await waitFor(async () => (await idleEnd()) >= typedAt + 600_000, { timeout: 20_000, what: 'bob\'s browser keystrokes to count as input (idleEndsAt)' })
   await shot(c.bob.page, 'terminal-participant')
 })
 
