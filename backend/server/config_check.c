@@ -149,7 +149,7 @@ config_check_glob(struct ctx *c, yaml_node_t *n, const char *s)
 int
 config_check_event(struct ctx *c, yaml_node_t *n, const char *s)
 {
-    char all[256];
+    char all[1024]; /* every name, comma-separated */
     size_t i, len = 0;
 
     for (i = 0; i < NELEM(event_names); i++)
