@@ -34,7 +34,7 @@ start_airlockd || airlockd_failed
 ok "airlockd starts"
 
 "$AIRLOCK" --server "$URL" login --dev --user alice --groups developers,ops 2>"$TMP/logs/login.err"
-TOKEN=$(cat "$HOME/.config/airlock/token")
+TOKEN=$(cat "$HOME/.config/airlock/tokens/127.0.0.1-$PORT/users/alice") # per server and user (cli-verbs.sh)
 API_TOKEN=$TOKEN # session_field, state_is
 BOB=$(dev_token bob '["developers"]')
 
